@@ -1,0 +1,52 @@
+# Two entry points a newcomer needs: `make demo` (the whole flow on an embedded AWS)
+# and `make test` (install everything, lint, type-check, run every test).
+PYTHON ?= python3
+VENV ?= .venv
+CHECKOV_VENV ?= .venv-checkov
+BIN := $(VENV)/bin
+CHECKOV_VERSION ?= 3.3.30
+
+.PHONY: venv checkov lint typecheck cfn-lint cfn-checkov unit test demo bench clean
+
+$(BIN)/activate: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(BIN)/activate
+
+venv: $(BIN)/activate
+
+# checkov pins its own boto3, so it lives in a virtual environment of its own.
+$(CHECKOV_VENV)/bin/checkov:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet 'checkov==$(CHECKOV_VERSION)'
+
+checkov: $(CHECKOV_VENV)/bin/checkov
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy
+
+cfn-lint: venv
+	$(BIN)/cfn-lint templates/*.yaml
+
+cfn-checkov: checkov
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --framework cloudformation -d templates
+
+unit: venv
+	$(BIN)/pytest
+
+test: lint typecheck cfn-lint cfn-checkov unit
+
+demo: venv
+	$(BIN)/python scripts/demo.py
+
+bench: venv
+	$(BIN)/python scripts/benchmark.py
+
+clean:
+	rm -rf $(VENV) $(CHECKOV_VENV) build dist .pytest_cache .mypy_cache .ruff_cache

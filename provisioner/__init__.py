@@ -1,0 +1,1 @@
+"""Provisioner: the CloudFormation custom resource that wires ALB access logs to an SNS topic."""
