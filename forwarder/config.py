@@ -1,0 +1,316 @@
+"""Forwarder configuration: read the environment once into a frozen value, report every problem at once."""
+
+from __future__ import annotations
+
+import logging
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+logger = logging.getLogger(__name__)
+
+# Names of the environment variables the forwarder reads. The template sets a subset of them; the contract
+# tests read this tuple, so every variable the code reads must be listed here.
+HTTP_ENDPOINT = "HTTP_ENDPOINT"
+HTTP_ALLOW_INSECURE = "HTTP_ALLOW_INSECURE"
+HTTP_AUTH_TYPE = "HTTP_AUTH_TYPE"
+HTTP_AUTH_USERNAME = "HTTP_AUTH_USERNAME"
+HTTP_AUTH_HEADER_NAME = "HTTP_AUTH_HEADER_NAME"
+HTTP_AUTH_CREDENTIALS = "HTTP_AUTH_CREDENTIALS"
+HTTP_AUTH_SECRET_ARN = "HTTP_AUTH_SECRET_ARN"  # noqa: S105 -- a variable name, not a secret
+HTTP_AUTH_PARAMETER_NAME = "HTTP_AUTH_PARAMETER_NAME"
+HTTP_AUTH_CACHE_SECONDS = "HTTP_AUTH_CACHE_SECONDS"
+HTTP_TIMEOUT_SECONDS = "HTTP_TIMEOUT_SECONDS"
+HTTP_TEST_MODE = "HTTP_TEST_MODE"
+HTTP_MAX_RETRIES = "HTTP_MAX_RETRIES"
+HTTP_COMPRESSION_LEVEL = "HTTP_COMPRESSION_LEVEL"
+BATCH_MAX_RECORDS = "BATCH_MAX_RECORDS"
+BATCH_MAX_BYTES = "BATCH_MAX_BYTES"
+MAX_LINE_BYTES = "MAX_LINE_BYTES"
+LOG_LEVEL = "LOG_LEVEL"
+
+ENV_VARS: tuple[str, ...] = (
+    HTTP_ENDPOINT,
+    HTTP_ALLOW_INSECURE,
+    HTTP_AUTH_TYPE,
+    HTTP_AUTH_USERNAME,
+    HTTP_AUTH_HEADER_NAME,
+    HTTP_AUTH_CREDENTIALS,
+    HTTP_AUTH_SECRET_ARN,
+    HTTP_AUTH_PARAMETER_NAME,
+    HTTP_AUTH_CACHE_SECONDS,
+    HTTP_TIMEOUT_SECONDS,
+    HTTP_TEST_MODE,
+    HTTP_MAX_RETRIES,
+    HTTP_COMPRESSION_LEVEL,
+    BATCH_MAX_RECORDS,
+    BATCH_MAX_BYTES,
+    MAX_LINE_BYTES,
+    LOG_LEVEL,
+)
+
+AUTH_NONE = "none"
+AUTH_BEARER = "bearer"
+AUTH_BASIC = "basic"
+AUTH_APIKEY = "apikey"
+AUTH_TYPES = (AUTH_NONE, AUTH_BEARER, AUTH_BASIC, AUTH_APIKEY)
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+# Defaults, documented in the README.
+DEFAULT_AUTH_HEADER_NAME = "X-API-Key"
+DEFAULT_AUTH_CACHE_SECONDS = 300
+DEFAULT_TIMEOUT_SECONDS = 30.0
+# Many HTTP log intakes cap a request at 5 MB of uncompressed JSON (Datadog, Cloudflare) or 2 MB
+# (Coralogix bulk); 4 MiB stays under the first. An ALB access record is ~1-1.5 KB as JSON, so the byte
+# limit usually closes a batch before 5000 records. Intakes with an entry cap (Datadog: 1000 entries)
+# need BATCH_MAX_RECORDS lowered.
+DEFAULT_BATCH_MAX_RECORDS = 5000
+DEFAULT_BATCH_MAX_BYTES = 4 * 1024 * 1024
+DEFAULT_MAX_RETRIES = 6
+# Level 1 compresses ALB JSON ~3x faster than level 6 for a ratio ~25% worse (README: measurements);
+# gzip is the largest cost after parsing, so the fast level wins.
+DEFAULT_COMPRESSION_LEVEL = 1
+DEFAULT_MAX_LINE_BYTES = 65536
+DEFAULT_LOG_LEVEL = "INFO"
+
+# Upper bounds that catch typos (a timeout of 3000 s can never fit in a Lambda invocation).
+MAX_TIMEOUT_SECONDS = 900.0
+MAX_BATCH_BYTES_LIMIT = 256 * 1024 * 1024
+
+
+class ConfigError(ValueError):
+    """One or more environment variables are missing or invalid; the message names each of them."""
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Everything the forwarder needs to know, parsed from the environment."""
+
+    endpoint: str
+    auth_type: str = AUTH_NONE
+    auth_username: str | None = None
+    auth_header_name: str = DEFAULT_AUTH_HEADER_NAME
+    # Never shown by repr(): a Config may end up in a log line or a traceback.
+    auth_credentials: str | None = field(default=None, repr=False)
+    auth_secret_arn: str | None = None
+    auth_parameter_name: str | None = None
+    auth_cache_seconds: int = DEFAULT_AUTH_CACHE_SECONDS
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    test_mode: bool = False
+    batch_max_records: int = DEFAULT_BATCH_MAX_RECORDS
+    batch_max_bytes: int = DEFAULT_BATCH_MAX_BYTES
+    max_retries: int = DEFAULT_MAX_RETRIES
+    compression_level: int = DEFAULT_COMPRESSION_LEVEL
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    log_level: str = DEFAULT_LOG_LEVEL
+    allow_insecure: bool = False
+
+    @property
+    def credential_source(self) -> str:
+        """Which kind of credential source is configured: none, plain, secret or parameter."""
+        if self.auth_type == AUTH_NONE:
+            return "none"
+        if self.auth_secret_arn:
+            return "secret"
+        if self.auth_parameter_name:
+            return "parameter"
+        return "plain"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Config:
+        """Parse and validate; raise ConfigError naming every bad variable (never a secret value)."""
+        problems: list[str] = []
+        reader = _Reader(environ, problems)
+
+        allow_insecure = reader.boolean(HTTP_ALLOW_INSECURE, default=False)
+        endpoint = _endpoint(reader.text(HTTP_ENDPOINT), allow_insecure, problems)
+
+        auth_type = (reader.text(HTTP_AUTH_TYPE) or AUTH_NONE).lower()
+        if auth_type not in AUTH_TYPES:
+            problems.append(f"{HTTP_AUTH_TYPE} must be one of {', '.join(AUTH_TYPES)} (got {auth_type!r})")
+            auth_type = AUTH_NONE
+        username = reader.text(HTTP_AUTH_USERNAME)
+        header_name = reader.text(HTTP_AUTH_HEADER_NAME) or DEFAULT_AUTH_HEADER_NAME
+        credentials = reader.text(HTTP_AUTH_CREDENTIALS)
+        secret_arn = reader.text(HTTP_AUTH_SECRET_ARN)
+        parameter_name = reader.text(HTTP_AUTH_PARAMETER_NAME)
+
+        if auth_type != AUTH_NONE:
+            sources = [
+                name
+                for name, value in (
+                    (HTTP_AUTH_CREDENTIALS, credentials),
+                    (HTTP_AUTH_SECRET_ARN, secret_arn),
+                    (HTTP_AUTH_PARAMETER_NAME, parameter_name),
+                )
+                if value
+            ]
+            if not sources:
+                problems.append(
+                    f"{HTTP_AUTH_TYPE}={auth_type} needs a credential: set {HTTP_AUTH_SECRET_ARN} "
+                    f"(Secrets Manager), {HTTP_AUTH_PARAMETER_NAME} (SSM SecureString) or "
+                    f"{HTTP_AUTH_CREDENTIALS} (plain, discouraged)"
+                )
+            elif len(sources) > 1:
+                problems.append(f"set exactly one credential source, not {' and '.join(sources)}")
+        if auth_type == AUTH_BASIC and not username:
+            problems.append(f"{HTTP_AUTH_USERNAME} is required when {HTTP_AUTH_TYPE}=basic")
+        if auth_type == AUTH_BASIC and username and ":" in username:
+            problems.append(f"{HTTP_AUTH_USERNAME} must not contain ':' (HTTP basic authentication)")
+        if auth_type == AUTH_APIKEY and not _is_header_token(header_name):
+            problems.append(f"{HTTP_AUTH_HEADER_NAME} is not a valid HTTP header name (got {header_name!r})")
+
+        cache_seconds = reader.integer(HTTP_AUTH_CACHE_SECONDS, DEFAULT_AUTH_CACHE_SECONDS, minimum=0)
+        timeout = reader.number(HTTP_TIMEOUT_SECONDS, DEFAULT_TIMEOUT_SECONDS, maximum=MAX_TIMEOUT_SECONDS)
+        test_mode = reader.boolean(HTTP_TEST_MODE, default=False)
+        max_records = reader.integer(BATCH_MAX_RECORDS, DEFAULT_BATCH_MAX_RECORDS, minimum=1)
+        max_bytes = reader.integer(
+            BATCH_MAX_BYTES, DEFAULT_BATCH_MAX_BYTES, minimum=1, maximum=MAX_BATCH_BYTES_LIMIT
+        )
+        max_retries = reader.integer(HTTP_MAX_RETRIES, DEFAULT_MAX_RETRIES, minimum=0, maximum=50)
+        level = reader.integer(HTTP_COMPRESSION_LEVEL, DEFAULT_COMPRESSION_LEVEL, minimum=1, maximum=9)
+        max_line = reader.integer(MAX_LINE_BYTES, DEFAULT_MAX_LINE_BYTES, minimum=1)
+        log_level = (reader.text(LOG_LEVEL) or DEFAULT_LOG_LEVEL).upper()
+        if log_level not in LOG_LEVELS:
+            problems.append(f"{LOG_LEVEL} must be one of {', '.join(LOG_LEVELS)} (got {log_level!r})")
+            log_level = DEFAULT_LOG_LEVEL
+
+        if problems:
+            raise ConfigError("invalid forwarder configuration: " + "; ".join(problems))
+
+        if auth_type != AUTH_NONE and credentials:
+            logger.warning(
+                "%s holds the credential in plain text in the function's environment; prefer %s or %s",
+                HTTP_AUTH_CREDENTIALS,
+                HTTP_AUTH_SECRET_ARN,
+                HTTP_AUTH_PARAMETER_NAME,
+            )
+        if allow_insecure and endpoint.startswith("http://"):
+            logger.warning("%s=true: sending logs over plain HTTP (local testing only)", HTTP_ALLOW_INSECURE)
+
+        return cls(
+            endpoint=endpoint,
+            auth_type=auth_type,
+            auth_username=username if auth_type == AUTH_BASIC else None,
+            auth_header_name=header_name,
+            auth_credentials=credentials if auth_type != AUTH_NONE else None,
+            auth_secret_arn=secret_arn if auth_type != AUTH_NONE else None,
+            auth_parameter_name=parameter_name if auth_type != AUTH_NONE else None,
+            auth_cache_seconds=cache_seconds,
+            timeout_seconds=timeout,
+            test_mode=test_mode,
+            batch_max_records=max_records,
+            batch_max_bytes=max_bytes,
+            max_retries=max_retries,
+            compression_level=level,
+            max_line_bytes=max_line,
+            log_level=log_level,
+            allow_insecure=allow_insecure,
+        )
+
+
+class _Reader:
+    """Reads typed values, appending a problem (and returning the default) when one is bad."""
+
+    __slots__ = ("_environ", "_problems")
+
+    def __init__(self, environ: Mapping[str, str], problems: list[str]) -> None:
+        self._environ = environ
+        self._problems = problems
+
+    def text(self, name: str) -> str | None:
+        # The template passes "" for parameters the user left empty: treat it as unset.
+        value = self._environ.get(name, "").strip()
+        return value or None
+
+    def boolean(self, name: str, *, default: bool) -> bool:
+        value = self.text(name)
+        if value is None:
+            return default
+        lowered = value.lower()
+        if lowered in ("true", "false"):
+            return lowered == "true"
+        self._problems.append(f"{name} must be true or false (got {value!r})")
+        return default
+
+    def integer(self, name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
+        value = self.text(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            self._problems.append(f"{name} must be a whole number (got {value!r})")
+            return default
+        if number < minimum or (maximum is not None and number > maximum):
+            self._problems.append(f"{name} must be {_range_text(minimum, maximum)} (got {number})")
+            return default
+        return number
+
+    def number(self, name: str, default: float, *, maximum: float) -> float:
+        value = self.text(name)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            self._problems.append(f"{name} must be a number of seconds (got {value!r})")
+            return default
+        if not 0 < number <= maximum:  # also rejects nan
+            self._problems.append(f"{name} must be greater than 0 and at most {maximum:g} (got {value})")
+            return default
+        return number
+
+
+def _range_text(minimum: int, maximum: int | None) -> str:
+    if maximum is None:
+        return "at least 1" if minimum == 1 else f"at least {minimum}"
+    return f"between {minimum} and {maximum}"
+
+
+def _endpoint(value: str | None, allow_insecure: bool, problems: list[str]) -> str:
+    if value is None:
+        problems.append(f"{HTTP_ENDPOINT} is required (the https:// URL logs are posted to)")
+        return ""
+    try:
+        parts = urlsplit(value)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        parts, port_ok = None, False
+    if parts is None or not parts.hostname or not port_ok:
+        problems.append(f"{HTTP_ENDPOINT} is not a valid URL (got {describe_endpoint(value)!r})")
+        return ""
+    if parts.scheme == "https" or (parts.scheme == "http" and allow_insecure):
+        return value
+    if parts.scheme == "http":
+        problems.append(
+            f"{HTTP_ENDPOINT} must use https:// (plain http:// only with {HTTP_ALLOW_INSECURE}=true, "
+            "for local testing)"
+        )
+    else:
+        problems.append(f"{HTTP_ENDPOINT} must be an https:// URL (got scheme {parts.scheme!r})")
+    return ""
+
+
+def describe_endpoint(url: str) -> str:
+    """The endpoint as scheme://host[:port]/path: no credentials, no query string (it may hold a key)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "<unparseable URL>"
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{port}" if port else host
+    return f"{parts.scheme}://{netloc}{parts.path}"
+
+
+# RFC 9110 token characters.
+_HEADER_TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~" + string.ascii_letters + string.digits)
+
+
+def _is_header_token(name: str) -> bool:
+    return bool(name) and all(ch in _HEADER_TOKEN_CHARS for ch in name)

@@ -1,0 +1,445 @@
+"""Batches of JSON records -> gzip -> HTTPS POST, with bounded retries.
+
+Retry rules: connection errors, timeouts, 408, 429 and 5xx are retried with exponential backoff and full
+jitter, or after the server's ``Retry-After``; never more than ``max_retries`` times and never when the
+invocation could not finish another attempt. 401/403 trigger one credential refresh and one more attempt
+(the secret may have been rotated). Anything else (other 4xx, 3xx) is permanent: redirects are not
+followed, so the credential is never sent to another host.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import math
+import random
+import re
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Protocol
+
+import urllib3
+
+import forwarder
+from forwarder.auth import CachedCredential, auth_headers, secret_forms
+from forwarder.config import Config, describe_endpoint
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = f"alb-log-onboarding-forwarder/{forwarder.__version__}"
+
+_PREFIX = b'{"logs":['
+_SUFFIX = b"]}"
+ENVELOPE_BYTES = len(_PREFIX) + len(_SUFFIX)
+
+# Seconds kept free at the end of an invocation for logging the summary and failing cleanly.
+DEFAULT_DEADLINE_MARGIN = 5.0
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_CAP_SECONDS = 20.0
+SNIPPET_CHARS = 200
+_MAX_ERROR_BODY = 4096
+
+
+class DeliveryError(Exception):
+    """A batch was not accepted by the endpoint; ``retries`` says how many retries were spent on it."""
+
+    def __init__(self, message: str, *, retries: int = 0) -> None:
+        super().__init__(message)
+        self.retries = retries
+
+
+class PermanentDeliveryError(DeliveryError):
+    """The endpoint refused the batch in a way retrying will not fix (401/403 after a refresh, other 4xx)."""
+
+
+class TransientDeliveryError(DeliveryError):
+    """Retryable failures did not clear up within the retry budget or the invocation's time."""
+
+
+class DeadlineError(Exception):
+    """Too little of the invocation is left to send another batch safely; the retry resends it."""
+
+
+# --- retry policy (pure) ---------------------------------------------------------------------------------
+
+
+def is_retryable_status(status: int) -> bool:
+    """408, 429 and 5xx are worth another try; everything else is not."""
+    return status in (408, 429) or 500 <= status <= 599
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); None when absent/invalid."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    if text.isdigit():
+        return float(int(text))
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # an HTTP-date is always GMT
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def backoff_delay(
+    retry_number: int,
+    *,
+    base: float = BACKOFF_BASE_SECONDS,
+    cap: float = BACKOFF_CAP_SECONDS,
+    rng: Callable[[], float] = random.random,
+) -> float:
+    """Full jitter: uniform in [0, min(cap, base * 2**retry_number)) (retry_number starts at 0)."""
+    return rng() * min(cap, base * (2 ** min(retry_number, 30)))
+
+
+@dataclass(frozen=True, slots=True)
+class RetryDecision:
+    delay: float | None
+    reason: str
+
+    @property
+    def retry(self) -> bool:
+        return self.delay is not None
+
+
+def plan_retry(
+    *,
+    retries_done: int,
+    max_retries: int,
+    retry_after: float | None,
+    seconds_left: float,
+    attempt_seconds: float,
+    rng: Callable[[], float] = random.random,
+) -> RetryDecision:
+    """Whether to retry and after how long.
+
+    ``seconds_left`` is what remains of the invocation minus the safety margin; a retry happens only if
+    the wait plus a full attempt (``attempt_seconds``, the HTTP timeout) fits in it.
+    """
+    if retries_done >= max_retries:
+        return RetryDecision(None, f"gave up after {retries_done} retries (HTTP_MAX_RETRIES={max_retries})")
+    if retry_after is not None:
+        delay = retry_after
+        source = f"Retry-After {retry_after:g}s"
+    else:
+        delay = backoff_delay(retries_done, rng=rng)
+        source = f"backoff {delay:.2f}s"
+    if delay + attempt_seconds > seconds_left:
+        return RetryDecision(
+            None,
+            f"stopped after {retries_done} retries: waiting ({source}) and another attempt (up to "
+            f"{attempt_seconds:g}s) do not fit in the {max(seconds_left, 0):.1f}s the invocation has left",
+        )
+    return RetryDecision(delay, source)
+
+
+# --- batching --------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Batch:
+    """Serialized records waiting to be sent; ``raw_bytes`` is the size of the uncompressed JSON body."""
+
+    parts: list[bytes] = field(default_factory=list)
+    raw_bytes: int = ENVELOPE_BYTES
+
+    @property
+    def records(self) -> int:
+        return len(self.parts)
+
+    def body(self) -> bytes:
+        """The uncompressed request body (tests and test mode; sending uses ``compress``)."""
+        return _PREFIX + b",".join(self.parts) + _SUFFIX
+
+    def compress(self, level: int) -> bytes:
+        """The gzip request body, built without joining the records into one big bytes object first."""
+        compressor = zlib.compressobj(level, zlib.DEFLATED, 31)
+        out = [compressor.compress(_PREFIX)]
+        parts = self.parts
+        # Chunks of records keep the number of compress() calls low without a full-size copy.
+        step = 256
+        for start in range(0, len(parts), step):
+            out.append(compressor.compress(b",".join(parts[start : start + step])))
+            if start + step < len(parts):
+                out.append(compressor.compress(b","))
+        out.append(compressor.compress(_SUFFIX))
+        out.append(compressor.flush())
+        return b"".join(out)
+
+
+def iter_batches(encoded: Iterable[bytes], *, max_records: int, max_bytes: int) -> Iterator[Batch]:
+    """Group serialized records so no body exceeds ``max_bytes`` (uncompressed) or ``max_records``.
+
+    A single record larger than ``max_bytes`` goes alone in its own batch rather than being dropped.
+    """
+    batch = Batch()
+    parts = batch.parts
+    size = batch.raw_bytes
+    for data in encoded:
+        extra = len(data) + (1 if parts else 0)
+        if parts and (len(parts) >= max_records or size + extra > max_bytes):
+            batch.raw_bytes = size
+            yield batch
+            batch = Batch()
+            parts = batch.parts
+            size = batch.raw_bytes
+            extra = len(data)
+        parts.append(data)
+        size += extra
+    if parts:
+        batch.raw_bytes = size
+        yield batch
+
+
+# --- HTTP ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    status: int
+    retry_after: str | None
+    body: bytes
+
+
+class TransportError(Exception):
+    """The request got no HTTP answer (connection refused or reset, TLS failure, timeout)."""
+
+
+class Transport(Protocol):
+    def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> HttpResponse: ...
+
+
+_pool: urllib3.PoolManager | None = None
+_pool_lock = threading.Lock()
+
+
+def pool_manager() -> urllib3.PoolManager:
+    """One PoolManager per process, created on first use and reused by warm invocations (keep-alive)."""
+    global _pool  # noqa: PLW0603 -- a process-wide connection pool is the point
+    with _pool_lock:
+        if _pool is None:
+            # TLS verification against the system trust store; no automatic retries or redirects.
+            _pool = urllib3.PoolManager(num_pools=4, maxsize=2, cert_reqs="CERT_REQUIRED", retries=False)
+        return _pool
+
+
+def reset_pool() -> None:
+    """Drop the shared pool (tests; or after the trust store changed)."""
+    global _pool  # noqa: PLW0603
+    with _pool_lock:
+        if _pool is not None:
+            _pool.clear()
+        _pool = None
+
+
+class Urllib3Transport:
+    """POST with urllib3; reads at most a few KB of an error body."""
+
+    def __init__(self, pool: Callable[[], urllib3.PoolManager] = pool_manager) -> None:
+        self._pool = pool
+
+    def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> HttpResponse:
+        try:
+            response = self._pool().urlopen(
+                "POST",
+                url,
+                body=body,
+                headers=headers,
+                timeout=urllib3.Timeout(connect=timeout, read=timeout),
+                retries=False,
+                redirect=False,
+                preload_content=False,
+            )
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise TransportError(_describe_transport_error(exc)) from exc
+        try:
+            data = response.read(_MAX_ERROR_BODY) if response.status >= 300 else b""
+            response.drain_conn()
+        except (urllib3.exceptions.HTTPError, OSError):
+            data = b""
+        finally:
+            response.release_conn()
+        return HttpResponse(response.status, response.headers.get("Retry-After"), data)
+
+
+def _describe_transport_error(exc: BaseException) -> str:
+    if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
+        return "timed out waiting for the response"
+    if isinstance(exc, urllib3.exceptions.ConnectTimeoutError):
+        return "timed out connecting"
+    if isinstance(exc, urllib3.exceptions.SSLError):
+        return f"TLS error: {_reason(exc)}"
+    if isinstance(exc, urllib3.exceptions.NewConnectionError):
+        return f"could not connect: {_reason(exc)}"
+    if isinstance(exc, urllib3.exceptions.ProtocolError):
+        return f"connection broken: {_reason(exc)}"
+    return f"{type(exc).__name__}: {_reason(exc)}"
+
+
+def _reason(exc: BaseException) -> str:
+    # urllib3 messages embed the pool object and sometimes the URL; keep only the last, useful part.
+    text = str(exc)
+    return _sanitize(text.rsplit(": ", 1)[-1] if ": " in text else text, ())
+
+
+# --- sending ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    status: int
+    attempts: int
+    retries: int
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def _sanitize(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[REDACTED]")
+    text = _CONTROL.sub(" ", text).strip()
+    return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 3] + "..."
+
+
+def _status_hint(status: int) -> str:
+    if status in (401, 403):
+        return "check the credential (HTTP_AUTH_TYPE and the secret, parameter or value it names)"
+    if status == 404:
+        return "check the HTTP_ENDPOINT path"
+    if status == 413:
+        return "the endpoint refused the body size: lower BATCH_MAX_BYTES or BATCH_MAX_RECORDS"
+    if 300 <= status < 400:
+        return "redirects are not followed: set HTTP_ENDPOINT to the final URL"
+    return 'the endpoint rejected the request; check that it accepts gzip JSON {"logs": [...]}'
+
+
+class Sender:
+    """Posts gzip bodies to the endpoint; one per forwarder process, reused across invocations."""
+
+    def __init__(
+        self,
+        config: Config,
+        credential: CachedCredential | None,
+        *,
+        transport: Transport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        wall_clock: Callable[[], float] = time.time,
+        rng: Callable[[], float] = random.random,
+        deadline_margin: float = DEFAULT_DEADLINE_MARGIN,
+    ) -> None:
+        self._config = config
+        self._credential = credential
+        self._transport = transport or Urllib3Transport()
+        self._sleep = sleep
+        self._wall_clock = wall_clock
+        self._rng = rng
+        self.deadline_margin = deadline_margin
+        self.endpoint_name = describe_endpoint(config.endpoint)
+
+    @property
+    def config(self) -> Config:
+        return self._config
+
+    def seconds_needed(self) -> float:
+        """Time an attempt may take, plus the margin: the least that must remain before sending."""
+        return self._config.timeout_seconds + self.deadline_margin
+
+    def send(self, body: bytes, *, seconds_left: Callable[[], float] = lambda: math.inf) -> SendResult:
+        """POST one gzip body; return on 2xx, raise PermanentDeliveryError or TransientDeliveryError."""
+        config = self._config
+        credential = self._credential.get() if self._credential else None
+        headers = self._headers(credential)
+        attempts = retries = 0
+        refreshed = False
+        while True:
+            attempts += 1
+            retry_after: float | None = None
+            try:
+                response = self._transport.post(config.endpoint, body, headers, config.timeout_seconds)
+            except TransportError as exc:
+                failure = str(exc)
+            else:
+                status = response.status
+                if 200 <= status <= 299:
+                    return SendResult(status, attempts, retries)
+                cached = self._credential
+                rejected = status in (401, 403)
+                if rejected and cached is not None and cached.source.by_reference and not refreshed:
+                    refreshed = True
+                    fresh = cached.refresh()
+                    if fresh != credential:
+                        logger.warning(
+                            "%s answered %d; fetched the credential again (it may have been rotated), "
+                            "retrying once",
+                            self.endpoint_name,
+                            status,
+                        )
+                        credential = fresh
+                        headers = self._headers(credential)
+                        retries += 1
+                        continue
+                if not is_retryable_status(status):
+                    raise PermanentDeliveryError(
+                        self._permanent_message(response, credential), retries=retries
+                    )
+                failure = f"HTTP {status} {_phrase(status)}".rstrip()
+                retry_after = parse_retry_after(response.retry_after, self._wall_clock())
+            decision = plan_retry(
+                retries_done=retries,
+                max_retries=config.max_retries,
+                retry_after=retry_after,
+                seconds_left=seconds_left() - self.deadline_margin,
+                attempt_seconds=config.timeout_seconds,
+                rng=self._rng,
+            )
+            if decision.delay is None:
+                raise TransientDeliveryError(
+                    f"{self.endpoint_name}: {failure}; {decision.reason} ({attempts} attempts)",
+                    retries=retries,
+                )
+            logger.warning(
+                "%s: %s; retry %d of %d in %.2fs (%s)",
+                self.endpoint_name,
+                failure,
+                retries + 1,
+                config.max_retries,
+                decision.delay,
+                decision.reason,
+            )
+            self._sleep(decision.delay)
+            retries += 1
+
+    def _headers(self, credential: str | None) -> dict[str, str]:
+        headers = {
+            "Content-Type": "application/json",
+            "Content-Encoding": "gzip",
+            "User-Agent": USER_AGENT,
+        }
+        headers.update(auth_headers(self._config, credential))
+        return headers
+
+    def _permanent_message(self, response: HttpResponse, credential: str | None) -> str:
+        status = response.status
+        snippet = _sanitize(response.body.decode("utf-8", "replace"), secret_forms(self._config, credential))
+        text = f"{self.endpoint_name} answered HTTP {status} {_phrase(status)}".rstrip()
+        if snippet:
+            text += f": {snippet!r}"
+        return f"{text}; {_status_hint(status)}"
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""

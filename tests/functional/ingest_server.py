@@ -1,0 +1,236 @@
+"""A real HTTP(S) log receiver on 127.0.0.1 for tests and the demo.
+
+It accepts what the forwarder sends (POST, gzip JSON ``{"logs": [...]}``), records every request, and can
+be scripted to misbehave: answer with any status (429 with Retry-After, 500, 401 ...), or hang without
+answering. Requests that break the contract (not gzip, not JSON, no ``logs`` list) get a 400 and are
+recorded with the reason.
+
+    with IngestServer() as server:
+        server.script(Reply(429, headers={"Retry-After": "1"}), Reply(500))  # then 200s
+        ... point HTTP_ENDPOINT at server.url ...
+        assert server.event_ids() == expected
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import ssl
+import threading
+import zlib
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """Answer with this status, headers and body."""
+
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b'{"status":"ok"}'
+
+
+@dataclass(frozen=True, slots=True)
+class Hang:
+    """Read the request, then answer nothing for ``seconds`` (or until the server stops); then close."""
+
+    seconds: float = 30.0
+
+
+Action = Reply | Hang
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    raw_body: bytes
+    logs: tuple[dict[str, Any], ...]
+    status: int
+    error: str | None = None
+
+    def header(self, name: str) -> str | None:
+        """Case-insensitive header lookup."""
+        wanted = name.lower()
+        for key, value in self.headers.items():
+            if key.lower() == wanted:
+                return value
+        return None
+
+
+class IngestServer:
+    """Thread-based receiver; ``url`` is ready once the object exists. Use as a context manager."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        path: str = "/ingest",
+        ssl_context: ssl.SSLContext | None = None,
+        default: Action | None = None,
+    ) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._script: deque[Action] = deque()
+        self._default: Action = default or Reply()
+        self._requests: list[ReceivedRequest] = []
+        self._stopping = threading.Event()
+        self._httpd = ThreadingHTTPServer((host, port), _handler_class(self))
+        self._httpd.daemon_threads = True
+        if ssl_context is not None:
+            self._httpd.socket = ssl_context.wrap_socket(self._httpd.socket, server_side=True)
+        self.scheme = "https" if ssl_context is not None else "http"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="ingest-server", daemon=True)
+        self._thread.start()
+
+    # --- control ----------------------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}{self.path}"
+
+    def script(self, *actions: Action) -> None:
+        """Queue answers for the next requests, in order; afterwards the default answer applies."""
+        with self._lock:
+            self._script.extend(actions)
+
+    def set_default(self, action: Action) -> None:
+        with self._lock:
+            self._default = action
+
+    def reset(self) -> None:
+        with self._lock:
+            self._script.clear()
+            self._requests.clear()
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> IngestServer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- what was received -------------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[ReceivedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def accepted(self) -> list[ReceivedRequest]:
+        """Requests answered with 2xx: the batches the sender may consider delivered."""
+        return [r for r in self.requests if 200 <= r.status <= 299]
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every record of every accepted request, in arrival order."""
+        return [record for request in self.accepted() for record in request.logs]
+
+    def event_ids(self) -> list[str]:
+        return [str(record.get("event_id")) for record in self.records()]
+
+    # --- internals ---------------------------------------------------------------------------------------
+
+    def _next_action(self) -> Action:
+        with self._lock:
+            return self._script.popleft() if self._script else self._default
+
+    def _record(self, request: ReceivedRequest) -> None:
+        with self._lock:
+            self._requests.append(request)
+
+    def _wait_hang(self, seconds: float) -> None:
+        self._stopping.wait(seconds)
+
+
+def decode_body(headers: dict[str, str], raw: bytes) -> tuple[tuple[dict[str, Any], ...], str | None]:
+    """Check a request body against the forwarder's contract; return its records or the reason it fails."""
+    lowered = {key.lower(): value for key, value in headers.items()}
+    if lowered.get("content-encoding", "").lower() != "gzip":
+        return (), "Content-Encoding is not gzip"
+    if not lowered.get("content-type", "").lower().startswith("application/json"):
+        return (), "Content-Type is not application/json"
+    try:
+        data = gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as exc:
+        return (), f"body is not valid gzip: {exc}"
+    try:
+        document = json.loads(data)
+    except ValueError as exc:
+        return (), f"body is not JSON: {exc}"
+    if not isinstance(document, dict) or set(document) != {"logs"} or not isinstance(document["logs"], list):
+        return (), 'body is not {"logs": [...]}'
+    logs = document["logs"]
+    if not all(isinstance(item, dict) for item in logs):
+        return (), "a logs entry is not an object"
+    return tuple(logs), None
+
+
+def _handler_class(server: IngestServer) -> type[BaseHTTPRequestHandler]:
+    class _Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as real intakes do
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0") or 0)
+            raw = self.rfile.read(length) if length > 0 else b""
+            headers = dict(self.headers.items())
+            action = server._next_action()
+            if isinstance(action, Hang):
+                server._record(ReceivedRequest("POST", self.path, headers, raw, (), 0, "hung"))
+                server._wait_hang(action.seconds)
+                self.close_connection = True
+                return
+            logs, error = decode_body(headers, raw)
+            if self.path.split("?", 1)[0] != server.path:
+                logs, error = (), f"unknown path {self.path}"
+                reply = Reply(404, body=b'{"error":"not found"}')
+            elif error is not None:
+                reply = Reply(400, body=json.dumps({"error": error}).encode())
+            else:
+                reply = action
+            server._record(ReceivedRequest("POST", self.path, headers, raw, logs, reply.status, error))
+            self._reply(reply)
+
+        def do_GET(self) -> None:
+            self._reply(Reply(405, body=b'{"error":"POST only"}'))
+
+        def _reply(self, reply: Reply) -> None:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(reply.body)))
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(reply.body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return  # keep test output quiet
+
+    return _Handler
+
+
+def serve(actions: Iterable[Action] = (), **kwargs: Any) -> IngestServer:
+    """Start a server with a script already queued."""
+    server = IngestServer(**kwargs)
+    server.script(*actions)
+    return server

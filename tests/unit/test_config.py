@@ -1,0 +1,239 @@
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from forwarder import config as cfg
+from forwarder.config import Config, ConfigError, describe_endpoint
+
+ENDPOINT = "https://logs.example.com/ingest"
+
+
+def env(**values: str) -> dict[str, str]:
+    base = {"HTTP_ENDPOINT": ENDPOINT}
+    base.update(values)
+    return base
+
+
+def test_defaults_with_only_the_endpoint() -> None:
+    config = Config.from_env({"HTTP_ENDPOINT": ENDPOINT, "UNRELATED": "x"})
+    assert config == Config(endpoint=ENDPOINT)
+    assert config.auth_type == "none"
+    assert config.auth_header_name == "X-API-Key"
+    assert config.timeout_seconds == 30.0
+    assert config.batch_max_records == 5000
+    assert config.batch_max_bytes == 4 * 1024 * 1024
+    assert config.max_retries == 6
+    assert config.compression_level == 1
+    assert config.max_line_bytes == 65536
+    assert config.auth_cache_seconds == 300
+    assert config.test_mode is False
+    assert config.log_level == "INFO"
+    assert config.credential_source == "none"
+
+
+def test_every_value_set() -> None:
+    config = Config.from_env(
+        env(
+            HTTP_AUTH_TYPE="Basic",
+            HTTP_AUTH_USERNAME="ingest",
+            HTTP_AUTH_PARAMETER_NAME="/alb/ingest-password",
+            HTTP_AUTH_CACHE_SECONDS="60",
+            HTTP_TIMEOUT_SECONDS="2.5",
+            HTTP_TEST_MODE="TRUE",
+            HTTP_MAX_RETRIES="0",
+            HTTP_COMPRESSION_LEVEL="6",
+            BATCH_MAX_RECORDS="1000",
+            BATCH_MAX_BYTES="1048576",
+            MAX_LINE_BYTES="16384",
+            LOG_LEVEL="debug",
+        )
+    )
+    assert config.auth_type == "basic"
+    assert config.auth_username == "ingest"
+    assert config.auth_parameter_name == "/alb/ingest-password"
+    assert config.credential_source == "parameter"
+    assert config.auth_cache_seconds == 60
+    assert config.timeout_seconds == 2.5
+    assert config.test_mode is True
+    assert config.max_retries == 0
+    assert config.compression_level == 6
+    assert config.batch_max_records == 1000
+    assert config.batch_max_bytes == 1048576
+    assert config.max_line_bytes == 16384
+    assert config.log_level == "DEBUG"
+
+
+def test_empty_strings_count_as_unset() -> None:
+    # The template passes "" for every parameter the user left empty.
+    config = Config.from_env(
+        env(
+            HTTP_AUTH_TYPE="",
+            HTTP_AUTH_USERNAME="",
+            HTTP_AUTH_HEADER_NAME="",
+            HTTP_AUTH_SECRET_ARN="",
+            HTTP_TIMEOUT_SECONDS="",
+            HTTP_TEST_MODE="",
+            BATCH_MAX_RECORDS="",
+            BATCH_MAX_BYTES="",
+            LOG_LEVEL="",
+        )
+    )
+    assert config == Config(endpoint=ENDPOINT)
+
+
+def test_missing_endpoint() -> None:
+    with pytest.raises(ConfigError, match="HTTP_ENDPOINT is required"):
+        Config.from_env({})
+
+
+def test_plain_http_needs_explicit_permission() -> None:
+    with pytest.raises(ConfigError, match=r"HTTP_ENDPOINT must use https://.*HTTP_ALLOW_INSECURE"):
+        Config.from_env({"HTTP_ENDPOINT": "http://127.0.0.1:8080/ingest"})
+    config = Config.from_env({"HTTP_ENDPOINT": "http://127.0.0.1:8080/ingest", "HTTP_ALLOW_INSECURE": "true"})
+    assert config.endpoint == "http://127.0.0.1:8080/ingest"
+    assert config.allow_insecure is True
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://logs.example.com/x", "logs.example.com/ingest", "https://", "https://host:99999/x"]
+)
+def test_bad_endpoint_urls(url: str) -> None:
+    with pytest.raises(ConfigError, match="HTTP_ENDPOINT"):
+        Config.from_env({"HTTP_ENDPOINT": url})
+
+
+def test_every_bad_variable_is_named_in_one_error() -> None:
+    bad = {
+        "HTTP_ENDPOINT": "http://logs.example.com/x",
+        "HTTP_AUTH_TYPE": "oauth",
+        "HTTP_AUTH_CACHE_SECONDS": "-1",
+        "HTTP_TIMEOUT_SECONDS": "0",
+        "HTTP_TEST_MODE": "yes",
+        "HTTP_MAX_RETRIES": "many",
+        "HTTP_COMPRESSION_LEVEL": "10",
+        "BATCH_MAX_RECORDS": "0",
+        "BATCH_MAX_BYTES": "1.5MB",
+        "MAX_LINE_BYTES": "-4",
+        "LOG_LEVEL": "verbose",
+        "HTTP_ALLOW_INSECURE": "1",
+    }
+    with pytest.raises(ConfigError) as caught:
+        Config.from_env(bad)
+    message = str(caught.value)
+    for name in bad:
+        assert name in message, name
+    # One problem per variable, separated so a person can read them.
+    assert message.count(";") >= len(bad) - 1
+
+
+@pytest.mark.parametrize("value", ["yes", "no", "1", "0", "on", "truee"])
+def test_booleans_accept_only_true_or_false(value: str) -> None:
+    with pytest.raises(ConfigError, match="HTTP_TEST_MODE must be true or false"):
+        Config.from_env(env(HTTP_TEST_MODE=value))
+
+
+@pytest.mark.parametrize("value", ["true", "TRUE", "True", " true "])
+def test_boolean_true_any_case(value: str) -> None:
+    assert Config.from_env(env(HTTP_TEST_MODE=value)).test_mode is True
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "abc", "1e3", "2.0"])
+def test_batch_records_must_be_a_positive_whole_number(value: str) -> None:
+    with pytest.raises(ConfigError, match="BATCH_MAX_RECORDS"):
+        Config.from_env(env(BATCH_MAX_RECORDS=value))
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "nan", "inf", "901", "soon"])
+def test_timeout_must_be_positive_and_plausible(value: str) -> None:
+    with pytest.raises(ConfigError, match="HTTP_TIMEOUT_SECONDS"):
+        Config.from_env(env(HTTP_TIMEOUT_SECONDS=value))
+
+
+def test_auth_type_needs_a_credential_source() -> None:
+    with pytest.raises(ConfigError, match="HTTP_AUTH_TYPE=bearer needs a credential"):
+        Config.from_env(env(HTTP_AUTH_TYPE="bearer"))
+
+
+def test_only_one_credential_source() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Config.from_env(
+            env(
+                HTTP_AUTH_TYPE="bearer",
+                HTTP_AUTH_SECRET_ARN="arn:aws:secretsmanager:us-east-1:123456789012:secret:ingest-AbCdEf",
+                HTTP_AUTH_PARAMETER_NAME="/ingest/token",
+            )
+        )
+    assert "HTTP_AUTH_SECRET_ARN and HTTP_AUTH_PARAMETER_NAME" in str(caught.value)
+
+
+def test_basic_needs_a_username_without_colon() -> None:
+    with pytest.raises(ConfigError, match="HTTP_AUTH_USERNAME is required"):
+        Config.from_env(env(HTTP_AUTH_TYPE="basic", HTTP_AUTH_PARAMETER_NAME="/p"))
+    with pytest.raises(ConfigError, match="HTTP_AUTH_USERNAME must not contain ':'"):
+        Config.from_env(env(HTTP_AUTH_TYPE="basic", HTTP_AUTH_USERNAME="a:b", HTTP_AUTH_PARAMETER_NAME="/p"))
+
+
+def test_apikey_header_name() -> None:
+    config = Config.from_env(env(HTTP_AUTH_TYPE="apikey", HTTP_AUTH_PARAMETER_NAME="/p"))
+    assert config.auth_header_name == "X-API-Key"
+    config = Config.from_env(
+        env(HTTP_AUTH_TYPE="apikey", HTTP_AUTH_HEADER_NAME="DD-API-KEY", HTTP_AUTH_PARAMETER_NAME="/p")
+    )
+    assert config.auth_header_name == "DD-API-KEY"
+    with pytest.raises(ConfigError, match="HTTP_AUTH_HEADER_NAME is not a valid HTTP header name"):
+        Config.from_env(
+            env(HTTP_AUTH_TYPE="apikey", HTTP_AUTH_HEADER_NAME="X Key:", HTTP_AUTH_PARAMETER_NAME="/p")
+        )
+
+
+def test_credential_sources_ignored_when_auth_is_none() -> None:
+    config = Config.from_env(env(HTTP_AUTH_CREDENTIALS="tok", HTTP_AUTH_SECRET_ARN="arn:x"))
+    assert config.auth_credentials is None
+    assert config.auth_secret_arn is None
+    assert config.credential_source == "none"
+
+
+def test_plain_credential_warns_without_the_value(caplog: pytest.LogCaptureFixture) -> None:
+    secret = "plain-Secret-Value-123"
+    with caplog.at_level(logging.WARNING, logger="forwarder.config"):
+        config = Config.from_env(env(HTTP_AUTH_TYPE="bearer", HTTP_AUTH_CREDENTIALS=secret))
+    assert config.credential_source == "plain"
+    warnings = [r for r in caplog.records if r.name == "forwarder.config"]
+    assert len(warnings) == 1
+    assert "discouraged" in warnings[0].getMessage() or "prefer" in warnings[0].getMessage()
+    assert secret not in caplog.text
+    assert secret not in repr(config)
+
+
+def test_errors_never_echo_secrets() -> None:
+    secret = "hunter2-very-secret"
+    with pytest.raises(ConfigError) as caught:
+        Config.from_env(
+            {
+                "HTTP_ENDPOINT": f"ftp://user:{secret}@logs.example.com/in?api_key={secret}",
+                "HTTP_AUTH_TYPE": "basic",
+                "HTTP_AUTH_CREDENTIALS": secret,
+            }
+        )
+    assert secret not in str(caught.value)
+    assert "HTTP_AUTH_USERNAME" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://logs.example.com/v1/input?api_key=abc", "https://logs.example.com/v1/input"),
+        ("https://user:pw@logs.example.com:8443/in", "https://logs.example.com:8443/in"),
+        ("https://[2001:db8::1]:443/x", "https://[2001:db8::1]:443/x"),
+        ("http://127.0.0.1:9000", "http://127.0.0.1:9000"),
+    ],
+)
+def test_describe_endpoint_drops_credentials_and_query(url: str, shown: str) -> None:
+    assert describe_endpoint(url) == shown
+
+
+def test_env_var_names_are_all_listed() -> None:
+    names = {value for name, value in vars(cfg).items() if name.isupper() and value == name}
+    assert names == set(cfg.ENV_VARS)

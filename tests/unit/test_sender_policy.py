@@ -1,0 +1,264 @@
+"""Retry, backoff, Retry-After and batching rules of the sender, without a network."""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import json
+from datetime import UTC, datetime
+from email.utils import format_datetime
+
+import pytest
+
+from forwarder.auth import CachedCredential
+from forwarder.config import Config
+from forwarder.sender import (
+    ENVELOPE_BYTES,
+    HttpResponse,
+    PermanentDeliveryError,
+    Sender,
+    TransientDeliveryError,
+    TransportError,
+    backoff_delay,
+    is_retryable_status,
+    iter_batches,
+    parse_retry_after,
+    plan_retry,
+)
+
+NOW = datetime(2025, 3, 14, 9, 30, tzinfo=UTC).timestamp()
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504, 599])
+def test_retryable_statuses(status: int) -> None:
+    assert is_retryable_status(status)
+
+
+@pytest.mark.parametrize("status", [200, 301, 400, 401, 403, 404, 409, 413, 422, 600])
+def test_not_retryable_statuses(status: int) -> None:
+    assert not is_retryable_status(status)
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("7", 7.0),
+        (" 0 ", 0.0),
+        (format_datetime(datetime(2025, 3, 14, 9, 30, 12, tzinfo=UTC), usegmt=True), 12.0),
+        ("Fri, 14 Mar 2025 09:29:00 GMT", 0.0),  # in the past: retry now
+        (None, None),
+        ("", None),
+        ("soon", None),
+        ("-5", None),
+        ("1.5", None),
+    ],
+)
+def test_parse_retry_after(header: str | None, expected: float | None) -> None:
+    assert parse_retry_after(header, NOW) == expected
+
+
+def test_backoff_is_full_jitter_and_capped() -> None:
+    assert backoff_delay(0, rng=lambda: 0.999) == pytest.approx(0.4995)
+    assert backoff_delay(3, rng=lambda: 0.5) == pytest.approx(2.0)  # 0.5 * 2**3 / 2
+    assert backoff_delay(30, rng=lambda: 1.0) == 20.0
+    assert backoff_delay(4, rng=lambda: 0.0) == 0.0
+
+
+def test_plan_retry_uses_backoff_then_stops_at_max_retries() -> None:
+    decision = plan_retry(
+        retries_done=2, max_retries=3, retry_after=None, seconds_left=100, attempt_seconds=5, rng=lambda: 0.5
+    )
+    assert decision.retry and decision.delay == pytest.approx(1.0)
+    decision = plan_retry(
+        retries_done=3, max_retries=3, retry_after=None, seconds_left=100, attempt_seconds=5
+    )
+    assert not decision.retry
+    assert "HTTP_MAX_RETRIES=3" in decision.reason
+
+
+def test_plan_retry_honours_retry_after_exactly() -> None:
+    decision = plan_retry(retries_done=0, max_retries=3, retry_after=9, seconds_left=100, attempt_seconds=5)
+    assert decision.delay == 9
+
+
+def test_plan_retry_never_sleeps_past_the_deadline() -> None:
+    # Waiting 9 s and then a 5 s attempt would not fit in 12 s.
+    decision = plan_retry(retries_done=0, max_retries=3, retry_after=9, seconds_left=12, attempt_seconds=5)
+    assert not decision.retry
+    assert "do not fit" in decision.reason
+    decision = plan_retry(
+        retries_done=0, max_retries=3, retry_after=None, seconds_left=4, attempt_seconds=5, rng=lambda: 0
+    )
+    assert not decision.retry
+
+
+def encoded(count: int, size: int = 100) -> list[bytes]:
+    return [json.dumps({"n": i, "pad": "x" * (size - 20)}).encode() for i in range(count)]
+
+
+def test_batches_respect_record_limit() -> None:
+    batches = list(iter_batches(encoded(10), max_records=4, max_bytes=10**9))
+    assert [b.records for b in batches] == [4, 4, 2]
+
+
+def test_batches_respect_byte_limit_exactly() -> None:
+    parts = encoded(50)
+    limit = 1000
+    batches = list(iter_batches(parts, max_records=10**6, max_bytes=limit))
+    assert sum(b.records for b in batches) == 50
+    for batch in batches:
+        body = batch.body()
+        assert len(body) == batch.raw_bytes <= limit
+        assert json.loads(body)["logs"]
+    # Greedy: adding the next record to any batch would have crossed the limit.
+    for batch, following in itertools.pairwise(batches):
+        assert batch.raw_bytes + 1 + len(following.parts[0]) > limit
+
+
+def test_oversized_record_travels_alone() -> None:
+    big = b'{"raw":"' + b"y" * 5000 + b'"}'
+    batches = list(iter_batches([b"{}", big, b"{}"], max_records=100, max_bytes=1000))
+    assert [b.records for b in batches] == [1, 1, 1]
+    assert batches[1].raw_bytes == len(big) + ENVELOPE_BYTES
+
+
+def test_compressed_body_is_the_json_body() -> None:
+    batch = next(iter_batches(encoded(1000), max_records=10**6, max_bytes=10**9))
+    for level in (1, 6, 9):
+        assert gzip.decompress(batch.compress(level)) == batch.body()
+    assert json.loads(batch.body())["logs"][999]["n"] == 999
+
+
+# --- Sender with a scripted transport --------------------------------------------------------------------
+
+
+class ScriptedTransport:
+    def __init__(self, *answers: HttpResponse | Exception) -> None:
+        self.answers = list(answers)
+        self.calls: list[dict[str, str]] = []
+
+    def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> HttpResponse:
+        self.calls.append(dict(headers))
+        answer = self.answers.pop(0) if self.answers else HttpResponse(200, None, b"")
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+class CountingSource:
+    by_reference = True
+    description = "secret arn:aws:secretsmanager:us-east-1:123456789012:secret:ingest"
+
+    def __init__(self, *values: str) -> None:
+        self.values = list(values)
+        self.fetches = 0
+
+    def fetch(self) -> str:
+        self.fetches += 1
+        return self.values[min(self.fetches, len(self.values)) - 1]
+
+
+def make_sender(
+    transport: ScriptedTransport, *, config: Config | None = None, credential: CachedCredential | None = None
+) -> tuple[Sender, list[float]]:
+    sleeps: list[float] = []
+    sender = Sender(
+        config or Config(endpoint="https://logs.example.com/in?key=q", max_retries=3, timeout_seconds=2),
+        credential,
+        transport=transport,
+        sleep=sleeps.append,
+        wall_clock=lambda: NOW,
+        rng=lambda: 0.5,
+    )
+    return sender, sleeps
+
+
+def test_sender_retries_then_succeeds() -> None:
+    transport = ScriptedTransport(
+        TransportError("could not connect"),
+        HttpResponse(503, None, b""),
+        HttpResponse(429, "3", b""),
+    )
+    sender, sleeps = make_sender(transport)
+    result = sender.send(b"body")
+    assert (result.status, result.attempts, result.retries) == (200, 4, 3)
+    assert sleeps == [0.25, 0.5, 3.0]
+
+
+def test_sender_gives_up_after_max_retries() -> None:
+    transport = ScriptedTransport(*[HttpResponse(500, None, b"oops")] * 10)
+    sender, _ = make_sender(transport)
+    with pytest.raises(TransientDeliveryError, match="gave up after 3 retries") as caught:
+        sender.send(b"body")
+    assert len(transport.calls) == 4
+    assert caught.value.retries == 3
+    assert "https://logs.example.com/in" in str(caught.value)
+    assert "key=q" not in str(caught.value)
+
+
+def test_sender_stops_when_time_runs_out() -> None:
+    transport = ScriptedTransport(*[HttpResponse(503, "30", b"")] * 10)
+    sender, sleeps = make_sender(transport)
+    with pytest.raises(TransientDeliveryError, match="do not fit"):
+        sender.send(b"body", seconds_left=lambda: 36.0)  # 36 - 5 margin < 30 + 2
+    assert sleeps == []
+    assert len(transport.calls) == 1
+
+
+def test_permanent_error_is_not_retried_and_is_sanitised() -> None:
+    token = "tok-ABCDEF-123456"
+    body = ("bad token " + token + "\n\x1b[31m" + "z" * 500).encode()
+    transport = ScriptedTransport(HttpResponse(400, None, body))
+    config = Config(
+        endpoint="https://user:pw@logs.example.com/in?key=q", auth_type="bearer", auth_credentials=token
+    )
+    credential = CachedCredential(CountingSource(token), 300)
+    sender, sleeps = make_sender(transport, config=config, credential=credential)
+    with pytest.raises(PermanentDeliveryError) as caught:
+        sender.send(b"body")
+    message = str(caught.value)
+    assert "https://logs.example.com/in answered HTTP 400 Bad Request" in message
+    assert token not in message
+    assert "pw" not in message.replace("payload", "")
+    assert "\x1b" not in message and "\n" not in message
+    assert "[REDACTED]" in message
+    assert len(message) < 600
+    assert sleeps == []
+
+
+def test_401_refreshes_the_credential_once() -> None:
+    source = CountingSource("old-token", "new-token")
+    credential = CachedCredential(source, 300)
+    transport = ScriptedTransport(HttpResponse(401, None, b""), HttpResponse(202, None, b""))
+    config = Config(endpoint="https://logs.example.com/in", auth_type="bearer", auth_secret_arn="arn:x")
+    sender, _ = make_sender(transport, config=config, credential=credential)
+    result = sender.send(b"body")
+    assert result.status == 202
+    assert [c["Authorization"] for c in transport.calls] == ["Bearer old-token", "Bearer new-token"]
+    assert source.fetches == 2
+    # The next batch uses the cached new value.
+    sender.send(b"body")
+    assert transport.calls[-1]["Authorization"] == "Bearer new-token"
+    assert source.fetches == 2
+
+
+def test_401_with_an_unchanged_credential_fails_at_once() -> None:
+    source = CountingSource("same")
+    transport = ScriptedTransport(HttpResponse(403, None, b"forbidden"))
+    config = Config(endpoint="https://logs.example.com/in", auth_type="bearer", auth_secret_arn="arn:x")
+    sender, _ = make_sender(transport, config=config, credential=CachedCredential(source, 300))
+    with pytest.raises(PermanentDeliveryError, match=r"HTTP 403 Forbidden.*check the credential"):
+        sender.send(b"body")
+    assert len(transport.calls) == 1
+
+
+def test_credential_cache_expires() -> None:
+    now = [0.0]
+    source = CountingSource("v1", "v2")
+    credential = CachedCredential(source, 300, clock=lambda: now[0])
+    assert credential.get() == "v1"
+    now[0] = 299
+    assert credential.get() == "v1"
+    now[0] = 300
+    assert credential.get() == "v2"
+    assert source.fetches == 2
