@@ -1,0 +1,390 @@
+"""IAM: each role may make exactly the calls its code makes, on exactly the resources of this stack.
+
+The provisioner's and forwarder's boto3 calls are read from their source (tests/contract/aws_calls.py);
+the template's policies are resolved for concrete stacks and evaluated with IAM's matching rules.
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+from typing import Any
+
+import pytest
+
+from .aws_calls import (
+    FORWARDER_CALLS,
+    FORWARDER_SERVICES,
+    PROVISIONER_CALLS,
+    PROVISIONER_SERVICES,
+    Need,
+    needs,
+    scan,
+)
+from .template_model import ACCOUNT, Stack, allows, partition_of
+
+ENDPOINT = "https://logs.example.com/v1/ingest"
+SECRET_ARN = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:ingest-token-AbCdEf"
+CUSTOM_RESOURCE = "OnboardingResource"
+GEN = "0a1b2c3d"
+OTHER_ACCOUNT = "999988887777"
+# Actions the Lambda service needs for the function's own logs; no project code calls them.
+RUNTIME_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents"}
+# Needs that exist only for a bucket the stack creates and may delete.
+CREATED_BUCKET_ONLY = {"created-bucket", "object-cleanup"}
+
+
+def alb_arn(region: str = "us-east-1") -> str:
+    partition = partition_of(region)
+    return f"arn:{partition}:elasticloadbalancing:{region}:{ACCOUNT}:loadbalancer/app/web/50dc6c495c0c9188"
+
+
+def make_stack(region: str = "us-east-1", bucket: str = "", prefix: str = "", **parameters: str) -> Stack:
+    """A stack whose custom resource answered bucket/prefix (as the provisioner would)."""
+    parameters.setdefault("LoadBalancerArn", alb_arn(region))
+    s = Stack(parameters=parameters, region=region)
+    topic = f"arn:{s.partition}:sns:{region}:{ACCOUNT}:{s.stack_name}-alb-logs-{GEN}"
+    s.attributes = {
+        (CUSTOM_RESOURCE, "BucketName"): bucket,
+        (CUSTOM_RESOURCE, "Prefix"): prefix,
+        (CUSTOM_RESOURCE, "TopicArn"): topic,
+    }
+    return s
+
+
+@cache
+def provisioner_needs() -> dict[Need, list[str]]:
+    return needs(scan("provisioner", PROVISIONER_SERVICES), PROVISIONER_CALLS)
+
+
+@cache
+def forwarder_needs() -> dict[Need, list[str]]:
+    return needs(scan("forwarder", FORWARDER_SERVICES), FORWARDER_CALLS)
+
+
+def naming() -> Any:
+    return importlib.import_module("provisioner.naming")
+
+
+def created_bucket_name(s: Stack) -> str:
+    return str(naming().default_bucket_name(s.account, s.region, s.pseudo("AWS::StackId")))
+
+
+def provisioner_resources(s: Stack, bucket: str) -> dict[str, str]:
+    """A concrete resource ARN for each kind of need, as the provisioner would touch it."""
+    p = s.partition
+    topic = f"arn:{p}:sns:{s.region}:{s.account}:{naming().topic_name(s.stack_name, GEN)}"
+    key = f"AWSLogs/{s.account}/elasticloadbalancing/{s.region}/2025/01/31/x.log.gz"
+    return {
+        "any": "*",
+        "load-balancer": s.values["LoadBalancerArn"],
+        "bucket": f"arn:{p}:s3:::{bucket}",
+        "created-bucket": f"arn:{p}:s3:::{bucket}",
+        "object-cleanup": f"arn:{p}:s3:::{bucket}/{key}",
+        "topic": topic,
+        "subscription": f"{topic}:5d8b0c4e-3f7a-4b8e-9a61-2c1d7e6f9a0b",
+        "function": s.properties(CUSTOM_RESOURCE)["ForwarderFunctionArn"],
+    }
+
+
+def s3_context(action: str, account: str = ACCOUNT) -> dict[str, str]:
+    return {"s3:ResourceAccount": account} if action.startswith("s3:") else {}
+
+
+def scenario_stacks() -> list[Stack]:
+    """Stacks that together take every branch of every condition the policies use."""
+    return [
+        make_stack(),
+        make_stack(
+            IngestEndpoint=ENDPOINT,
+            RetainLogBucket="false",
+            LogBucketName="team-alb-logs",
+            AuthType="bearer",
+            AuthSecret="token",
+        ),
+        make_stack(
+            region="us-gov-west-1",
+            bucket="legacy-alb-logs",
+            prefix="prod/web",
+            IngestEndpoint=ENDPOINT,
+            AuthType="apikey",
+            AuthSecretArn=SECRET_ARN.replace("arn:aws:", "arn:aws-us-gov:").replace(
+                "us-east-1", "us-gov-west-1"
+            ),
+            ForwarderReservedConcurrency="5",
+        ),
+    ]
+
+
+def every_statement() -> list[tuple[str, dict[str, Any]]]:
+    out: list[tuple[str, dict[str, Any]]] = []
+    for s in scenario_stacks():
+        for role in ("ProvisionerRole", "ForwarderRole"):
+            if s.exists(role):
+                out.extend((role, st) for st in s.role_statements(role))
+    return out
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+# -- shape of every statement ----------------------------------------------------------------------------
+def test_no_statement_grants_a_wildcard_action() -> None:
+    for role, st in every_statement():
+        for action in as_list(st["Action"]):
+            assert "*" not in action and "?" not in action, f"{role} grants {action}"
+
+
+def test_resource_star_only_where_aws_allows_nothing_narrower() -> None:
+    for role, st in every_statement():
+        if "*" in as_list(st["Resource"]):
+            # ELBv2 Describe* actions have no resource-level permissions.
+            assert all(a.startswith("elasticloadbalancing:Describe") for a in as_list(st["Action"])), (
+                role,
+                st,
+            )
+
+
+def test_statements_only_allow() -> None:
+    for role, st in every_statement():
+        assert st["Effect"] == "Allow", role
+        assert "NotAction" not in st and "NotResource" not in st, role
+
+
+# -- provisioner -----------------------------------------------------------------------------------------
+def test_provisioner_code_makes_calls_in_every_area_the_role_covers() -> None:
+    """Guards the scan itself: if it found nothing, every coverage test below would pass vacuously."""
+    kinds = {kind for _, kind in provisioner_needs()}
+    assert {
+        "any",
+        "load-balancer",
+        "bucket",
+        "created-bucket",
+        "object-cleanup",
+        "topic",
+        "function",
+    } <= kinds
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "eu-central-2", "us-gov-west-1", "cn-north-1"])
+def test_provisioner_may_make_every_call_on_a_bucket_it_creates(region: str) -> None:
+    s = make_stack(region=region, IngestEndpoint=ENDPOINT, RetainLogBucket="false")
+    statements = s.role_statements("ProvisionerRole")
+    resources = provisioner_resources(s, created_bucket_name(s))
+    for (action, kind), where in provisioner_needs().items():
+        assert allows(statements, action, resources[kind], s3_context(action)), (
+            f"{action} on {kind} ({where[0]})"
+        )
+
+
+def test_provisioner_may_make_every_call_on_a_named_bucket_and_no_other() -> None:
+    s = make_stack(IngestEndpoint=ENDPOINT, RetainLogBucket="false", LogBucketName="team-alb-logs")
+    statements = s.role_statements("ProvisionerRole")
+    mine = provisioner_resources(s, "team-alb-logs")
+    other = provisioner_resources(s, "payments-data")
+    for (action, kind), where in provisioner_needs().items():
+        assert allows(statements, action, mine[kind], s3_context(action)), f"{action} on {kind} ({where[0]})"
+        if action.startswith("s3:"):
+            assert not allows(statements, action, other[kind], s3_context(action)), action
+
+
+def test_provisioner_may_configure_but_never_create_or_delete_a_reused_bucket() -> None:
+    s = make_stack(IngestEndpoint=ENDPOINT, RetainLogBucket="false")
+    statements = s.role_statements("ProvisionerRole")
+    reused = provisioner_resources(s, "legacy-alb-logs")
+    for (action, kind), where in provisioner_needs().items():
+        allowed = allows(statements, action, reused[kind], s3_context(action))
+        if kind in CREATED_BUCKET_ONLY:
+            assert not allowed, f"{action} must not reach a bucket the stack did not create"
+        else:
+            assert allowed, f"{action} on {kind} ({where[0]})"
+
+
+@pytest.mark.parametrize("bucket_name", ["", "team-alb-logs"])
+def test_kept_buckets_are_never_emptied(bucket_name: str) -> None:
+    s = make_stack(IngestEndpoint=ENDPOINT, RetainLogBucket="true", LogBucketName=bucket_name)
+    statements = s.role_statements("ProvisionerRole")
+    bucket = bucket_name or created_bucket_name(s)
+    cleanup = [a for (a, kind) in provisioner_needs() if kind == "object-cleanup"]
+    assert cleanup
+    for action in cleanup:
+        assert not allows(statements, action, f"arn:aws:s3:::{bucket}/AWSLogs/x.log.gz", s3_context(action))
+    # Deleting the (empty) bucket stays possible: a Create that fails after creating it undoes it.
+    assert allows(statements, "s3:DeleteBucket", f"arn:aws:s3:::{bucket}", s3_context("s3:DeleteBucket"))
+
+
+def test_provisioner_cannot_touch_buckets_of_another_account() -> None:
+    s = make_stack(IngestEndpoint=ENDPOINT, RetainLogBucket="false")
+    statements = s.role_statements("ProvisionerRole")
+    resources = provisioner_resources(s, created_bucket_name(s))
+    for action, kind in provisioner_needs():
+        if action.startswith("s3:"):
+            assert not allows(statements, action, resources[kind], s3_context(action, OTHER_ACCOUNT)), action
+
+
+def test_provisioner_changes_only_the_load_balancer_of_this_stack() -> None:
+    s = make_stack()
+    statements = s.role_statements("ProvisionerRole")
+    other = alb_arn().replace("app/web/", "app/shop/")
+    assert allows(statements, "elasticloadbalancing:ModifyLoadBalancerAttributes", alb_arn())
+    assert not allows(statements, "elasticloadbalancing:ModifyLoadBalancerAttributes", other)
+
+
+def test_provisioner_manages_only_topics_named_for_this_stack() -> None:
+    s = make_stack()
+    statements = s.role_statements("ProvisionerRole")
+    topic_actions = [a for (a, kind) in provisioner_needs() if kind in ("topic", "subscription")]
+    assert topic_actions
+    for name in ("other-stack-alb-logs-0a1b2c3d", "web-logs-alerts", "alb-logs-0a1b2c3d"):
+        arn = f"arn:aws:sns:us-east-1:{ACCOUNT}:{name}"
+        for action in topic_actions:
+            assert not allows(statements, action, arn), (action, name)
+    mine = f"arn:aws:sns:us-east-1:{ACCOUNT}:{naming().topic_name(s.stack_name, GEN)}"
+    assert allows(statements, "sns:CreateTopic", mine)
+    assert not allows(statements, "sns:CreateTopic", mine.replace("us-east-1", "eu-west-1"))
+
+
+def test_provisioner_may_grant_invoke_on_the_forwarder_only() -> None:
+    s = make_stack(IngestEndpoint=ENDPOINT)
+    statements = s.role_statements("ProvisionerRole")
+    function_actions = [a for (a, kind) in provisioner_needs() if kind == "function"]
+    forwarder = s.get_att("ForwarderFunction", "Arn")
+    other = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:payments"
+    for action in function_actions:
+        assert allows(statements, action, forwarder)
+        assert not allows(statements, action, other)
+
+
+def test_without_a_forwarder_the_provisioner_gets_no_lambda_permission() -> None:
+    s = make_stack()
+    assert not any(
+        a.startswith("lambda:") for st in s.role_statements("ProvisionerRole") for a in as_list(st["Action"])
+    )
+
+
+def test_provisioner_role_grants_nothing_its_code_does_not_use() -> None:
+    s = make_stack(IngestEndpoint=ENDPOINT, RetainLogBucket="false")
+    granted = {a for st in s.role_statements("ProvisionerRole") for a in as_list(st["Action"])}
+    used = {action for action, _ in provisioner_needs()}
+    assert granted - RUNTIME_ACTIONS - used == set()
+
+
+def test_provisioner_writes_only_its_own_logs() -> None:
+    s = make_stack()
+    statements = s.role_statements("ProvisionerRole")
+    group = s.get_att("ProvisionerLogGroup", "Arn").removesuffix(":*")
+    assert allows(statements, "logs:PutLogEvents", f"{group}:log-stream:2025/01/31/[$LATEST]abc")
+    assert not allows(statements, "logs:PutLogEvents", f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:other:*")
+
+
+# -- forwarder -------------------------------------------------------------------------------------------
+def forwarder_read_resources(s: Stack) -> list[str]:
+    return [
+        r
+        for st in s.role_statements("ForwarderRole")
+        if "s3:GetObject" in as_list(st["Action"])
+        for r in as_list(st["Resource"])
+    ]
+
+
+@pytest.mark.parametrize(
+    ("region", "prefix", "expected"),
+    [
+        ("us-east-1", "", f"arn:aws:s3:::logs-bkt/AWSLogs/{ACCOUNT}/*"),
+        ("us-east-1", "prod/web", f"arn:aws:s3:::logs-bkt/prod/web/AWSLogs/{ACCOUNT}/*"),
+        ("cn-north-1", "alb", f"arn:aws-cn:s3:::logs-bkt/alb/AWSLogs/{ACCOUNT}/*"),
+        ("us-gov-west-1", "", f"arn:aws-us-gov:s3:::logs-bkt/AWSLogs/{ACCOUNT}/*"),
+    ],
+)
+def test_forwarder_reads_exactly_the_log_path_the_provisioner_chose(
+    region: str, prefix: str, expected: str
+) -> None:
+    s = make_stack(region=region, bucket="logs-bkt", prefix=prefix, IngestEndpoint=ENDPOINT)
+    assert forwarder_read_resources(s) == [expected]
+
+
+@pytest.mark.parametrize("prefix", ["", "prod/web"])
+def test_forwarder_may_read_log_files_and_nothing_else(prefix: str) -> None:
+    s = make_stack(bucket="logs-bkt", prefix=prefix, IngestEndpoint=ENDPOINT)
+    statements = s.role_statements("ForwarderRole")
+    base = f"{prefix}/AWSLogs/{ACCOUNT}" if prefix else f"AWSLogs/{ACCOUNT}"
+    log_key = (
+        f"{base}/elasticloadbalancing/us-east-1/2025/01/31/"
+        f"{ACCOUNT}_elasticloadbalancing_us-east-1_app.web.50dc6c495c0c9188_20250131T0005Z_10.0.1.5_abc.log.gz"
+    )
+    assert allows(statements, "s3:GetObject", f"arn:aws:s3:::logs-bkt/{log_key}")
+    assert allows(statements, "s3:GetObjectVersion", f"arn:aws:s3:::logs-bkt/{log_key}")
+    for key in (
+        "payroll.csv",
+        f"AWSLogs/{OTHER_ACCOUNT}/elasticloadbalancing/x.log.gz",
+        f"prod/web-old/AWSLogs/{ACCOUNT}/x.log.gz",
+        f"other/AWSLogs/{ACCOUNT}/x.log.gz",
+    ):
+        if key.startswith(base):
+            continue
+        assert not allows(statements, "s3:GetObject", f"arn:aws:s3:::logs-bkt/{key}"), key
+    assert not allows(statements, "s3:GetObject", f"arn:aws:s3:::other-bkt/{log_key}")
+    granted = {a for st in statements for a in as_list(st["Action"]) if a.startswith("s3:")}
+    assert granted == {"s3:GetObject", "s3:GetObjectVersion"}
+
+
+def test_forwarder_code_needs_are_granted() -> None:
+    s = make_stack(bucket="logs-bkt", IngestEndpoint=ENDPOINT, AuthType="bearer", AuthSecretArn=SECRET_ARN)
+    statements = s.role_statements("ForwarderRole")
+    env = s.properties("ForwarderFunction")["Environment"]["Variables"]
+    key = f"arn:aws:s3:::logs-bkt/AWSLogs/{ACCOUNT}/elasticloadbalancing/us-east-1/2025/01/31/x.log.gz"
+    kinds = set()
+    for (action, kind), where in forwarder_needs().items():
+        kinds.add(kind)
+        if kind == "log-object":
+            assert allows(statements, action, key), (action, where[0])
+        elif kind == "secret":
+            assert allows(statements, action, SECRET_ARN), (action, where[0])
+        elif kind == "parameter":
+            # SSM parameters are a credential source for other deployments; this template never sets it.
+            assert "HTTP_AUTH_PARAMETER_NAME" not in env
+            assert not allows(statements, action, f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/x")
+        else:
+            raise AssertionError(f"unexpected need {action} ({kind})")
+    assert {"log-object", "secret"} <= kinds
+
+
+@pytest.mark.parametrize(
+    ("parameters", "readable"),
+    [
+        ({"AuthType": "bearer", "AuthSecretArn": SECRET_ARN}, SECRET_ARN),
+        ({"AuthType": "bearer", "AuthSecret": "token"}, "created"),
+        ({}, None),
+    ],
+)
+def test_forwarder_reads_only_its_one_secret(parameters: dict[str, str], readable: str | None) -> None:
+    s = make_stack(IngestEndpoint=ENDPOINT, **parameters)
+    statements = s.role_statements("ForwarderRole")
+    if readable == "created":
+        readable = s.ref("AuthSecretResource")
+    other = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:database-password-XyZ123"
+    assert not allows(statements, "secretsmanager:GetSecretValue", other)
+    if readable is None:
+        assert not any("secretsmanager:GetSecretValue" in as_list(st["Action"]) for st in statements)
+    else:
+        assert allows(statements, "secretsmanager:GetSecretValue", readable)
+
+
+def test_forwarder_sends_failures_only_to_its_dead_letter_queue() -> None:
+    s = make_stack(IngestEndpoint=ENDPOINT)
+    statements = s.role_statements("ForwarderRole")
+    assert allows(statements, "sqs:SendMessage", s.get_att("ForwarderDeadLetterQueue", "Arn"))
+    assert not allows(statements, "sqs:SendMessage", f"arn:aws:sqs:us-east-1:{ACCOUNT}:orders")
+
+
+def test_forwarder_role_grants_only_reads_logs_and_its_queue() -> None:
+    s = make_stack(IngestEndpoint=ENDPOINT, AuthType="bearer", AuthSecret="token")
+    granted = {a for st in s.role_statements("ForwarderRole") for a in as_list(st["Action"])}
+    assert granted == {
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "secretsmanager:GetSecretValue",
+        "sqs:SendMessage",
+        *RUNTIME_ACTIONS,
+    }
