@@ -12,7 +12,6 @@ import ast
 import re
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 import botocore.session
 from botocore import xform_name
@@ -201,9 +200,3 @@ def needs(calls: list[Call], table: dict[tuple[str, str], tuple[Need, ...]]) -> 
         for need in table[(call.service, call.method)]:
             out.setdefault(need, []).append(call.where)
     return out
-
-
-def source_strings(path: Path) -> set[str]:
-    """Every string constant in one Python file."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    return {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
