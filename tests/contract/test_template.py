@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 import inspect
 import itertools
+import re
+import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -86,6 +90,47 @@ def test_code_location_follows_the_publish_layout(region: str) -> None:
             "S3Key": f"alb-log-onboarding/1.4.2/{package}.zip",
         }
         assert props["Handler"].split(".")[0] == package
+
+
+def _publish_layout() -> ModuleType:
+    """scripts/quick_create_link.py, which owns the release layout the publish script uploads to."""
+    path = REPO / "scripts" / "quick_create_link.py"
+    spec = importlib.util.spec_from_file_location("_contract_quick_create_link", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("region", ["ap-southeast-2", "cn-northwest-1"])
+def test_code_location_is_where_the_publish_script_uploads(region: str) -> None:
+    layout = _publish_layout()
+    s = Stack(
+        parameters={
+            "LoadBalancerArn": ALB_ARN,
+            "IngestEndpoint": ENDPOINT,
+            "CodeBucketPrefix": "acme-releases",
+        },
+        region=region,
+        attributes=ANSWER,
+    )
+    version = s.values["CodeVersion"]
+    for logical_id, package in (("ProvisionerFunction", "provisioner"), ("ForwarderFunction", "forwarder")):
+        assert s.properties(logical_id)["Code"] == {
+            "S3Bucket": layout.code_bucket("acme-releases", region),
+            "S3Key": layout.artifact_key(version, f"{package}.zip"),
+        }
+
+
+@pytest.mark.parametrize("version", ["0.1.0", "1.2.3-rc.1", "2025_01", "v1", "1.0+build", "-1", "1/2", ""])
+def test_code_version_pattern_agrees_with_the_publish_script(version: str) -> None:
+    layout = _publish_layout()
+    spec = load_template()["Parameters"]["CodeVersion"]
+    template_ok = (
+        re.fullmatch(spec["AllowedPattern"], version) is not None and len(version) <= spec["MaxLength"]
+    )
+    assert template_ok is (layout.VERSION_RE.match(version) is not None)
 
 
 def test_functions_log_to_their_own_group_with_a_retention() -> None:
