@@ -1,0 +1,203 @@
+"""Pure line parsers for the load balancer log formats, plus log-type detection.
+
+A parse function takes one line (no newline) and returns a dict of typed fields, or raises
+`ParseError` with a short reason. Conventions shared by every format:
+
+- A value logged as `-` (bare) or `"-"` (quoted) becomes None.
+- Counters, ports and status codes are ints; durations are floats (seconds unless the field name
+  says otherwise), so `-1` ("not applicable" in ALB logs) is the float -1.0.
+- Timestamps stay ISO 8601 strings exactly as logged. Every format names its timestamp `time`
+  (the Classic ELB and connection-log docs call it `timestamp`), so one field works across types.
+- A line shorter than the newest format yields only the fields it has (absent, not null).
+- Tokens after the last field we know are kept in `extra_fields` (AWS appends new fields at the
+  end and asks parsers to ignore what they do not know; we keep them rather than lose data).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+__all__ = [
+    "LOG_TYPES",
+    "ParseError",
+    "detect_log_type",
+    "parser_for",
+    "split_host_port",
+    "split_request",
+    "tokenize",
+]
+
+LOG_TYPES = ("alb_access", "alb_connection", "alb_health_check", "nlb_access", "classic_elb_access")
+
+ParseFunction = Callable[[str], dict[str, Any]]
+
+# log type -> (module, function); imported on first use so the package imports in microseconds.
+_PARSERS: dict[str, tuple[str, str]] = {
+    "alb_access": ("forwarder.parsers.alb", "parse_alb_access"),
+    "alb_connection": ("forwarder.parsers.connection", "parse_alb_connection"),
+    "alb_health_check": ("forwarder.parsers.health_check", "parse_alb_health_check"),
+    "nlb_access": ("forwarder.parsers.nlb", "parse_nlb_access"),
+    "classic_elb_access": ("forwarder.parsers.classic", "parse_classic_elb_access"),
+}
+
+# Order matters for content detection: the most constrained formats first.
+_DETECTION_ORDER = ("nlb_access", "alb_access", "alb_health_check", "alb_connection", "classic_elb_access")
+
+DEFAULT_LOG_TYPE = "alb_access"
+
+
+class ParseError(ValueError):
+    """A line does not have the shape of its log format; the message is a short reason."""
+
+
+def parser_for(log_type: str) -> ParseFunction:
+    """Return the pure parse function for a log type; unknown type -> ValueError naming the valid ones."""
+    try:
+        module_name, function_name = _PARSERS[log_type]
+    except KeyError:
+        raise ValueError(f"unknown log type {log_type!r}; valid types: {', '.join(LOG_TYPES)}") from None
+    parse: ParseFunction = getattr(importlib.import_module(module_name), function_name)
+    return parse
+
+
+def detect_log_type(key: str, first_line: str | None) -> str:
+    """Log type of an object: by its file name first, by the content of its first line otherwise.
+
+    Falls back to "alb_access" when neither is conclusive: the lines are then still sent, as
+    unparseable records, so nothing is lost while the mismatch is visible downstream.
+    """
+    by_name = _type_from_name(key)
+    if by_name is not None:
+        return by_name
+    if first_line:
+        by_content = _type_from_content(first_line)
+        if by_content is not None:
+            return by_content
+    return DEFAULT_LOG_TYPE
+
+
+def _type_from_name(key: str) -> str | None:
+    # File names (AWS docs, "Access logs for your Application Load Balancer" and siblings):
+    #   ALB access      <acct>_elasticloadbalancing_<region>_app.<name>.<id>_<end>_<ip>_<rand>.log.gz
+    #   ALB connection  conn_log_<acct>_elasticloadbalancing_<region>_app.<name>.<id>_....log.gz
+    #   ALB health      health_check_log_<acct>_elasticloadbalancing_<region>_app.<name>.<id>_....log.gz
+    #   NLB access      <acct>_elasticloadbalancing_<region>_net.<name>.<id>_<end>_<rand>.log.gz
+    #   Classic ELB     <acct>_elasticloadbalancing_<region>_<name>_<end>_<ip>_<rand>.log
+    name = key.rsplit("/", 1)[-1]
+    if name.startswith("conn_log_"):
+        return "alb_connection"
+    if name.startswith("health_check_log_"):
+        return "alb_health_check"
+    marker = "_elasticloadbalancing_"
+    at = name.find(marker)
+    if at < 0:
+        return None
+    after_region = name[at + len(marker) :].split("_", 1)
+    if len(after_region) < 2:
+        return None
+    rest = after_region[1]
+    if rest.startswith("app."):
+        return "alb_access"
+    if rest.startswith("net."):
+        return "nlb_access"
+    # Classic load balancer names allow only letters, digits and hyphens: no "app."/"net." prefix.
+    return "classic_elb_access"
+
+
+def _type_from_content(line: str) -> str | None:
+    for log_type in _DETECTION_ORDER:
+        try:
+            parser_for(log_type)(line)
+        except ParseError:
+            continue
+        return log_type
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers shared by the format modules. Kept small and allocation-light: they run once per line.
+
+
+def tokenize(line: str) -> list[str]:
+    """Split a line into fields: bare tokens split on spaces, each quoted value kept whole.
+
+    AWS never writes a raw double quote inside a quoted value (it logs \\x22), so splitting on '"'
+    gives bare segments at even indexes and quoted values at odd ones. Spaces inside quoted values
+    (user agents, URLs with raw spaces) are kept exactly.
+    """
+    parts = line.split('"')
+    if not len(parts) & 1:
+        raise ParseError("unbalanced double quotes")
+    tokens = parts[0].split()
+    for i in range(1, len(parts), 2):
+        tokens.append(parts[i])
+        bare = parts[i + 1]
+        if bare != " ":
+            tokens += bare.split()
+    return tokens
+
+
+def split_host_port(value: str, what: str) -> tuple[str | None, int | None]:
+    """`ip:port` -> (ip, port); `-` -> (None, None). IPv6 is logged unbracketed: split at the LAST colon."""
+    if value == "-":
+        return None, None
+    at = value.rfind(":")
+    if at <= 0:
+        raise ParseError(f"{what} is not ip:port: {value[:60]!r}")
+    try:
+        port = int(value[at + 1 :])
+    except ValueError:
+        raise ParseError(f"{what} port is not a number: {value[:60]!r}") from None
+    return value[:at], port
+
+
+def split_request(request: str) -> tuple[str | None, str | None, str | None]:
+    """`METHOD URL PROTOCOL` -> (method, url, protocol); `-` or empty parts -> None.
+
+    The method ends at the first space and the protocol starts after the last one, so a URL with
+    raw spaces stays whole. Malformed forms AWS logs, such as `- - -`, `- http://host:80- -` and
+    `- http://host:80-/ ` (trailing space, empty protocol), parse without error.
+    """
+    first = request.find(" ")
+    if first < 0:
+        return None, (None if request in ("", "-") else request), None
+    last = request.rfind(" ")
+    method = request[:first]
+    if first == last:
+        url = request[first + 1 :]
+        protocol = ""
+    else:
+        url = request[first + 1 : last]
+        protocol = request[last + 1 :]
+    return (
+        None if method in ("", "-") else method,
+        None if url.strip("- ") == "" else url,
+        None if protocol in ("", "-") else protocol,
+    )
+
+
+def to_int(value: str, what: str) -> int | None:
+    """int, or None for `-`; anything else -> ParseError naming the field."""
+    if value == "-":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ParseError(f"{what} is not an integer: {value[:40]!r}") from None
+
+
+def to_float(value: str, what: str) -> float | None:
+    """float, or None for `-`; anything else -> ParseError naming the field."""
+    if value == "-":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise ParseError(f"{what} is not a number: {value[:40]!r}") from None
+
+
+def dash_to_none(values: list[str]) -> list[str | None]:
+    """Same list with every `-` replaced by None."""
+    return [None if v == "-" else v for v in values]
