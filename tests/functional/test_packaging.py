@@ -375,6 +375,34 @@ def test_handler_imports_on_the_lambda_python_version(
         assert str(report["orjson"]).startswith(str(extracted["forwarder"] / "orjson"))
 
 
+def test_the_shipped_orjson_really_loads_on_lambdas_python_and_machine(
+    builds: Builds, tmp_path: Path
+) -> None:
+    """Build for this machine's architecture on python3.12 and load the zip's compiled orjson there."""
+    machine = os.uname().machine
+    architecture = {"x86_64": "x86_64", "aarch64": "arm64"}.get(machine)
+    interpreters = _interpreters("3.12")
+    if architecture is None or not interpreters:
+        pytest.skip(f"needs python3.12 on x86_64 or aarch64 (have {machine}, {interpreters})")
+    template = tmp_path / "template.yaml"
+    template.write_text(
+        "Resources:\n  F:\n    Type: AWS::Lambda::Function\n    Properties:\n"
+        "      Handler: forwarder.handler.handler\n      Runtime: python3.12\n"
+        f"      Architectures: [{architecture}]\n",
+        encoding="utf-8",
+    )
+    cache = tmp_path / "cache"
+    shutil.copytree(builds.cache, cache)
+    _build(tmp_path, "native", cache, offline=False, packages=("forwarder",), template=template, environ={})
+    root = tmp_path / "native" / "zip"
+    with zipfile.ZipFile(tmp_path / "native" / "dist" / "forwarder.zip") as archive:
+        archive.extractall(root)
+    provided = _lambda_provided_libraries(tmp_path)
+    report = _import_handler(interpreters[0], root, provided, "forwarder.handler.handler")
+    assert report["callable"] is True
+    assert str(report["orjson"]).startswith(str(root / "orjson"))
+
+
 # --- template reading and errors ----------------------------------------------------------------------
 
 
