@@ -178,14 +178,14 @@ def test_provisioner_may_make_every_call_on_a_bucket_it_creates(region: str) -> 
         )
 
 
-def test_provisioner_may_make_every_call_on_a_named_bucket_and_no_other() -> None:
+def test_provisioner_may_make_every_call_on_a_named_bucket() -> None:
     s = make_stack(IngestEndpoint=ENDPOINT, RetainLogBucket="false", LogBucketName="team-alb-logs")
     statements = s.role_statements("ProvisionerRole")
     mine = provisioner_resources(s, "team-alb-logs")
     other = provisioner_resources(s, "payments-data")
     for (action, kind), where in provisioner_needs().items():
         assert allows(statements, action, mine[kind], s3_context(action)), f"{action} on {kind} ({where[0]})"
-        if action.startswith("s3:"):
+        if kind in CREATED_BUCKET_ONLY:
             assert not allows(statements, action, other[kind], s3_context(action)), action
 
 
@@ -223,12 +223,35 @@ def test_provisioner_cannot_touch_buckets_of_another_account() -> None:
             assert not allows(statements, action, resources[kind], s3_context(action, OTHER_ACCOUNT)), action
 
 
-def test_provisioner_changes_only_the_load_balancer_of_this_stack() -> None:
+def test_provisioner_changes_only_application_load_balancers_of_this_account_and_region() -> None:
     s = make_stack()
     statements = s.role_statements("ProvisionerRole")
-    other = alb_arn().replace("app/web/", "app/shop/")
-    assert allows(statements, "elasticloadbalancing:ModifyLoadBalancerAttributes", alb_arn())
-    assert not allows(statements, "elasticloadbalancing:ModifyLoadBalancerAttributes", other)
+    action = "elasticloadbalancing:ModifyLoadBalancerAttributes"
+    assert allows(statements, action, alb_arn())
+    # Another ALB of the same account and region: the one a stack update replaced (see the next test).
+    assert allows(statements, action, alb_arn().replace("app/web/", "app/shop/"))
+    for other in (
+        alb_arn().replace("app/web/", "net/web/"),
+        alb_arn().replace("app/web/", "gwy/web/"),
+        alb_arn().replace(ACCOUNT, OTHER_ACCOUNT),
+        alb_arn().replace("us-east-1", "eu-west-1"),
+    ):
+        assert not allows(statements, action, other), other
+
+
+def test_after_an_update_replaces_load_balancer_and_bucket_the_old_resource_can_still_be_undone() -> None:
+    """CloudFormation deletes the old custom resource after the role already has the new stack's policy."""
+    old = make_stack(IngestEndpoint=ENDPOINT, RetainLogBucket="false")
+    new = make_stack(
+        IngestEndpoint=ENDPOINT,
+        RetainLogBucket="false",
+        LoadBalancerArn=alb_arn().replace("app/web/", "app/web-v2/"),
+        LogBucketName="team-alb-logs",
+    )
+    statements = new.role_statements("ProvisionerRole")
+    undo = provisioner_resources(old, created_bucket_name(old))
+    for (action, kind), where in provisioner_needs().items():
+        assert allows(statements, action, undo[kind], s3_context(action)), f"{action} on {kind} ({where[0]})"
 
 
 def test_provisioner_manages_only_topics_named_for_this_stack() -> None:
