@@ -1,0 +1,52 @@
+"""The resource policy statement that lets our topic invoke the forwarder function."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from provisioner.arns import FunctionArn
+from provisioner.errors import error_code
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
+
+
+def _target(function: FunctionArn) -> dict[str, Any]:
+    unqualified = function.arn.rsplit(":", 1)[0] if function.qualifier else function.arn
+    target: dict[str, Any] = {"FunctionName": unqualified}
+    if function.qualifier:
+        target["Qualifier"] = function.qualifier
+    return target
+
+
+def allow_topic(lambda_: LambdaClient, function: FunctionArn, sid: str, topic_arn: str, account: str) -> None:
+    """Allow sns.amazonaws.com to invoke the function for this topic only; replaces our own statement."""
+    request: dict[str, Any] = {
+        **_target(function),
+        "StatementId": sid,
+        "Action": "lambda:InvokeFunction",
+        "Principal": "sns.amazonaws.com",
+        "SourceArn": topic_arn,
+        "SourceAccount": account,
+    }
+    try:
+        lambda_.add_permission(**request)
+    except ClientError as exc:
+        if error_code(exc) != "ResourceConflictException":
+            raise
+        # Our statement id is already there (an in-place update or a retried request): replace it.
+        revoke(lambda_, function, sid)
+        lambda_.add_permission(**request)
+
+
+def revoke(lambda_: LambdaClient, function: FunctionArn, sid: str) -> bool:
+    """Remove our statement; False when it (or the function) was already gone."""
+    try:
+        lambda_.remove_permission(**_target(function), StatementId=sid)
+    except ClientError as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            return False
+        raise
+    return True

@@ -1,0 +1,184 @@
+"""The bucket's event notifications: one rule of ours merged into the existing configuration.
+
+PutBucketNotificationConfiguration replaces the whole configuration, so every write is read-merge-write:
+every other topic, queue and Lambda rule and the EventBridge switch are written back exactly as read.
+S3 refuses two rules for the same event type whose prefix and suffix filters overlap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from provisioner.errors import show
+from provisioner.naming import LOG_SUFFIX
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+OUR_EVENTS = ("s3:ObjectCreated:*",)
+_LISTS = (
+    ("TopicConfigurations", "TopicArn", "topic"),
+    ("QueueConfigurations", "QueueArn", "queue"),
+    ("LambdaFunctionConfigurations", "LambdaFunctionArn", "Lambda function"),
+)
+
+Config = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """An existing rule that would overlap ours."""
+
+    rule_id: str
+    kind: str
+    destination: str
+    events: tuple[str, ...]
+    prefix: str
+    suffix: str
+
+    def describe(self) -> str:
+        """How the rule reads in a reason."""
+        filters = []
+        if self.prefix:
+            filters.append(f"prefix '{show(self.prefix, 120)}'")
+        if self.suffix:
+            filters.append(f"suffix '{show(self.suffix, 40)}'")
+        shown_filter = " and ".join(filters) if filters else "no filter"
+        return (
+            f"rule '{show(self.rule_id, 120)}' ({', '.join(self.events)}, {shown_filter}) sending to "
+            f"{self.kind} {show(self.destination, 200)}"
+        )
+
+
+def filter_values(rule: dict[str, Any]) -> tuple[str, str]:
+    """(prefix, suffix) of a rule's key filter; names are case-insensitive, missing means empty."""
+    prefix = suffix = ""
+    for item in rule.get("Filter", {}).get("Key", {}).get("FilterRules", []):
+        name = str(item.get("Name", "")).lower()
+        if name == "prefix":
+            prefix = str(item.get("Value", ""))
+        elif name == "suffix":
+            suffix = str(item.get("Value", ""))
+    return prefix, suffix
+
+
+def _event_category(event: str) -> tuple[str, str]:
+    # "s3:ObjectCreated:Put" -> ("ObjectCreated", "Put"); "s3:ReducedRedundancyLostObject" -> (..., "")
+    parts = event.split(":")
+    category = parts[1] if len(parts) > 1 else event
+    detail = parts[2] if len(parts) > 2 else ""
+    return category, detail
+
+
+def events_overlap(a: Iterable[str], b: Iterable[str]) -> bool:
+    """Two event lists share an event type; a `*` detail covers every detail of its category."""
+    for x in a:
+        cx, dx = _event_category(x)
+        for y in b:
+            cy, dy = _event_category(y)
+            if cx == cy and ("*" in (dx, dy) or dx == dy):
+                return True
+    return False
+
+
+def filters_overlap(prefix_a: str, suffix_a: str, prefix_b: str, suffix_b: str) -> bool:
+    """Some key can match both filters: prefixes prefix-related and suffixes suffix-related."""
+    prefixes = prefix_a.startswith(prefix_b) or prefix_b.startswith(prefix_a)
+    suffixes = suffix_a.endswith(suffix_b) or suffix_b.endswith(suffix_a)
+    return prefixes and suffixes
+
+
+def find_conflicts(
+    config: Config, key_prefix: str, ignore_ids: Iterable[str], suffix: str = LOG_SUFFIX
+) -> list[Conflict]:
+    """Existing rules (other than `ignore_ids`) that overlap our rule for `key_prefix`."""
+    ignore = set(ignore_ids)
+    conflicts = []
+    for list_key, dest_key, kind in _LISTS:
+        for rule in config.get(list_key, []):
+            rule_id = str(rule.get("Id", ""))
+            if rule_id in ignore:
+                continue
+            events = tuple(str(e) for e in rule.get("Events", []))
+            prefix, other_suffix = filter_values(rule)
+            if events_overlap(OUR_EVENTS, events) and filters_overlap(
+                key_prefix, suffix, prefix, other_suffix
+            ):
+                conflicts.append(
+                    Conflict(
+                        rule_id or "(no id)", kind, str(rule.get(dest_key, "")), events, prefix, other_suffix
+                    )
+                )
+    return conflicts
+
+
+def conflict_reason(conflicts: list[Conflict], bucket: str, key_prefix: str) -> str:
+    """What the user reads when an existing rule stands in the way."""
+    first = conflicts[0]
+    more = f" (and {len(conflicts) - 1} more)" if len(conflicts) > 1 else ""
+    return (
+        f"bucket {show(bucket)} already has a notification {first.describe()}{more}, which overlaps the rule "
+        f"this stack needs (s3:ObjectCreated:*, prefix '{show(key_prefix, 160)}', suffix '{LOG_SUFFIX}'); S3 "
+        f"allows only one rule per event for overlapping keys. Remove or narrow that rule, choose another "
+        f"Prefix, or subscribe your consumer to its existing destination instead of using this stack"
+    )
+
+
+def our_rule(rule_id_value: str, topic_arn: str, key_prefix: str) -> dict[str, Any]:
+    """Our topic rule: every created log file under the account's log prefix."""
+    return {
+        "Id": rule_id_value,
+        "TopicArn": topic_arn,
+        "Events": list(OUR_EVENTS),
+        "Filter": {
+            "Key": {
+                "FilterRules": [
+                    {"Name": "prefix", "Value": key_prefix},
+                    {"Name": "suffix", "Value": LOG_SUFFIX},
+                ]
+            }
+        },
+    }
+
+
+def _without(config: Config, ids: set[str]) -> Config:
+    result: Config = {}
+    for key, value in config.items():
+        if key in ("TopicConfigurations", "QueueConfigurations", "LambdaFunctionConfigurations"):
+            kept = [r for r in value if r.get("Id") not in ids]
+            if kept:
+                result[key] = kept
+        else:
+            result[key] = value
+    return result
+
+
+def merge(config: Config, rule: dict[str, Any], replace_ids: Iterable[str]) -> Config:
+    """The configuration with rules `replace_ids` removed and our rule added; the rest untouched."""
+    result = _without(config, {*replace_ids, rule["Id"]})
+    result["TopicConfigurations"] = [*result.get("TopicConfigurations", []), rule]
+    return result
+
+
+def remove(config: Config, ids: Iterable[str]) -> Config:
+    """The configuration without the given rule ids."""
+    return _without(config, set(ids))
+
+
+def has_rule(config: Config, rule_id_value: str) -> bool:
+    """Whether a rule with this id is present."""
+    return any(r.get("Id") == rule_id_value for list_key, _, _ in _LISTS for r in config.get(list_key, []))
+
+
+def read(s3: S3Client, bucket: str) -> Config:
+    """The current configuration without response metadata."""
+    answer: dict[str, Any] = dict(s3.get_bucket_notification_configuration(Bucket=bucket))
+    answer.pop("ResponseMetadata", None)
+    return answer
+
+
+def write(s3: S3Client, bucket: str, config: Config) -> None:
+    """Replace the whole configuration (S3 then sends an s3:TestEvent to new destinations)."""
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=config)  # type: ignore[arg-type]
