@@ -12,6 +12,7 @@ import ast
 import re
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import botocore.session
 from botocore import xform_name
@@ -146,12 +147,60 @@ def _receiver_service(receiver: str, method: str, services: tuple[str, ...]) -> 
     return None
 
 
+def _module_file(root: Path, dotted: str) -> Path | None:
+    """The file of `<package>.a.b`, given the package root; None when it is not a module of the package."""
+    parts = dotted.split(".")[1:]
+    base = root.joinpath(*parts) if parts else root
+    for candidate in (base.with_suffix(".py") if parts else None, base / "__init__.py"):
+        if candidate is not None and candidate.is_file():
+            return candidate
+    return None
+
+
+def lambda_modules(package: str, entry: str = "handler") -> list[Path]:
+    """The package's modules the Lambda function can load: everything <package>.<entry> imports, transitively
+    (dynamic imports of modules named in strings included).
+
+    Command-line tools in the same package (which run with the user's own credentials) are left out.
+    """
+    root = REPO / package
+    todo = [f"{package}.{entry}", package]
+    seen: dict[str, Path] = {}
+    while todo:
+        dotted = todo.pop()
+        path = _module_file(root, dotted)
+        if dotted in seen or path is None:
+            continue
+        seen[dotted] = path
+        is_package = path.name == "__init__.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                # A module named in a string is imported dynamically (importlib.import_module).
+                if re.fullmatch(rf"{package}(\.[A-Za-z_][A-Za-z0-9_]*)+", node.value):
+                    todo.append(node.value)
+            elif isinstance(node, ast.Import):
+                todo.extend(a.name for a in node.names if a.name.split(".")[0] == package)
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    anchor = dotted.split(".")
+                    anchor = anchor if is_package else anchor[:-1]
+                    anchor = anchor[: len(anchor) - (node.level - 1)]
+                    base = ".".join([*anchor, *([node.module] if node.module else [])])
+                else:
+                    base = node.module or ""
+                if base.split(".")[0] != package:
+                    continue
+                todo.append(base)
+                todo.extend(f"{base}.{a.name}" for a in node.names)
+    return sorted(set(seen.values()))
+
+
 def scan(package: str, services: tuple[str, ...]) -> list[Call]:
-    """Every AWS call in <package>/*.py (top level of the package and its subpackages)."""
+    """Every AWS call in the modules of <package> that its Lambda handler loads."""
     root = REPO / package
     module_names = {p.stem for p in root.rglob("*.py")}
     calls: list[Call] = []
-    for path in sorted(root.rglob("*.py")):
+    for path in lambda_modules(package):
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         local_modules = module_names | _local_module_aliases(tree, package, module_names)
         for node in ast.walk(tree):

@@ -18,6 +18,7 @@ from .aws_calls import (
     PROVISIONER_CALLS,
     PROVISIONER_SERVICES,
     Need,
+    lambda_modules,
     needs,
     scan,
 )
@@ -150,6 +151,22 @@ def test_statements_only_allow() -> None:
     for role, st in every_statement():
         assert st["Effect"] == "Allow", role
         assert "NotAction" not in st and "NotResource" not in st, role
+
+
+# -- the scan itself ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("package", "loaded", "not_loaded"),
+    [
+        ("provisioner", {"handler.py", "lifecycle.py", "bucket.py", "topic.py"}, set()),
+        ("forwarder", {"handler.py", "source.py", "auth.py", "alb.py"}, {"cli.py", "__main__.py"}),
+    ],
+)
+def test_scan_reads_the_modules_the_lambda_loads(
+    package: str, loaded: set[str], not_loaded: set[str]
+) -> None:
+    names = {p.name for p in lambda_modules(package)}
+    assert loaded <= names
+    assert not (not_loaded & names)
 
 
 # -- provisioner -----------------------------------------------------------------------------------------
