@@ -56,12 +56,13 @@ def response_receiver(tmp_path: Path) -> Iterator[ResponseReceiver]:
     receiver = ResponseReceiver(tmp_path)
     previous = response.CA_FILE
     response.CA_FILE = receiver.ca_file
-    handler.reset()
+    # The crhelper resource stays cached between tests, as in a warm Lambda container; clients do not.
+    handler.set_clients(None)
     try:
         yield receiver
     finally:
         response.CA_FILE = previous
-        handler.reset()
+        handler.set_clients(None)
         receiver.close()
 
 
