@@ -18,7 +18,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Protocol
 
@@ -145,35 +145,34 @@ def plan_retry(
 # --- batching --------------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
 class Batch:
-    """Serialized records waiting to be sent; ``raw_bytes`` is the size of the uncompressed JSON body."""
+    """Serialized records waiting to be sent, already laid out as the JSON body.
 
-    parts: list[bytes] = field(default_factory=list)
-    raw_bytes: int = ENVELOPE_BYTES
+    Records are copied into one growing buffer as they arrive instead of being kept as separate bytes
+    objects: orjson over-allocates each result (several KB each, measured), so a list of 5000 of them
+    would cost tens of MB; the buffer costs the body's size.
+    """
+
+    __slots__ = ("_buffer", "first_record", "records")
+
+    def __init__(self, buffer: bytearray, records: int, first_record: bytes) -> None:
+        self._buffer = buffer  # _PREFIX + records joined with "," (the closing _SUFFIX is implied)
+        self.records = records
+        self.first_record = first_record
 
     @property
-    def records(self) -> int:
-        return len(self.parts)
+    def raw_bytes(self) -> int:
+        """Size of the uncompressed JSON body."""
+        return len(self._buffer) + len(_SUFFIX)
 
     def body(self) -> bytes:
         """The uncompressed request body (tests and test mode; sending uses ``compress``)."""
-        return _PREFIX + b",".join(self.parts) + _SUFFIX
+        return bytes(self._buffer) + _SUFFIX
 
     def compress(self, level: int) -> bytes:
-        """The gzip request body, built without joining the records into one big bytes object first."""
+        """The gzip request body."""
         compressor = zlib.compressobj(level, zlib.DEFLATED, 31)
-        out = [compressor.compress(_PREFIX)]
-        parts = self.parts
-        # Chunks of records keep the number of compress() calls low without a full-size copy.
-        step = 256
-        for start in range(0, len(parts), step):
-            out.append(compressor.compress(b",".join(parts[start : start + step])))
-            if start + step < len(parts):
-                out.append(compressor.compress(b","))
-        out.append(compressor.compress(_SUFFIX))
-        out.append(compressor.flush())
-        return b"".join(out)
+        return compressor.compress(self._buffer) + compressor.compress(_SUFFIX) + compressor.flush()
 
 
 def iter_batches(encoded: Iterable[bytes], *, max_records: int, max_bytes: int) -> Iterator[Batch]:
@@ -181,23 +180,25 @@ def iter_batches(encoded: Iterable[bytes], *, max_records: int, max_bytes: int) 
 
     A single record larger than ``max_bytes`` goes alone in its own batch rather than being dropped.
     """
-    batch = Batch()
-    parts = batch.parts
-    size = batch.raw_bytes
+    # Room for the closing "]}" is kept so the limit applies to the whole body.
+    limit = max_bytes - len(_SUFFIX)
+    buffer = bytearray(_PREFIX)
+    count = 0
+    first = b""
     for data in encoded:
-        extra = len(data) + (1 if parts else 0)
-        if parts and (len(parts) >= max_records or size + extra > max_bytes):
-            batch.raw_bytes = size
-            yield batch
-            batch = Batch()
-            parts = batch.parts
-            size = batch.raw_bytes
-            extra = len(data)
-        parts.append(data)
-        size += extra
-    if parts:
-        batch.raw_bytes = size
-        yield batch
+        if count:
+            if count >= max_records or len(buffer) + 1 + len(data) > limit:
+                yield Batch(buffer, count, first)
+                buffer = bytearray(_PREFIX)
+                count = 0
+            else:
+                buffer += b","
+        if not count:
+            first = data
+        buffer += data
+        count += 1
+    if count:
+        yield Batch(buffer, count, first)
 
 
 # --- HTTP ------------------------------------------------------------------------------------------------
@@ -376,19 +377,20 @@ class Sender:
                 cached = self._credential
                 rejected = status in (401, 403)
                 if rejected and cached is not None and cached.source.by_reference and not refreshed:
+                    # The secret may have been rotated since it was cached: fetch it again, try once more.
                     refreshed = True
                     fresh = cached.refresh()
-                    if fresh != credential:
-                        logger.warning(
-                            "%s answered %d; fetched the credential again (it may have been rotated), "
-                            "retrying once",
-                            self.endpoint_name,
-                            status,
-                        )
-                        credential = fresh
-                        headers = self._headers(credential)
-                        retries += 1
-                        continue
+                    logger.warning(
+                        "%s answered %d; fetched the credential again from %s (%s), retrying once",
+                        self.endpoint_name,
+                        status,
+                        cached.source.description,
+                        "it changed" if fresh != credential else "unchanged",
+                    )
+                    credential = fresh
+                    headers = self._headers(credential)
+                    retries += 1
+                    continue
                 if not is_retryable_status(status):
                     raise PermanentDeliveryError(
                         self._permanent_message(response, credential), retries=retries

@@ -87,7 +87,12 @@ class IngestServer:
         if ssl_context is not None:
             self._httpd.socket = ssl_context.wrap_socket(self._httpd.socket, server_side=True)
         self.scheme = "https" if ssl_context is not None else "http"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="ingest-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="ingest-server",
+            daemon=True,
+        )
         self._thread.start()
 
     # --- control ----------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from forwarder.auth import CachedCredential
+from forwarder.auth import CachedCredential, PlainCredential
 from forwarder.config import Config
 from forwarder.sender import (
     ENVELOPE_BYTES,
@@ -112,7 +112,7 @@ def test_batches_respect_byte_limit_exactly() -> None:
         assert json.loads(body)["logs"]
     # Greedy: adding the next record to any batch would have crossed the limit.
     for batch, following in itertools.pairwise(batches):
-        assert batch.raw_bytes + 1 + len(following.parts[0]) > limit
+        assert batch.raw_bytes + 1 + len(following.first_record) > limit
 
 
 def test_oversized_record_travels_alone() -> None:
@@ -242,12 +242,24 @@ def test_401_refreshes_the_credential_once() -> None:
     assert source.fetches == 2
 
 
-def test_401_with_an_unchanged_credential_fails_at_once() -> None:
+def test_rejected_twice_fails_after_one_refresh() -> None:
     source = CountingSource("same")
-    transport = ScriptedTransport(HttpResponse(403, None, b"forbidden"))
+    transport = ScriptedTransport(HttpResponse(403, None, b"forbidden"), HttpResponse(401, None, b"no"))
     config = Config(endpoint="https://logs.example.com/in", auth_type="bearer", auth_secret_arn="arn:x")
-    sender, _ = make_sender(transport, config=config, credential=CachedCredential(source, 300))
-    with pytest.raises(PermanentDeliveryError, match=r"HTTP 403 Forbidden.*check the credential"):
+    sender, sleeps = make_sender(transport, config=config, credential=CachedCredential(source, 300))
+    with pytest.raises(PermanentDeliveryError, match=r"HTTP 401 Unauthorized.*check the credential"):
+        sender.send(b"body")
+    assert len(transport.calls) == 2
+    assert source.fetches == 2
+    assert sleeps == []
+
+
+def test_plain_credential_is_not_refreshed() -> None:
+    transport = ScriptedTransport(HttpResponse(401, None, b""))
+    config = Config(endpoint="https://logs.example.com/in", auth_type="bearer", auth_credentials="t")
+    credential = CachedCredential(PlainCredential("t"), 300)
+    sender, _ = make_sender(transport, config=config, credential=credential)
+    with pytest.raises(PermanentDeliveryError, match="HTTP 401"):
         sender.send(b"body")
     assert len(transport.calls) == 1
 
