@@ -1,0 +1,195 @@
+"""Raw object bytes -> text lines, streaming: gunzip (multi-member) and split as chunks arrive.
+
+Memory stays bounded by about one input chunk, one decompressed piece (1 MiB) and one line of at
+most `max_line_bytes`, whatever the object size, its compression ratio or its line lengths.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+__all__ = ["DEFAULT_MAX_LINE_BYTES", "CorruptObjectError", "Line", "iter_lines"]
+
+DEFAULT_MAX_LINE_BYTES = 65536
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_GZIP_WBITS = 31  # zlib: expect a gzip header and trailer
+# Upper bound of one decompressed piece: a highly compressible chunk (a gzip bomb, or a long run
+# of identical lines) is drained in pieces of this size instead of being inflated at once.
+_PIECE_BYTES = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One line of an object: its text (no newline) and whether it was cut at max_line_bytes."""
+
+    text: str
+    truncated: bool = False
+
+
+class CorruptObjectError(ValueError):
+    """The object is not valid gzip (corrupt, or truncated mid-member)."""
+
+
+def iter_lines(chunks: Iterable[bytes], *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Line]:
+    """Yield the lines of an object from its raw bytes, gzip or plain, in any chunk sizes.
+
+    Gzip is recognised by its magic bytes (1f 8b); concatenated gzip members are read one after
+    the other. Lines end at \\n; a trailing \\r is removed; text is UTF-8 with invalid bytes
+    replaced. A final empty line (the file ends with \\n) is not a line; an empty line elsewhere
+    is. A line longer than max_line_bytes is yielded once, cut to that many bytes (at a character
+    boundary), with truncated=True; the rest of it is skipped without being held in memory.
+    """
+    if max_line_bytes < 1:
+        raise ValueError("max_line_bytes must be at least 1")
+    return _split_lines(_plain_bytes(chunks), max_line_bytes)
+
+
+def _plain_bytes(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The object's content: gunzipped if it starts with the gzip magic, as is otherwise."""
+    source = iter(chunks)
+    start = b""
+    for chunk in source:
+        start += chunk
+        if len(start) >= len(_GZIP_MAGIC):
+            break
+    if not start.startswith(_GZIP_MAGIC):
+        if start:
+            yield start
+        yield from source
+        return
+    yield from _gunzip(start, source)
+
+
+def _gunzip(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    inflater: zlib._Decompress | None = None  # None between members
+    offset = 0  # compressed-stream offset of the first byte of `data`
+    member_start = 0
+    for chunk in _chain_first(first, rest):
+        data = chunk
+        # Output zlib still holds when a chunk's input is used up comes out with the next chunk;
+        # a stream can only end after its trailer, which zlib reads after all output.
+        while data:
+            if inflater is None:
+                # Writers may pad between or after members with zero bytes (gzip(1) accepts it).
+                stripped = data.lstrip(b"\x00")
+                offset += len(data) - len(stripped)
+                data = stripped
+                if not data:
+                    break
+                inflater = zlib.decompressobj(_GZIP_WBITS)
+                member_start = offset
+            before = inflater.copy()
+            try:
+                piece = inflater.decompress(data, _PIECE_BYTES)
+            except zlib.error as exc:
+                bad = offset + _first_bad_byte(before, data)
+                raise CorruptObjectError(
+                    f"corrupt gzip data at compressed byte offset {bad} "
+                    f"(member starting at byte {member_start}): {exc}"
+                ) from None
+            if piece:
+                yield piece
+            if inflater.eof:
+                remaining = inflater.unused_data
+                inflater = None
+            else:
+                remaining = inflater.unconsumed_tail
+            offset += len(data) - len(remaining)
+            data = remaining
+    if inflater is not None:
+        raise CorruptObjectError(
+            f"gzip stream ends inside a member (member starting at byte {member_start}, "
+            f"{offset} bytes in total): the object is truncated"
+        )
+
+
+def _chain_first(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield first
+    yield from rest
+
+
+def _first_bad_byte(state: zlib._Decompress, data: bytes) -> int:
+    """Smallest prefix of `data` that makes a copy of `state` fail, as an index into `data`.
+
+    Only runs once the stream is known to be corrupt, to name the failing offset precisely.
+    """
+    low, high = 0, len(data)
+    while low < high:
+        middle = (low + high) // 2
+        if _fails(state.copy(), data[: middle + 1]):
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+def _fails(state: zlib._Decompress, data: bytes) -> bool:
+    try:
+        while data:
+            state.decompress(data, _PIECE_BYTES)
+            if state.eof:
+                return False
+            data = state.unconsumed_tail
+    except zlib.error:
+        return True
+    return False
+
+
+def _split_lines(pieces: Iterator[bytes], limit: int) -> Iterator[Line]:
+    # The carried partial line is bytes, so a multibyte UTF-8 character split between two pieces
+    # is decoded whole; b"\n" never occurs inside a multibyte sequence, so complete lines can be
+    # decoded in one call per piece.
+    quarter = limit // 4  # a str of at most this many characters is at most `limit` UTF-8 bytes
+    carry = b""
+    skipping = False  # inside an oversized line whose head was already yielded
+    for data in pieces:
+        piece = data
+        if skipping:
+            newline = piece.find(b"\n")
+            if newline < 0:
+                continue
+            piece = piece[newline + 1 :]
+            skipping = False
+        if carry:
+            piece = carry + piece
+        cut = piece.rfind(b"\n")
+        if cut < 0:
+            carry = piece
+        else:
+            carry = piece[cut + 1 :]
+            block = piece[:cut]
+            if b"\r" in block:
+                block = block.replace(b"\r\n", b"\n")
+                if block.endswith(b"\r"):
+                    block = block[:-1]
+            text = block.decode("utf-8", "replace")
+            for line in text.split("\n"):
+                if len(line) > quarter:
+                    raw = line.encode()
+                    if len(raw) > limit:
+                        yield _truncated(raw, limit)
+                        continue
+                yield Line(line)
+        if len(carry) > limit:
+            yield _truncated(carry, limit)
+            carry = b""
+            skipping = True
+    if carry:
+        if carry.endswith(b"\r"):
+            carry = carry[:-1]
+        yield Line(carry.decode("utf-8", "replace"))
+
+
+def _truncated(raw: bytes, limit: int) -> Line:
+    """The first `limit` bytes of a line, cut back to a character boundary, flagged as truncated."""
+    end = limit
+    # Step back over UTF-8 continuation bytes (10xxxxxx) so no character is split in two.
+    while end > 0 and limit - end < 3 and (raw[end] & 0xC0) == 0x80:
+        end -= 1
+    head = raw[:end]
+    if head.endswith(b"\r"):
+        head = head[:-1]
+    return Line(head.decode("utf-8", "replace"), True)
