@@ -1,0 +1,215 @@
+"""Records: one per line, in order, with stable event ids; and the JSON helper that serialises them."""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import importlib
+import json
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from forwarder import jsonutil
+from forwarder.reader import Line
+from forwarder.records import iter_records, normalize_etag, record_event_id
+
+ALB_LINE = (
+    "https 2024-05-01T12:00:01.123456Z app/my-lb/50dc6c495c0c9188 203.0.113.7:51234 10.0.1.20:8080 "
+    '0.001 0.012 0.000 200 200 312 4821 "GET https://www.example.com:443/ HTTP/1.1" "curl/8.5.0" '
+    "ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 "
+    "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/73e2d6bc24d8a067 "
+    '"Root=1-6632a1b1-0c9e5e3f1a2b3c4d5e6f7a8b" "www.example.com" "-" 1 2024-05-01T12:00:01.110000Z '
+    '"forward" "-" "-" "10.0.1.20:8080" "200" "-" "-" TID_0123 "-" "-" "-" 10.0.0.12'
+)
+BUCKET = "my-alb-logs"
+KEY = (
+    "prefix/AWSLogs/123456789012/elasticloadbalancing/us-east-1/2024/05/01/"
+    "123456789012_elasticloadbalancing_us-east-1_app.my-lb.50dc6c495c0c9188_20240501T1205Z_10.0.0.12_x.log.gz"
+)
+ETAG = '"9b2cf535f27731c974343645a3985328"'
+
+
+def records(lines: list[Line], **overrides: Any) -> list[dict[str, Any]]:
+    options: dict[str, Any] = {
+        "log_type": "alb_access",
+        "bucket": BUCKET,
+        "key": KEY,
+        "etag": ETAG,
+    } | overrides
+    return list(iter_records(lines, **options))
+
+
+def test_every_line_gives_one_record_in_order_with_its_metadata() -> None:
+    lines = [Line(ALB_LINE), Line("not an alb line"), Line(""), Line(ALB_LINE.replace("200 200", "503 -"))]
+    out = records(lines)
+    assert [r["line_number"] for r in out] == [1, 2, 3, 4]
+    for record in out:
+        assert record["log_type"] == "alb_access"
+        assert record["s3_bucket"] == BUCKET
+        assert record["s3_key"] == KEY
+        assert len(record["event_id"]) == 32
+        assert "truncated" not in record
+    assert out[0]["elb_status_code"] == 200
+    assert out[3]["elb_status_code"] == 503
+    assert out[1] == {
+        "raw": "not an alb line",
+        "parse_error": out[1]["parse_error"],
+        "log_type": "alb_access",
+        "s3_bucket": BUCKET,
+        "s3_key": KEY,
+        "line_number": 2,
+        "event_id": record_event_id(BUCKET, KEY, ETAG, 2),
+    }
+    assert out[1]["parse_error"]
+    assert out[2]["raw"] == ""
+    assert out[2]["parse_error"] == "empty line"
+
+
+def test_event_ids_match_the_exported_function_and_are_distinct_per_line() -> None:
+    out = records([Line(ALB_LINE)] * 50)
+    ids = [r["event_id"] for r in out]
+    assert ids == [record_event_id(BUCKET, KEY, ETAG, n) for n in range(1, 51)]
+    assert len(set(ids)) == 50
+
+
+def test_redelivery_gives_the_same_ids_and_event_vs_getobject_etag_forms_agree() -> None:
+    first = [r["event_id"] for r in records([Line(ALB_LINE), Line("x")], etag=ETAG)]
+    # S3 event notifications carry the ETag without quotes; GetObject returns it quoted.
+    again = [r["event_id"] for r in records([Line(ALB_LINE), Line("x")], etag=ETAG.strip('"'))]
+    assert first == again
+
+
+@pytest.mark.parametrize(
+    ("bucket", "key", "etag", "line_number"),
+    [
+        (BUCKET, KEY, "0000000000000000000000000000000a", 1),  # new object version
+        (BUCKET + "-copy", KEY, ETAG, 1),
+        (BUCKET, KEY + ".1", ETAG, 1),
+        (BUCKET, KEY, ETAG, 2),
+        # Shifting characters between the parts must not collide (length-prefixed parts).
+        ("my-alb-logs/p", "refix", ETAG, 1),
+    ],
+    ids=["etag", "bucket", "key", "line", "boundary-shift"],
+)
+def test_event_id_changes_with_every_input(bucket: str, key: str, etag: str, line_number: int) -> None:
+    assert record_event_id(bucket, key, etag, line_number) != record_event_id(BUCKET, KEY, ETAG, 1)
+    assert record_event_id("my-alb-logs", "/prefix", ETAG, 1) != record_event_id(
+        "my-alb-logs/", "prefix", ETAG, 1
+    )
+
+
+def test_event_id_is_a_fixed_function_of_its_inputs() -> None:
+    # Pinned: receivers deduplicate on these ids across forwarder versions; changing the scheme
+    # would resend every replayed line as new.
+    assert record_event_id("b", "k", '"e"', 1) == record_event_id("b", "k", "e", 1)
+    # BLAKE2b-128 over "<len>:<bucket>,<len>:<key>,<len>:<etag>,<line number>" (UTF-8 byte lengths).
+    expected = hashlib.blake2b("3:bü,4:k/é,1:e,17".encode(), digest_size=16).hexdigest()
+    assert record_event_id("bü", "k/é", '"e"', 17) == expected == "3895d6d36b6100c2f5747c6555113cf9"
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"), [('"abc"', "abc"), ("abc", "abc"), (' "abc-3" ', "abc-3"), ("", "")]
+)
+def test_normalize_etag(raw: str, clean: str) -> None:
+    assert normalize_etag(raw) == clean
+
+
+def test_truncated_line_that_still_parses_keeps_its_fields_and_the_flag() -> None:
+    # Cut inside the trailing fields: the head and request survive, the record says so.
+    cut = ALB_LINE[: ALB_LINE.index(' "10.0.1.20:8080"')]
+    (record,) = records([Line(cut, truncated=True)])
+    assert record["truncated"] is True
+    assert record["elb_status_code"] == 200
+    assert "parse_error" not in record
+
+
+def test_truncated_line_that_does_not_parse_is_sent_raw_with_the_flag() -> None:
+    cut = ALB_LINE[:150]  # inside the user agent: unbalanced quotes
+    (record,) = records([Line(cut, truncated=True)])
+    assert record["raw"] == cut
+    assert record["truncated"] is True
+    assert "quote" in record["parse_error"]
+
+
+def test_a_parser_bug_on_one_line_does_not_lose_the_object(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(line: str) -> dict[str, Any]:
+        if line == "boom":
+            raise IndexError("list index out of range")
+        return {"text": line}
+
+    monkeypatch.setattr("forwarder.records.parser_for", lambda log_type: broken)
+    out = records([Line("a"), Line("boom"), Line("b"), Line("boom")])
+    assert [r.get("text") for r in out] == ["a", None, "b", None]
+    assert out[1]["parse_error"] == "parser failure: IndexError"
+    assert out[1]["raw"] == "boom"
+    assert len([r for r in caplog.records if "parser failure" in r.getMessage()]) == 1
+
+
+def test_local_file_records_have_no_bucket() -> None:
+    (record,) = records([Line(ALB_LINE)], bucket=None, key="local/file.log", etag="")
+    assert record["s3_bucket"] is None
+    assert (
+        record["event_id"]
+        == record_event_id(None, "local/file.log", "", 1)
+        == record_event_id("", "local/file.log", "", 1)
+    )
+
+
+def test_records_are_produced_lazily() -> None:
+    consumed: list[int] = []
+
+    def lines() -> Iterator[Line]:
+        for n in range(1_000_000):
+            consumed.append(n)
+            yield Line(ALB_LINE)
+
+    stream = iter_records(lines(), log_type="alb_access", bucket=BUCKET, key=KEY, etag=ETAG)
+    next(stream)
+    next(stream)
+    assert len(consumed) == 2
+
+
+def test_unknown_log_type_is_refused_before_any_line() -> None:
+    with pytest.raises(ValueError, match="unknown log type"):
+        records([Line(ALB_LINE)], log_type="alb")
+
+
+# --- jsonutil -----------------------------------------------------------------------------------
+
+
+def test_dumps_is_compact_utf8_json() -> None:
+    value = {"a": 1, "b": [None, 1.5, "é"], "c": "日本"}
+    out = jsonutil.dumps(value)
+    assert isinstance(out, bytes)
+    assert out == '{"a":1,"b":[null,1.5,"é"],"c":"日本"}'.encode()
+
+
+def test_dumps_survives_integers_beyond_64_bits() -> None:
+    assert json.loads(jsonutil.dumps({"sent_bytes": 2**70})) == {"sent_bytes": 2**70}
+
+
+def test_dumps_falls_back_to_the_standard_library_without_orjson(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_import = builtins.__import__
+
+    def no_orjson(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "orjson":
+            raise ImportError("no orjson here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.delitem(sys.modules, "orjson", raising=False)
+    monkeypatch.setattr(builtins, "__import__", no_orjson)
+    try:
+        fallback = importlib.reload(jsonutil)
+        assert fallback._fast_dumps is None
+        (record,) = records([Line(ALB_LINE)])
+        assert json.loads(fallback.dumps(record)) == json.loads(json.dumps(record))
+        assert fallback.dumps({"k": "é"}) == '{"k":"é"}'.encode()
+    finally:
+        monkeypatch.setattr(builtins, "__import__", real_import)
+        importlib.reload(jsonutil)
+    assert jsonutil._fast_dumps is not None
