@@ -1,0 +1,172 @@
+"""Command line: `python -m forwarder parse PATH` prints the records the Lambda would send.
+
+Subcommands live in one argparse tree; each is added by its own `_add_<name>_command` function,
+so `replay` (re-send S3 objects through the pipeline) slots in next to `parse`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from functools import partial
+from itertools import chain
+from typing import BinaryIO
+
+from forwarder import __version__
+from forwarder.jsonutil import dumps
+from forwarder.parsers import LOG_TYPES, detect_log_type
+from forwarder.reader import DEFAULT_MAX_LINE_BYTES, CorruptObjectError, Line, iter_lines
+from forwarder.records import iter_records
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_INPUT_ERROR = 2  # missing/unreadable file, corrupt gzip (argparse uses 2 for usage errors too)
+
+_READ_BYTES = 1 << 20  # read the input in 1 MiB chunks, like the Lambda reads S3
+_WRITE_RECORDS = 2048  # records joined into one write to stdout
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the process exit code."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    status: int = args.handler(args)
+    return status
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=_program_name(),
+        description="ALB log onboarding forwarder tools.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, title="commands")
+    _add_parse_command(commands)
+    # Next subcommand: `replay` (send objects already in S3 through the same pipeline the Lambda
+    # runs). Add it as `_add_replay_command(commands)` with its own handler, like `parse` below.
+    return parser
+
+
+def _program_name() -> str:
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    if not name or name == "__main__.py":
+        return "python -m forwarder"
+    return name
+
+
+def _add_parse_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parse = commands.add_parser(
+        "parse",
+        help="parse a log file and print one JSON record per line",
+        description=(
+            "Parse a load balancer log file (.log.gz, .log, or - for stdin) and print, one per line, "
+            "the JSON records the forwarder would send. Local files have no bucket: s3_bucket is "
+            "null, s3_key is PATH as given, and event ids are computed with an empty ETag."
+        ),
+    )
+    parse.add_argument("path", metavar="PATH", help="log file (gzip or plain), or - to read stdin")
+    parse.add_argument(
+        "--format",
+        choices=LOG_TYPES,
+        help="log type; detected from the file name, else from the first line, when omitted",
+    )
+    parse.add_argument(
+        "--summary",
+        action="store_true",
+        help="print line counts (lines, parsed, unparseable, truncated) to stderr at the end",
+    )
+    parse.add_argument(
+        "--max-line-bytes",
+        type=_positive_int,
+        default=DEFAULT_MAX_LINE_BYTES,
+        help="cut longer lines to this many bytes and flag them truncated (default %(default)s)",
+    )
+    parse.set_defaults(handler=_run_parse)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _run_parse(args: argparse.Namespace) -> int:
+    path: str = args.path
+    try:
+        source: BinaryIO = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
+    except OSError as exc:
+        print(f"error: cannot open {path}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    counts = {"lines": 0, "parsed": 0, "unparseable": 0, "truncated": 0}
+    log_type = args.format
+    try:
+        chunks = iter(partial(source.read, _READ_BYTES), b"")
+        lines = iter_lines(chunks, max_line_bytes=args.max_line_bytes)
+        first = next(lines, None)
+        if log_type is None:
+            log_type = detect_log_type(path, first.text if first is not None else None)
+        every_line: Iterator[Line] = chain((first,), lines) if first is not None else lines
+        records = iter_records(every_line, log_type=log_type, bucket=None, key=path, etag="")
+        _write_records(records, sys.stdout.buffer, counts)
+    except CorruptObjectError as exc:
+        print(f"error: {path}: {exc}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError):
+            # The reader went away (e.g. `| head`): stop quietly, and keep Python from
+            # complaining when it flushes stdout at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return EXIT_OK
+        print(f"error: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    finally:
+        if source is not sys.stdin.buffer:
+            source.close()
+    if args.summary:
+        print(
+            f"{path}: log_type={log_type} lines={counts['lines']} parsed={counts['parsed']} "
+            f"unparseable={counts['unparseable']} truncated={counts['truncated']}",
+            file=sys.stderr,
+        )
+    return EXIT_OK
+
+
+def _write_records(records: Iterator[dict[str, object]], out: BinaryIO, counts: dict[str, int]) -> None:
+    batch: list[bytes] = []
+    lines = unparseable = truncated = 0
+    try:
+        for record in records:
+            lines += 1
+            if "parse_error" in record:
+                unparseable += 1
+            if "truncated" in record:
+                truncated += 1
+            batch.append(dumps(record))
+            if len(batch) >= _WRITE_RECORDS:
+                _write_batch(out, batch)
+    except CorruptObjectError:
+        # Keep what was read before the damage: those records are valid output.
+        _write_batch(out, batch)
+        raise
+    else:
+        _write_batch(out, batch)
+    finally:
+        counts["lines"] = lines
+        counts["parsed"] = lines - unparseable
+        counts["unparseable"] = unparseable
+        counts["truncated"] = truncated
+
+
+def _write_batch(out: BinaryIO, batch: list[bytes]) -> None:
+    if batch:
+        batch.append(b"")
+        out.write(b"\n".join(batch))
+        batch.clear()
+    out.flush()
