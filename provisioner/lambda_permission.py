@@ -21,8 +21,19 @@ def _target(function: FunctionArn) -> dict[str, Any]:
     return target
 
 
-def allow_topic(lambda_: LambdaClient, function: FunctionArn, sid: str, topic_arn: str, account: str) -> None:
-    """Allow sns.amazonaws.com to invoke the function for this topic only; replaces our own statement."""
+def allow_topic(
+    lambda_: LambdaClient,
+    function: FunctionArn,
+    sid: str,
+    topic_arn: str,
+    account: str,
+    *,
+    replace: bool = False,
+) -> None:
+    """Allow sns.amazonaws.com to invoke the function for this topic only.
+
+    With `replace` (in-place updates), our statement is removed first so it is re-created as specified.
+    """
     request: dict[str, Any] = {
         **_target(function),
         "StatementId": sid,
@@ -31,6 +42,8 @@ def allow_topic(lambda_: LambdaClient, function: FunctionArn, sid: str, topic_ar
         "SourceArn": topic_arn,
         "SourceAccount": account,
     }
+    if replace:
+        revoke(lambda_, function, sid)
     try:
         lambda_.add_permission(**request)
     except ClientError as exc:

@@ -289,7 +289,14 @@ def _apply(
     if props.forwarder is not None:
         forwarder = props.forwarder
         with steps.step("allow the topic to invoke the forwarder"):
-            allow_topic(clients.lambda_, forwarder, permission_sid(record.gen), created_arn, env.account)
+            allow_topic(
+                clients.lambda_,
+                forwarder,
+                permission_sid(record.gen),
+                created_arn,
+                env.account,
+                replace=journal is None,
+            )
             undo(
                 "remove the forwarder's invoke permission",
                 lambda: revoke(clients.lambda_, forwarder, permission_sid(record.gen)),
@@ -479,6 +486,9 @@ def update(
             clients,
             ctx,
             record=target,
+            # Going back to the predecessor takes over the notification rule the replacement put on a
+            # shared bucket (the replacement is deleted right after).
+            replaces_gen=record.gen if target is not record else None,
             physical_id=physical_id if target is record else encode(target),
             raw_props=raw_props,
             raw_old_props=raw_old_props,
@@ -511,6 +521,7 @@ def _update_in_place(
     raw_old_props: Mapping[str, Any] | None,
     deadline: Deadline,
     progress: Progress,
+    replaces_gen: str | None = None,
 ) -> Outcome:
     """Re-apply the properties to the recorded resources. No undo: a failed update is rolled back by
     CloudFormation with another Update carrying the old properties, which converges back."""
@@ -524,6 +535,7 @@ def _update_in_place(
             raise PreconditionError(f"{problem}; set Prefix to use another one")
     key_prefix = log_key_prefix(prefix, env.account)
     name = topic_name(stack_name(ctx.stack_id), record.gen)
+    own_rules = (rule_id(record.gen),) + ((rule_id(replaces_gen),) if replaces_gen else ())
     with steps.step("check the load balancer"):
         load_balancer.require_application(clients.elbv2, record.load_balancer_arn, env.account, env.region)
     with steps.step("check the bucket"):
@@ -535,7 +547,7 @@ def _update_in_place(
                 )
             bucket_mod.check_encryption(clients.s3, record.bucket)
             conflicts = notifications.find_conflicts(
-                notifications.read(clients.s3, record.bucket), key_prefix, (rule_id(record.gen),)
+                notifications.read(clients.s3, record.bucket), key_prefix, own_rules
             )
             if conflicts:
                 raise PreconditionError(notifications.conflict_reason(conflicts, record.bucket, key_prefix))
@@ -551,7 +563,7 @@ def _update_in_place(
         key_prefix=key_prefix,
         topic_name=name,
         topic_arn=topic_arn(env, name),
-        replace_rule_ids=(rule_id(record.gen),),
+        replace_rule_ids=own_rules,
     )
     _apply(clients, ctx, plan, steps, None)
 
