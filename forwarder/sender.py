@@ -10,6 +10,7 @@ followed, so the credential is never sent to another host.
 from __future__ import annotations
 
 import email.utils
+import importlib
 import logging
 import math
 import random
@@ -20,7 +21,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Protocol
+from typing import Any, Protocol
 
 import urllib3
 
@@ -142,6 +143,31 @@ def plan_retry(
     return RetryDecision(delay, source)
 
 
+# --- compression -----------------------------------------------------------------------------------------
+
+# gzip is the largest cost after parsing. Measured on a 4 MiB batch of ALB access records: zlib level 1
+# ~200 MiB/s (ratio 7.6), level 3 ~185 MiB/s (8.4), level 6 ~75 MiB/s (10.7); ISA-L's igzip (the `isal`
+# package) level 1 ~760 MiB/s (8.1). So levels 1-2 use ISA-L when it is installed (the forwarder zip ships
+# it), and zlib otherwise or for levels 3-9. The output is standard gzip either way.
+ISAL_MAX_LEVEL = 2
+try:
+    _isal_zlib: Any = importlib.import_module("isal.isal_zlib")
+except ImportError:
+    _isal_zlib = None
+
+
+def compressor_name(level: int) -> str:
+    """Which library compresses at this level: "isal" or "zlib"."""
+    return "isal" if _isal_zlib is not None and level <= ISAL_MAX_LEVEL else "zlib"
+
+
+def compressobj(level: int) -> Any:
+    """A gzip compressor (wbits 31) at ``level``, from the fastest library available for it."""
+    if compressor_name(level) == "isal":
+        return _isal_zlib.compressobj(level, _isal_zlib.DEFLATED, 31)
+    return zlib.compressobj(level, zlib.DEFLATED, 31)
+
+
 # --- batching --------------------------------------------------------------------------------------------
 
 
@@ -171,7 +197,7 @@ class Batch:
 
     def compress(self, level: int) -> bytes:
         """The gzip request body."""
-        compressor = zlib.compressobj(level, zlib.DEFLATED, 31)
+        compressor = compressobj(level)
         return compressor.compress(self._buffer) + compressor.compress(_SUFFIX) + compressor.flush()
 
 

@@ -10,6 +10,7 @@ from email.utils import format_datetime
 
 import pytest
 
+from forwarder import sender as sender_module
 from forwarder.auth import CachedCredential, PlainCredential
 from forwarder.config import Config
 from forwarder.sender import (
@@ -20,6 +21,7 @@ from forwarder.sender import (
     TransientDeliveryError,
     TransportError,
     backoff_delay,
+    compressor_name,
     is_retryable_status,
     iter_batches,
     parse_retry_after,
@@ -122,10 +124,14 @@ def test_oversized_record_travels_alone() -> None:
     assert batches[1].raw_bytes == len(big) + ENVELOPE_BYTES
 
 
-def test_compressed_body_is_the_json_body() -> None:
+@pytest.mark.parametrize("isal", [True, False], ids=["isal-if-installed", "zlib"])
+def test_compressed_body_is_the_json_body(isal: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not isal:
+        monkeypatch.setattr(sender_module, "_isal_zlib", None)
     batch = next(iter_batches(encoded(1000), max_records=10**6, max_bytes=10**9))
-    for level in (1, 6, 9):
+    for level in range(1, 10):
         assert gzip.decompress(batch.compress(level)) == batch.body()
+        assert compressor_name(level) == ("zlib" if level > 2 or sender_module._isal_zlib is None else "isal")
     assert json.loads(batch.body())["logs"][999]["n"] == 999
 
 
