@@ -18,7 +18,7 @@ import re
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Protocol
@@ -201,7 +201,9 @@ class Batch:
         return compressor.compress(self._buffer) + compressor.compress(_SUFFIX) + compressor.flush()
 
 
-def iter_batches(encoded: Iterable[bytes], *, max_records: int, max_bytes: int) -> Iterator[Batch]:
+def iter_batches(
+    encoded: Iterable[bytes], *, max_records: int, max_bytes: int
+) -> Generator[Batch, None, None]:
     """Group serialized records so no body exceeds ``max_bytes`` (uncompressed) or ``max_records``.
 
     A single record larger than ``max_bytes`` goes alone in its own batch rather than being dropped.

@@ -1,0 +1,182 @@
+"""AWS-shaped events for the forwarder's functional tests, as the AWS documentation shows them.
+
+S3 notification (event version 2.1, key URL-encoded), SNS -> Lambda, SQS -> Lambda (raw S3 body or an SNS
+envelope), EventBridge "Object Created" (key not encoded), plus a Lambda context whose clock runs for real.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote_plus
+
+from alb_log_factory import ACCOUNT, REGION
+
+BUCKET = "alb-logs-123456789012-us-east-1-1a2b3c4d"
+TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:onboarding-alb-logs-1a2b3c4d"
+QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:alb-log-files"
+FUNCTION_NAME = "onboarding-forwarder"
+
+
+# --- Lambda context --------------------------------------------------------------------------------------
+
+
+@dataclass
+class FakeContext:
+    """The attributes of the Lambda context object the forwarder uses; time runs for real."""
+
+    remaining_ms: int = 300_000
+    function_name: str = FUNCTION_NAME
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    memory_limit_in_mb: int = 256
+    _started: float = field(default_factory=time.monotonic)
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int(self.remaining_ms - (time.monotonic() - self._started) * 1000))
+
+
+# --- event builders --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stored:
+    """An object put into the moto bucket."""
+
+    bucket: str
+    key: str
+    etag: str
+    size: int
+    lines: tuple[str, ...]
+
+
+def s3_record(obj: Stored, *, event_name: str = "ObjectCreated:Put") -> dict[str, Any]:
+    return {
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "awsRegion": REGION,
+        "eventTime": "2025-03-14T09:30:02.412Z",
+        "eventName": event_name,
+        "userIdentity": {"principalId": "AWS:AROAEXAMPLEID:elasticloadbalancing"},
+        "requestParameters": {"sourceIPAddress": "10.0.1.25"},
+        "responseElements": {
+            "x-amz-request-id": "C3D13FE58DE4C810",
+            "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjpD",
+        },
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": "alb-log-onboarding-1a2b3c4d",
+            "bucket": {
+                "name": obj.bucket,
+                "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
+                "arn": f"arn:aws:s3:::{obj.bucket}",
+            },
+            # S3 URL-encodes the key in notifications ('+' for a space).
+            "object": {
+                "key": quote_plus(obj.key, safe="/"),
+                "size": obj.size,
+                "eTag": obj.etag,
+                "sequencer": "0055AED6DCD90281E5",
+            },
+        },
+    }
+
+
+def s3_notification(*objects: Stored) -> dict[str, Any]:
+    return {"Records": [s3_record(obj) for obj in objects]}
+
+
+S3_TEST_EVENT = {
+    "Service": "Amazon S3",
+    "Event": "s3:TestEvent",
+    "Time": "2025-03-14T09:00:00.089Z",
+    "Bucket": BUCKET,
+    "RequestId": "5582815E1AEA5ADF",
+    "HostId": "8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3eKxsPzbB9wrR+YstdA6Knx4Ip8EXAMPLE",
+}
+
+
+def sns_envelope(message: dict[str, Any], *, for_lambda: bool) -> dict[str, Any]:
+    """An SNS notification; Lambda's copy spells SigningCertUrl/UnsubscribeUrl, the SQS copy ...URL."""
+    url = "Url" if for_lambda else "URL"
+    return {
+        "Type": "Notification",
+        "MessageId": str(uuid.uuid4()),
+        "TopicArn": TOPIC_ARN,
+        "Subject": "Amazon S3 Notification",
+        "Message": json.dumps(message),
+        "Timestamp": "2025-03-14T09:30:02.512Z",
+        "SignatureVersion": "1",
+        "Signature": "EXAMPLEpH+DcEwjAPg8O9mY8dReBSwksfg2S7WKQcikcNKWLQjwu6A4VbeS0QHVCkhRS7fUQvi2egU3N858f=",
+        f"SigningCert{url}": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-f3ecfb7224c7233fe7bb5f59f96de52f.pem",
+        f"Unsubscribe{url}": f"https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={TOPIC_ARN}:2bcfbf39",
+        "MessageAttributes": {},
+    }
+
+
+def sns_event(*messages: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "EventSource": "aws:sns",
+                "EventVersion": "1.0",
+                "EventSubscriptionArn": f"{TOPIC_ARN}:2bcfbf39-5b6a-4c5e-9d1e-3f0a6b7c8d9e",
+                "Sns": sns_envelope(message, for_lambda=True),
+            }
+            for message in messages
+        ]
+    }
+
+
+def sqs_event(*bodies: dict[str, Any] | str) -> dict[str, Any]:
+    records = []
+    for body in bodies:
+        text = body if isinstance(body, str) else json.dumps(body)
+        records.append(
+            {
+                "messageId": str(uuid.uuid4()),
+                "receiptHandle": "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a...",
+                "body": text,
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": "1710408602512",
+                    "SenderId": "AIDAIENQZJOLO23YVJ4VO",
+                    "ApproximateFirstReceiveTimestamp": "1710408602519",
+                },
+                "messageAttributes": {},
+                "md5OfBody": "e4e68fb7bd0e697a0ae8f1bb342846b3",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": QUEUE_ARN,
+                "awsRegion": REGION,
+            }
+        )
+    return {"Records": records}
+
+
+def eventbridge_event(obj: Stored) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": ACCOUNT,
+        "time": "2025-03-14T09:30:02Z",
+        "region": REGION,
+        "resources": [f"arn:aws:s3:::{obj.bucket}"],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": obj.bucket},
+            # EventBridge does not URL-encode the key.
+            "object": {"key": obj.key, "size": obj.size, "etag": obj.etag, "sequencer": "617f08299329d189"},
+            "request-id": "N4N7GDK58NMKJ12R",
+            "requester": "127311923021",
+            "source-ip-address": "10.0.1.25",
+            "reason": "PutObject",
+        },
+    }

@@ -1,0 +1,223 @@
+"""Delivery against a real loopback receiver: batching, retries, timeouts, deadline, test mode, TLS."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import ssl
+import time
+from typing import Any
+
+import pytest
+from alb_log_factory import log_key
+from aws_events import FakeContext, s3_notification, sns_event
+from ingest_server import Hang, IngestServer, Reply
+
+from forwarder import handler
+from forwarder.records import record_event_id
+from forwarder.sender import DeadlineError, TransientDeliveryError
+
+pytest_plugins = ["conftest_forwarder"]
+
+KEY = log_key(prefix="prod")
+
+
+def expected_ids(obj: Any) -> list[str]:
+    return [record_event_id(obj.bucket, obj.key, obj.etag, n) for n in range(1, len(obj.lines) + 1)]
+
+
+def test_test_mode_parses_and_sends_nothing(
+    invoke: Any, put_log: Any, forwarder_env: Any, ingest: IngestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    forwarder_env(HTTP_TEST_MODE="true")
+    obj = put_log(KEY, count=30)
+    with caplog.at_level(logging.INFO):
+        invoke(sns_event(s3_notification(obj)))
+    assert ingest.requests == []
+    would_send = [r for r in caplog.records if r.getMessage().startswith("test mode: would POST 30 records")]
+    assert len(would_send) == 1
+    assert json.loads(would_send[0].sample_record)["line_number"] == 1
+    summary = next(r for r in caplog.records if r.name == "forwarder.summary").summary
+    assert summary["outcome"] == "test_mode"
+    assert summary["lines"] == 30
+    assert summary["records_sent"] == 0
+
+
+def test_429_with_retry_after_then_success(
+    invoke: Any, put_log: Any, ingest: IngestServer, sleeps: list[float]
+) -> None:
+    ingest.script(Reply(429, headers={"Retry-After": "7"}, body=b'{"error":"slow down"}'))
+    obj = put_log(KEY, count=20)
+    invoke(sns_event(s3_notification(obj)))
+    assert sleeps == [7.0]
+    assert [r.status for r in ingest.requests] == [429, 200]
+    assert ingest.event_ids() == expected_ids(obj)
+
+
+def test_500s_then_success_delivers_each_line_once(
+    invoke: Any, put_log: Any, ingest: IngestServer, sleeps: list[float]
+) -> None:
+    ingest.script(Reply(500), Reply(502), Reply(503))
+    obj = put_log(KEY, count=20)
+    invoke(sns_event(s3_notification(obj)))
+    assert [r.status for r in ingest.requests] == [500, 502, 503, 200]
+    assert len(sleeps) == 3
+    # Exponential backoff with full jitter: each wait is below its doubling cap.
+    for number, wait in enumerate(sleeps):
+        assert 0 <= wait < 0.5 * 2**number
+    assert ingest.event_ids() == expected_ids(obj)
+
+
+def test_500_forever_fails_the_invocation(  # noqa: PLR0917 -- pytest fixtures
+    invoke: Any,
+    put_log: Any,
+    forwarder_env: Any,
+    ingest: IngestServer,
+    sleeps: list[float],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    forwarder_env(HTTP_MAX_RETRIES="2")
+    ingest.set_default(Reply(500, body=b"internal error"))
+    obj = put_log(KEY, count=5)
+    with pytest.raises(TransientDeliveryError) as caught:
+        invoke(sns_event(s3_notification(obj)))
+    assert len(ingest.requests) == 3
+    assert len(sleeps) == 2
+    message = str(caught.value)
+    assert f"http://127.0.0.1:{ingest.port}/ingest: HTTP 500 Internal Server Error" in message
+    assert "gave up after 2 retries" in message
+    emf = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert emf["ObjectsFailed"] == 1
+    assert emf["DeliveryFailures"] == 1
+    assert emf["DeliveryRetries"] == 2
+    assert emf["RecordsSent"] == 0
+
+
+def test_hanging_endpoint_times_out_and_retries(
+    invoke: Any, put_log: Any, forwarder_env: Any, ingest: IngestServer
+) -> None:
+    forwarder_env(HTTP_TIMEOUT_SECONDS="0.3")
+    ingest.script(Hang(10))
+    obj = put_log(KEY, count=8)
+    started = time.monotonic()
+    invoke(sns_event(s3_notification(obj)))
+    assert time.monotonic() - started < 3
+    assert [r.status for r in ingest.requests] == [0, 200]  # 0: no answer was given
+    assert ingest.event_ids() == expected_ids(obj)
+
+
+def test_endpoint_that_always_hangs_is_bounded(
+    invoke: Any, put_log: Any, forwarder_env: Any, ingest: IngestServer
+) -> None:
+    forwarder_env(HTTP_TIMEOUT_SECONDS="0.2", HTTP_MAX_RETRIES="2")
+    ingest.set_default(Hang(10))
+    obj = put_log(KEY, count=3)
+    started = time.monotonic()
+    with pytest.raises(TransientDeliveryError, match="timed out waiting for the response"):
+        invoke(sns_event(s3_notification(obj)))
+    assert time.monotonic() - started < 3
+    assert len(ingest.requests) == 3
+
+
+def test_multi_megabyte_object_split_into_batches_each_line_once(
+    invoke: Any, put_log: Any, forwarder_env: Any, ingest: IngestServer
+) -> None:
+    limit = 512 * 1024
+    forwarder_env(BATCH_MAX_BYTES=str(limit), BATCH_MAX_RECORDS="5000")
+    obj = put_log(KEY, count=6000, members=3)
+    uncompressed = sum(len(line) + 1 for line in obj.lines)
+    assert uncompressed > 2 * 1024 * 1024
+    invoke(sns_event(s3_notification(obj)))
+    requests = ingest.accepted()
+    assert len(requests) >= 5
+    for request in requests:
+        assert len(gzip.decompress(request.raw_body)) <= limit
+    ids = ingest.event_ids()
+    assert len(ids) == 6000
+    assert ids == expected_ids(obj)
+    assert [r["line_number"] for r in ingest.records()] == list(range(1, 6001))
+
+
+def test_record_limit_closes_batches(
+    invoke: Any, put_log: Any, forwarder_env: Any, ingest: IngestServer
+) -> None:
+    forwarder_env(BATCH_MAX_RECORDS="40")
+    obj = put_log(KEY, count=100)
+    invoke(sns_event(s3_notification(obj)))
+    assert [len(r.logs) for r in ingest.accepted()] == [40, 40, 20]
+
+
+def test_redelivery_gives_the_same_event_ids(invoke: Any, put_log: Any, ingest: IngestServer) -> None:
+    obj = put_log(KEY, count=25)
+    event = sns_event(s3_notification(obj))
+    invoke(event)
+    invoke(event)
+    ids = ingest.event_ids()
+    assert ids[:25] == ids[25:] == expected_ids(obj)
+    assert len(set(ids)) == 25
+
+
+def test_deadline_before_sending_fails_cleanly(invoke: Any, put_log: Any, ingest: IngestServer) -> None:
+    obj = put_log(KEY, count=10)
+    # HTTP_TIMEOUT_SECONDS=2 plus the 5 s margin do not fit in 3 s.
+    with pytest.raises(DeadlineError, match="stopped before sending lines 1-10"):
+        invoke(sns_event(s3_notification(obj)), remaining_ms=3000)
+    assert ingest.requests == []
+
+
+class ShrinkingContext(FakeContext):
+    """Plenty of time for the first check, then almost none: the deadline arrives mid-object."""
+
+    def __init__(self, answers: list[int]) -> None:
+        super().__init__()
+        self.answers = answers
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+
+def test_deadline_mid_object_then_retry_resends_with_same_ids(
+    invoke: Any, put_log: Any, forwarder_env: Any, ingest: IngestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    forwarder_env(BATCH_MAX_RECORDS="30")
+    obj = put_log(KEY, count=70)
+    event = sns_event(s3_notification(obj))
+    with (
+        caplog.at_level(logging.INFO),
+        pytest.raises(DeadlineError, match="stopped before sending lines 31-60"),
+    ):
+        handler.handler(event, ShrinkingContext([300_000, 1_000]))
+    assert len(ingest.event_ids()) == 30
+    summary = next(r for r in caplog.records if r.name == "forwarder.summary").summary
+    assert (summary["outcome"], summary["error_type"]) == ("failed", "DeadlineError")
+    assert (summary["records_sent"], summary["batches"]) == (30, 1)
+    assert summary["lines"] == 61  # the line that closed the second batch was read too
+    # Lambda's retry: the whole object again, with the same ids; the receiver can drop the duplicates.
+    invoke(event)
+    ids = ingest.event_ids()
+    assert len(ids) == 100
+    assert sorted(set(ids)) == sorted(expected_ids(obj))
+
+
+def test_https_endpoint_verified_against_trusted_ca(
+    invoke: Any, put_log: Any, forwarder_env: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    obj = put_log(KEY, count=4)
+    with IngestServer(ssl_context=server_context) as tls_server:
+        forwarder_env(HTTP_ENDPOINT=tls_server.url, HTTP_ALLOW_INSECURE="false", HTTP_MAX_RETRIES="0")
+        # Not trusted yet: the TLS handshake fails and nothing is delivered.
+        with pytest.raises(TransientDeliveryError, match="TLS error"):
+            invoke(sns_event(s3_notification(obj)))
+        assert tls_server.requests == []
+        # The system trust store now includes the test CA (OpenSSL reads SSL_CERT_FILE).
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+        handler.reset(sleep=lambda _: None)
+        invoke(sns_event(s3_notification(obj)))
+        assert tls_server.event_ids() == expected_ids(obj)
