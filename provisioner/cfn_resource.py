@@ -74,6 +74,10 @@ class GuardedResource(CfnResource):
         gen = make_gen(str(event.get("StackId", "")), self.LogicalResourceId, self.RequestId)
         return encode(Record(gen=gen))
 
+    def generate_physical_id(self, event: Any) -> str:
+        """crhelper invents a random id when none was set; ours is one our Delete recognises."""
+        return self._fallback_physical_id()
+
     def _send(self, status: str | None = None, reason: str = "", send_response: object = None) -> None:
         with self._answer_lock:
             if self._answered:
