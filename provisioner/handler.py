@@ -97,10 +97,12 @@ def handler(event: Mapping[str, Any], context: Any) -> None:
 
 
 def _context_of(event: Mapping[str, Any], context: Any) -> lifecycle.RequestContext:
+    """Account and partition from the invoked function's ARN, region from AWS_REGION (Lambda sets it)."""
     try:
-        env = Environment.from_function_arn(str(context.invoked_function_arn))
+        from_arn = Environment.from_function_arn(str(context.invoked_function_arn))
     except ArnError as exc:
         raise ProvisionError(f"cannot tell the account and region this function runs in: {exc}") from exc
+    env = Environment(from_arn.partition, os.environ.get("AWS_REGION") or from_arn.region, from_arn.account)
     return lifecycle.RequestContext(
         stack_id=str(event["StackId"]),
         request_id=str(event["RequestId"]),

@@ -334,7 +334,7 @@ def _apply(
         current = load_balancer.read_access_logs(clients.elbv2, lb_arn)
         wanted = AccessLogSettings(enabled=True, bucket=bucket, prefix=plan.prefix)
         if current != wanted:
-            load_balancer.write_access_logs(clients.elbv2, lb_arn, wanted)
+            load_balancer.enable_access_logs(clients.elbv2, lb_arn, wanted, steps.deadline)
             undo(
                 "restore the load balancer's access log settings",
                 lambda: load_balancer.write_access_logs(clients.elbv2, lb_arn, current),

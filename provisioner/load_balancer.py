@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
+from provisioner.deadline import Deadline
 from provisioner.errors import PreconditionError, error_code, show
 from provisioner.logs import log_event
 from provisioner.state import AccessLogSettings
@@ -106,6 +109,36 @@ def write_access_logs(elbv2: ElasticLoadBalancingv2Client, arn: str, settings: A
         bucket=settings.bucket,
         prefix=settings.prefix,
     )
+
+
+# ELB checks the bucket policy (by writing a test object) when logging is enabled. A policy written a
+# moment earlier can take a few seconds to be honoured, and ELB then answers InvalidConfigurationRequest
+# "Access Denied for bucket ...": retry that for about half a minute before giving up.
+POLICY_PROPAGATION_DELAYS = (2.0, 4.0, 6.0, 8.0, 10.0)
+RETRY_SLEEP: Callable[[float], None] = time.sleep
+
+
+def _policy_not_visible_yet(exc: ClientError) -> bool:
+    message = str(exc.response.get("Error", {}).get("Message", ""))
+    return error_code(exc) == "InvalidConfigurationRequest" and "access denied" in message.lower()
+
+
+def enable_access_logs(
+    elbv2: ElasticLoadBalancingv2Client, arn: str, settings: AccessLogSettings, deadline: Deadline
+) -> None:
+    """write_access_logs, retrying while a just-written bucket policy is not yet visible to ELB."""
+    for attempt, delay in enumerate((*POLICY_PROPAGATION_DELAYS, None), start=1):
+        try:
+            write_access_logs(elbv2, arn, settings)
+        except ClientError as exc:
+            if delay is None or not _policy_not_visible_yet(exc):
+                raise
+            if deadline.remaining() - delay < deadline.reserve_seconds:
+                raise
+            log_event(logger, "access_log_bucket_not_ready", logging.WARNING, attempt=attempt, retry_in=delay)
+            RETRY_SLEEP(delay)
+        else:
+            return
 
 
 def restore_access_logs(elbv2: ElasticLoadBalancingv2Client, arn: str, previous: AccessLogSettings) -> str:

@@ -29,6 +29,7 @@ READER_PRINCIPAL_ARN = "ReaderPrincipalArn"
 RETAIN_BUCKET = "RetainBucket"
 LOG_RETENTION_DAYS = "LogRetentionDays"
 SERVICE_TOKEN = "ServiceToken"  # noqa: S105 - a property name, not a secret
+SERVICE_TIMEOUT = "ServiceTimeout"  # read by CloudFormation itself
 
 KNOWN = frozenset(
     {
@@ -41,6 +42,7 @@ KNOWN = frozenset(
         RETAIN_BUCKET,
         LOG_RETENTION_DAYS,
         SERVICE_TOKEN,
+        SERVICE_TIMEOUT,
     }
 )
 

@@ -218,3 +218,62 @@ def test_a_real_error_during_delete_fails_with_a_reason_and_a_retry_finishes(
 
     assert retried.status == "SUCCESS", retried.reason
     assert snapshot(world) == before
+
+
+def deny_logging(times: int) -> Callable[..., None]:
+    calls = {"n": 0}
+
+    def hook(model: Any, **_: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] <= times:
+            raise ClientError(
+                {
+                    "Error": {
+                        "Code": "InvalidConfigurationRequest",
+                        "Message": "Access Denied for bucket: x. Please check S3bucket permission",
+                    }
+                },
+                "ModifyLoadBalancerAttributes",
+            )
+
+    return hook
+
+
+def test_enabling_logs_waits_for_a_fresh_bucket_policy_to_propagate(
+    resource: CustomResource, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from provisioner import load_balancer
+
+    sleeps: list[float] = []
+    monkeypatch.setattr(load_balancer, "RETRY_SLEEP", sleeps.append)
+    resource.clients.elbv2.meta.events.register(
+        "before-call.elastic-load-balancing-v2.ModifyLoadBalancerAttributes", deny_logging(2)
+    )
+
+    answer = resource.create(new_bucket(world))
+
+    assert answer.status == "SUCCESS", answer.reason
+    assert sleeps == [2.0, 4.0]
+    assert world.access_logs(world.alb_arn)["access_logs.s3.enabled"] == "true"
+
+
+def test_a_bucket_elb_never_accepts_fails_after_bounded_retries_and_is_undone(
+    resource: CustomResource, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from provisioner import load_balancer
+
+    sleeps: list[float] = []
+    monkeypatch.setattr(load_balancer, "RETRY_SLEEP", sleeps.append)
+    properties = new_bucket(world)
+    before = snapshot(world)
+    resource.clients.elbv2.meta.events.register(
+        "before-call.elastic-load-balancing-v2.ModifyLoadBalancerAttributes", deny_logging(6)
+    )
+
+    answer = resource.create(properties)
+
+    assert answer.status == "FAILED"
+    assert "enable access logs on the load balancer" in answer.reason
+    assert "Access Denied for bucket" in answer.reason
+    assert len(sleeps) == 5 and sum(sleeps) <= 30
+    assert snapshot(world) == before
