@@ -5,7 +5,9 @@ Shapes accepted, nested in any of the ways AWS delivers them:
 - SNS to Lambda: each record's ``Sns.Message`` is the S3 notification as a JSON string;
 - SQS to Lambda: each record's ``body`` is the S3 notification JSON, an SNS envelope whose ``Message`` is
   that JSON (SNS -> SQS without raw delivery), or an EventBridge event;
-- EventBridge ``Object Created`` events (``detail.object.key`` is NOT URL-encoded).
+- EventBridge ``Object Created`` events (``detail.object.key`` is NOT URL-encoded);
+- a Lambda on-failure destination record (the dead-letter queue's messages): its ``requestPayload``, so
+  a failed event can be redriven by invoking the function with the queue message as it is.
 ``s3:TestEvent`` messages, the ``ELBAccessLogTestFile`` ELB writes when logging is enabled and event types
 other than ObjectCreated are skipped, with a reason kept for a debug log line.
 """
@@ -22,11 +24,12 @@ SOURCE_SNS = "sns"
 SOURCE_SQS = "sqs"
 SOURCE_S3 = "s3"
 SOURCE_EVENTBRIDGE = "eventbridge"
+SOURCE_REDRIVE = "redrive"
 
 ELB_TEST_FILE_SUFFIX = "ELBAccessLogTestFile"
 
-# SQS -> body -> SNS envelope -> S3 notification is the deepest legitimate nesting.
-_MAX_DEPTH = 4
+# SQS body -> destination record -> SNS event -> S3 notification is the deepest legitimate nesting.
+_MAX_DEPTH = 5
 
 
 class EventError(ValueError):
@@ -79,14 +82,16 @@ def parse_event(event: Any) -> ParsedEvent:
     records = event.get("Records")
     if isinstance(records, list) and records and all(_is_sqs_record(r) for r in records):
         return ParsedEvent(SOURCE_SQS, tuple(_sqs_message(record) for record in records))
-    if isinstance(records, list) and records and all(_is_sns_record(r) for r in records):
-        collector = _Collector()
-        for record in records:
-            collector.payload(_json_string(record["Sns"].get("Message"), "Sns.Message"), depth=1)
-        return ParsedEvent(SOURCE_SNS, (collector.message(),))
     collector = _Collector()
     collector.payload(event, depth=0)
-    source = SOURCE_EVENTBRIDGE if "detail-type" in event else SOURCE_S3
+    if isinstance(records, list) and records and all(_is_sns_record(r) for r in records):
+        source = SOURCE_SNS
+    elif "detail-type" in event:
+        source = SOURCE_EVENTBRIDGE
+    elif _is_destination_record(event):
+        source = SOURCE_REDRIVE
+    else:
+        source = SOURCE_S3
     return ParsedEvent(source, (collector.message(),))
 
 
@@ -100,6 +105,10 @@ def _is_sns_record(record: Any) -> bool:
         and record.get("EventSource") == "aws:sns"
         and isinstance(record.get("Sns"), Mapping)
     )
+
+
+def _is_destination_record(payload: Mapping[str, Any]) -> bool:
+    return isinstance(payload.get("requestContext"), Mapping) and "requestPayload" in payload
 
 
 def _sqs_message(record: Mapping[str, Any]) -> Message:
@@ -144,13 +153,21 @@ class _Collector:
             # SNS envelope, as SQS receives it from a topic without raw message delivery.
             self.payload(_json_string(payload["Message"], "SNS Message"), depth=depth + 1)
             return
+        if _is_destination_record(payload):
+            # A Lambda on-failure destination record (what the dead-letter queue holds): the original
+            # event is under requestPayload. Accepting it makes redriving the queue a plain invoke.
+            self.payload(payload["requestPayload"], depth=depth + 1)
+            return
         if "detail-type" in payload:
             self._eventbridge(payload)
             return
         records = payload.get("Records")
         if isinstance(records, list):
             for record in records:
-                self._s3_record(record)
+                if _is_sns_record(record):
+                    self.payload(_json_string(record["Sns"].get("Message"), "Sns.Message"), depth=depth + 1)
+                else:
+                    self._s3_record(record)
             return
         raise EventError(
             "unrecognised event: expected S3 notification Records, an SNS or SQS wrapper, or an "

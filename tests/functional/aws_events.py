@@ -180,3 +180,26 @@ def eventbridge_event(obj: Stored) -> dict[str, Any]:
             "reason": "PutObject",
         },
     }
+
+
+def destination_record(original: dict[str, Any], *, error_type: str, error_message: str) -> dict[str, Any]:
+    """The on-failure destination record Lambda sends to the dead-letter queue after the last retry."""
+    request_id = str(uuid.uuid4())
+    return {
+        "version": "1.0",
+        "timestamp": "2025-03-14T09:41:07.568Z",
+        "requestContext": {
+            "requestId": request_id,
+            "functionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{FUNCTION_NAME}:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": 3,
+        },
+        "requestPayload": original,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {
+            "errorMessage": error_message,
+            "errorType": error_type,
+            "requestId": request_id,
+            "stackTrace": [],
+        },
+    }

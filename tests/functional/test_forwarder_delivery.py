@@ -16,7 +16,7 @@ from ingest_server import Hang, IngestServer, Reply
 
 from forwarder import handler
 from forwarder.records import record_event_id
-from forwarder.sender import DeadlineError, TransientDeliveryError
+from forwarder.sender import DeadlineError, PermanentDeliveryError, TransientDeliveryError
 
 pytest_plugins = ["conftest_forwarder"]
 
@@ -221,3 +221,17 @@ def test_https_endpoint_verified_against_trusted_ca(
         handler.reset(sleep=lambda _: None)
         invoke(sns_event(s3_notification(obj)))
         assert tls_server.event_ids() == expected_ids(obj)
+
+
+def test_redirect_is_not_followed_so_the_credential_stays_put(
+    invoke: Any, put_log: Any, forwarder_env: Any, ingest: IngestServer
+) -> None:
+    forwarder_env(HTTP_AUTH_TYPE="apikey", HTTP_AUTH_CREDENTIALS="k-abc-123")
+    with IngestServer() as elsewhere:
+        ingest.set_default(Reply(307, headers={"Location": elsewhere.url}))
+        with pytest.raises(
+            PermanentDeliveryError, match=r"HTTP 307 Temporary Redirect.*redirects are not followed"
+        ):
+            invoke(sns_event(s3_notification(put_log(KEY, count=2))))
+        assert elsewhere.requests == []
+    assert len(ingest.requests) == 1

@@ -10,6 +10,7 @@ from alb_log_factory import MALFORMED_LINE, log_key, make_alb_lines
 from aws_events import (
     BUCKET,
     S3_TEST_EVENT,
+    destination_record,
     eventbridge_event,
     s3_notification,
     s3_record,
@@ -17,9 +18,10 @@ from aws_events import (
     sns_event,
     sqs_event,
 )
-from ingest_server import IngestServer
+from ingest_server import IngestServer, Reply
 
 from forwarder.records import record_event_id
+from forwarder.sender import TransientDeliveryError
 from forwarder.source import ObjectNotFoundError
 
 pytest_plugins = ["conftest_forwarder"]
@@ -147,3 +149,22 @@ def test_async_event_with_a_failed_object_fails_after_delivering_the_others(
         invoke(sns_event(s3_notification(gone, good)))
     # The good object was still delivered; Lambda's retry resends it with the same event_ids.
     assert ingest.event_ids() == expected_ids(good)
+
+
+def test_dead_letter_queue_messages_can_be_redriven(
+    invoke: Any, put_log: Any, ingest: IngestServer, forwarder_env: Any
+) -> None:
+    """A failed event lands in the DLQ as a destination record; handing it back to the function works,
+    invoked directly (one message) or with the queue as an SQS event source (partial batch response)."""
+    obj = put_log(KEY, count=6)
+    failed_event = sns_event(s3_notification(obj))
+    forwarder_env(HTTP_MAX_RETRIES="0")
+    ingest.script(Reply(503))
+    with pytest.raises(TransientDeliveryError) as caught:
+        invoke(failed_event)
+    record = destination_record(
+        failed_event, error_type=type(caught.value).__name__, error_message=str(caught.value)
+    )
+    assert invoke(record) is None
+    assert invoke(sqs_event(record)) == {"batchItemFailures": []}
+    assert ingest.event_ids() == expected_ids(obj) * 2

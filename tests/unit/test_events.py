@@ -270,3 +270,38 @@ def test_sns_message_that_is_not_json_raises() -> None:
     event["Records"][0]["Sns"]["Message"] = "Hello from SNS!"
     with pytest.raises(EventError, match=r"Sns\.Message is not JSON"):
         parse_event(event)
+
+
+def destination_record(original: dict) -> dict:
+    """What Lambda sends to the on-failure destination after the retries of an async invocation."""
+    return {
+        "version": "1.0",
+        "timestamp": "2025-03-14T09:41:07.568Z",
+        "requestContext": {
+            "requestId": "e4b46cbf-b738-4c2f-8880-a18cdf61200e",
+            "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:onboarding-forwarder:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": 3,
+        },
+        "requestPayload": original,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {
+            "errorMessage": "https://logs.example.com/in: HTTP 503 Service Unavailable; gave up",
+            "errorType": "TransientDeliveryError",
+            "requestId": "e4b46cbf-b738-4c2f-8880-a18cdf61200e",
+            "stackTrace": [],
+        },
+    }
+
+
+def test_dead_letter_record_invoked_directly_is_redriven() -> None:
+    parsed = parse_event(destination_record(sns_event(s3_event(s3_record()))))
+    assert parsed.source == "redrive"
+    assert [o.key for o in parsed.objects] == [KEY]
+
+
+def test_dead_letter_queue_as_an_sqs_source() -> None:
+    record = destination_record(sns_event(s3_event(s3_record()), s3_event(s3_record(KEY + ".b"))))
+    parsed = parse_event(sqs_event(json.dumps(record)))
+    assert parsed.source == "sqs"
+    assert [o.key for o in parsed.messages[0].objects] == [KEY, KEY + ".b"]
