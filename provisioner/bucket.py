@@ -71,17 +71,6 @@ def check_encryption(s3: S3Client, bucket: str) -> None:
             )
 
 
-def policy_exists(s3: S3Client, bucket: str) -> bool:
-    """Whether the bucket has a policy now."""
-    try:
-        s3.get_bucket_policy(Bucket=bucket)
-    except ClientError as exc:
-        if error_code(exc) == "NoSuchBucketPolicy":
-            return False
-        raise
-    return True
-
-
 def create(s3: S3Client, bucket: str, region: str) -> None:
     """Create the bucket with ACLs disabled (object ownership enforced)."""
     kwargs: dict[str, Any] = {"Bucket": bucket, "ObjectOwnership": "BucketOwnerEnforced"}

@@ -158,8 +158,9 @@ def _plan(
             log_event(logger, "alb_bucket_missing", logging.WARNING, bucket=bucket)
             bucket, source = default_bucket_name(env.account, env.region, ctx.stack_id), SOURCE_DEFAULT
             region = bucket_mod.bucket_region(clients.s3, bucket, env.account)
+        current_policy: bucket_policy.Policy | None = None
         if region is None:
-            created, policy_existed, config = True, False, {}
+            created, config = True, {}
         else:
             if region != env.region:
                 raise PreconditionError(
@@ -171,7 +172,7 @@ def _plan(
             # A bucket this stack created earlier (e.g. the default bucket kept across a replacement)
             # stays the stack's bucket; anything else is the user's and is never deleted.
             created = bucket_mod.carries_stack_tag(clients.s3, bucket, ctx.stack_id)
-            policy_existed = bucket_mod.policy_exists(clients.s3, bucket)
+            current_policy = bucket_policy.read(clients.s3, bucket)
             config = notifications.read(clients.s3, bucket)
 
     record = Record(
@@ -180,7 +181,7 @@ def _plan(
         bucket=bucket,
         bucket_source=source,
         bucket_created=created,
-        policy_existed=policy_existed,
+        policy_existed=current_policy is not None,
         previous_logging=previous,
         predecessor=replace(replacing, predecessor=None)
         if replacing is not None and replacing.prepared
@@ -196,10 +197,8 @@ def _plan(
     conflicts = notifications.find_conflicts(config, key_prefix, replace_ids)
     if conflicts:
         raise PreconditionError(notifications.conflict_reason(conflicts, bucket, key_prefix))
-    if region is not None:
-        with steps.step("check the bucket policy"):
-            current = bucket_policy.read(clients.s3, bucket)
-        bucket_policy.serialise(bucket_policy.merge(current, _statements(env, record, props, prefix), ()))
+    # Refuse now, not half-way, if our statements would push the policy over S3's size limit.
+    bucket_policy.serialise(bucket_policy.merge(current_policy, _statements(env, record, props, prefix), ()))
     name = topic_name(stack_name(ctx.stack_id), gen)
     return Plan(
         props=props,
