@@ -26,7 +26,7 @@ EXIT_OK = 0
 EXIT_INPUT_ERROR = 2  # missing/unreadable file, corrupt gzip (argparse uses 2 for usage errors too)
 
 _READ_BYTES = 1 << 20  # read the input in 1 MiB chunks, like the Lambda reads S3
-_WRITE_RECORDS = 2048  # records joined into one write to stdout
+_WRITE_BYTES = 1 << 20  # stdout is written in pieces of about this size
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -139,7 +139,9 @@ def _run_parse(args: argparse.Namespace) -> int:
 
 
 def _write_records(records: Iterator[dict[str, object]], out: BinaryIO, counts: dict[str, int]) -> None:
-    batch: list[bytes] = []
+    # One growing buffer, written out every ~1 MiB: each serialised record is copied in and freed
+    # at once (orjson's result objects reserve several KiB each, so a list of them would not be).
+    buffer = bytearray()
     lines = unparseable = truncated = 0
     try:
         for record in records:
@@ -148,15 +150,17 @@ def _write_records(records: Iterator[dict[str, object]], out: BinaryIO, counts: 
                 unparseable += 1
             if "truncated" in record:
                 truncated += 1
-            batch.append(dumps(record))
-            if len(batch) >= _WRITE_RECORDS:
-                _write_batch(out, batch)
+            buffer += dumps(record)
+            buffer += b"\n"
+            if len(buffer) >= _WRITE_BYTES:
+                out.write(buffer)
+                buffer.clear()
     except CorruptObjectError:
         # Keep what was read before the damage: those records are valid output.
-        _write_batch(out, batch)
+        _write_out(out, buffer)
         raise
     else:
-        _write_batch(out, batch)
+        _write_out(out, buffer)
     finally:
         counts["lines"] = lines
         counts["parsed"] = lines - unparseable
@@ -164,9 +168,7 @@ def _write_records(records: Iterator[dict[str, object]], out: BinaryIO, counts: 
         counts["truncated"] = truncated
 
 
-def _write_batch(out: BinaryIO, batch: list[bytes]) -> None:
-    if batch:
-        batch.append(b"")
-        out.write(b"\n".join(batch))
-        batch.clear()
+def _write_out(out: BinaryIO, buffer: bytearray) -> None:
+    out.write(buffer)
+    buffer.clear()
     out.flush()

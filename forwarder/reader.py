@@ -139,33 +139,38 @@ def _fails(state: zlib._Decompress, data: bytes) -> bool:
 
 
 def _split_lines(pieces: Iterator[bytes], limit: int) -> Iterator[Line]:
-    # The carried partial line is bytes, so a multibyte UTF-8 character split between two pieces
-    # is decoded whole; b"\n" never occurs inside a multibyte sequence, so complete lines can be
-    # decoded in one call per piece.
+    # The partial last line of a piece is carried as bytes, so a multibyte UTF-8 character split
+    # between pieces is decoded whole. b"\n" never occurs inside a multibyte sequence, so the
+    # complete lines of a piece are decoded in one call, straight from the piece (no copy).
     quarter = limit // 4  # a str of at most this many characters is at most `limit` UTF-8 bytes
     carry = b""
     skipping = False  # inside an oversized line whose head was already yielded
-    for data in pieces:
-        piece = data
+    for piece in pieces:
+        start = 0
         if skipping:
-            newline = piece.find(b"\n")
-            if newline < 0:
+            start = piece.find(b"\n") + 1
+            if not start:
                 continue
-            piece = piece[newline + 1 :]
             skipping = False
-        if carry:
-            piece = carry + piece
         cut = piece.rfind(b"\n")
-        if cut < 0:
-            carry = piece
-        else:
-            carry = piece[cut + 1 :]
-            block = piece[:cut]
-            if b"\r" in block:
-                block = block.replace(b"\r\n", b"\n")
-                if block.endswith(b"\r"):
-                    block = block[:-1]
-            text = block.decode("utf-8", "replace")
+        if cut < start:  # no line ends in this piece
+            carry += piece[start:]
+            if len(carry) > limit:
+                yield _truncated(carry, limit)
+                carry = b""
+                skipping = True
+            continue
+        if carry:
+            newline = piece.find(b"\n", start)
+            yield _line_from_bytes(carry + piece[start:newline], limit)
+            carry = b""
+            start = newline + 1
+        if start <= cut:
+            text = str(memoryview(piece)[start:cut], "utf-8", "replace")
+            if "\r" in text:
+                text = text.replace("\r\n", "\n")
+                if text.endswith("\r"):
+                    text = text[:-1]
             for line in text.split("\n"):
                 if len(line) > quarter:
                     raw = line.encode()
@@ -173,14 +178,21 @@ def _split_lines(pieces: Iterator[bytes], limit: int) -> Iterator[Line]:
                         yield _truncated(raw, limit)
                         continue
                 yield Line(line)
+        carry = piece[cut + 1 :]
         if len(carry) > limit:
             yield _truncated(carry, limit)
             carry = b""
             skipping = True
     if carry:
-        if carry.endswith(b"\r"):
-            carry = carry[:-1]
-        yield Line(carry.decode("utf-8", "replace"))
+        yield _line_from_bytes(carry, limit)
+
+
+def _line_from_bytes(raw: bytes, limit: int) -> Line:
+    if raw.endswith(b"\r"):
+        raw = raw[:-1]
+    if len(raw) > limit:
+        return _truncated(raw, limit)
+    return Line(raw.decode("utf-8", "replace"))
 
 
 def _truncated(raw: bytes, limit: int) -> Line:
