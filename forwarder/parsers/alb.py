@@ -46,8 +46,8 @@ def parse_alb_access(line: str) -> dict[str, Any]:
 
     Lines of the current 33/34-field layout take a fast path that unpacks every field straight
     into locals (one split on '"', four small splits, one dict literal); anything else (older
-    layouts, unknown trailing fields, odd spacing, a `-` where a number usually is) goes through
-    the general tokenizer, which produces the same record.
+    layouts, new quoted fields, odd spacing, a `-` where a number usually is) goes through the
+    general tokenizer, which produces the same record.
     """
     parts = line.split('"')
     if len(parts) != _CURRENT_LAYOUT_PARTS:

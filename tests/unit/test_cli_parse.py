@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import gzip
 import json
 import subprocess
@@ -209,3 +210,13 @@ def test_a_command_is_required(capsys: pytest.CaptureFixture[str]) -> None:
         main([])
     assert caught.value.code == 2
     assert "parse" in capsys.readouterr().err
+
+
+def test_collector_settings_are_restored_after_parsing(
+    tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    before = gc.get_threshold()
+    run_parse(capsysbinary, str(write_gz(tmp_path / ALB_NAME, ALB_LINES)))
+    assert gc.get_threshold() == before
+    run_parse(capsysbinary, str(tmp_path / "missing.log"))
+    assert gc.get_threshold() == before
