@@ -52,13 +52,13 @@ def set_clients(clients: Clients | None) -> None:
 def get_helper() -> GuardedResource:
     """The crhelper resource, built on first use.
 
-    crhelper's constructor creates lambda/events/logs clients for its polling mode (unused here); built
-    lazily, it runs inside Lambda where AWS_REGION is always set, never at import time.
+    crhelper's constructor creates lambda/events/logs clients for its polling mode (unused here; creating a
+    client makes no request). Built lazily, it runs inside Lambda where AWS_REGION is always set, never at
+    import time; without a region crhelper records an init failure and every request is answered FAILED.
     """
     global _helper  # noqa: PLW0603 - a per-container cache
     with _lock:
         if _helper is None:
-            os.environ.setdefault("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
             helper = GuardedResource(timeout_margin_seconds=TIMEOUT_MARGIN_SECONDS)
             helper.create(_on_create)
             helper.update(_on_update)

@@ -317,3 +317,36 @@ def test_delete_of_an_unknown_or_garbage_physical_id_succeeds(resource: CustomRe
         assert answer.status == "SUCCESS", answer.reason
         assert answer.physical_id == physical_id
     assert snapshot(world) == before
+
+
+def test_delete_succeeds_when_everything_is_already_gone(resource: CustomResource, world: World) -> None:
+    world.s3.create_bucket(Bucket="team-logs")
+    properties = props(world, BucketName="team-logs", SubscriptionEndpoint=ENDPOINT)
+    answer = resource.create(properties)
+    assert answer.status == "SUCCESS", answer.reason
+    # The user removed things by hand before deleting the stack.
+    world.elbv2.delete_load_balancer(LoadBalancerArn=world.alb_arn)
+    world.sns.delete_topic(TopicArn=answer.data["TopicArn"])
+    world.s3.delete_bucket_policy(Bucket="team-logs")
+    world.s3.delete_bucket(Bucket="team-logs")
+    world.lambda_.delete_function(FunctionName=world.forwarder_arn)
+
+    deleted = resource.delete(answer.physical_id, properties)
+
+    assert deleted.status == "SUCCESS", deleted.reason
+    # And a second Delete (CloudFormation may retry) is just as quiet.
+    assert resource.delete(answer.physical_id, properties).status == "SUCCESS"
+
+
+def test_delete_of_a_created_bucket_the_user_already_removed(resource: CustomResource, world: World) -> None:
+    before = snapshot(world)
+    answer = resource.create(props(world))
+    assert answer.status == "SUCCESS", answer.reason
+    world.set_access_logs(world.alb_arn, "", "", enabled=False)
+    world.s3.delete_bucket_policy(Bucket=answer.data["BucketName"])
+    world.s3.delete_bucket(Bucket=answer.data["BucketName"])
+
+    deleted = resource.delete(answer.physical_id, props(world))
+
+    assert deleted.status == "SUCCESS", deleted.reason
+    assert snapshot(world) == before
