@@ -115,14 +115,17 @@ def find_conflicts(
 
 
 def conflict_reason(conflicts: list[Conflict], bucket: str, key_prefix: str) -> str:
-    """What the user reads when an existing rule stands in the way."""
+    """What the user reads when an existing rule stands in the way, with the ways out that apply."""
     first = conflicts[0]
     more = f" (and {len(conflicts) - 1} more)" if len(conflicts) > 1 else ""
+    options = ["remove that rule or narrow it so it cannot match ALB log files (*.log.gz under AWSLogs/)"]
+    if first.prefix:
+        options.append("choose another Prefix for the logs")
+    options.append(f"or skip this stack and read the log events from that rule's {first.kind}")
     return (
         f"bucket {show(bucket)} already has a notification {first.describe()}{more}, which overlaps the rule "
         f"this stack needs (s3:ObjectCreated:*, prefix '{show(key_prefix, 160)}', suffix '{LOG_SUFFIX}'); S3 "
-        f"allows only one rule per event for overlapping keys. Remove or narrow that rule, choose another "
-        f"Prefix, or subscribe your consumer to its existing destination instead of using this stack"
+        f"allows only one rule per event type for overlapping keys. To fix: {'; '.join(options)}"
     )
 
 

@@ -118,7 +118,12 @@ CASES: dict[str, tuple[Callable[[World], dict[str, str]], list[str]]] = {
     "bucket in another region": (bucket_elsewhere, ["is in region eu-west-1", "its own region"]),
     "overlapping rule": (
         overlapping_rule,
-        ["rule 'siem-ingest'", "arn:aws:sqs:us-east-1:123456789012:siem", "Remove"],
+        [
+            "rule 'siem-ingest'",
+            "arn:aws:sqs:us-east-1:123456789012:siem",
+            "remove that rule",
+            "from that rule's queue",
+        ],
     ),
     "AWSLogs in prefix": (with_props(Prefix="team/AWSLogs"), ["contains 'AWSLogs'"]),
     "slash around prefix": (with_props(Prefix="/alb/"), ["must not start or end with '/'"]),

@@ -60,7 +60,7 @@ def test_overlap(kind: str, events: list[str], prefix: str, suffix: str, overlap
     if overlaps:
         assert found[0].rule_id == "theirs"
         reason = notifications.conflict_reason(found, "logs", KEY_PREFIX)
-        assert "'theirs'" in reason and "arn:aws:" in reason and "Remove or narrow" in reason
+        assert "'theirs'" in reason and "arn:aws:" in reason and "remove that rule" in reason
 
 
 def test_our_own_rule_ids_are_not_conflicts() -> None:
