@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from provisioner.errors import DeadlineError
@@ -19,12 +18,6 @@ class Deadline:
     def unlimited(cls) -> Deadline:
         """For code paths and tests that have no Lambda context."""
         return cls(lambda: 3_600_000, reserve_seconds=0.0)
-
-    @classmethod
-    def after(cls, seconds: float, reserve_seconds: float = 0.0) -> Deadline:
-        """A deadline `seconds` from now (monotonic clock)."""
-        end = time.monotonic() + seconds
-        return cls(lambda: int((end - time.monotonic()) * 1000), reserve_seconds)
 
     def remaining(self) -> float:
         """Seconds left before the invocation ends."""

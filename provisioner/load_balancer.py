@@ -161,8 +161,3 @@ def restore_access_logs(elbv2: ElasticLoadBalancingv2Client, arn: str, previous:
         write_access_logs(elbv2, arn, AccessLogSettings(False, previous.bucket, previous.prefix))
         return "previous destination refused; access logs turned off"
     return "previous settings restored"
-
-
-def is_not_found(exc: BaseException) -> bool:
-    """True for 'this load balancer does not exist'."""
-    return error_code(exc) in _NOT_FOUND
