@@ -1,7 +1,9 @@
-"""Command line: `python -m forwarder parse PATH` prints the records the Lambda would send.
+"""Command line: `python -m forwarder parse PATH` prints the records the Lambda would send; `replay`
+sends log files already in S3 through the Lambda's pipeline.
 
-Subcommands live in one argparse tree; each is added by its own `_add_<name>_command` function,
-so `replay` (re-send S3 objects through the pipeline) slots in next to `parse`.
+Subcommands live in one argparse tree; each is added by its own `_add_<name>_command` function. The
+modules behind `replay` (boto3, the HTTP sender) are imported only when it runs, so
+`parse` starts fast.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from functools import partial
 from itertools import chain
+from pathlib import Path
 from typing import BinaryIO
 
 from forwarder import __version__
@@ -48,8 +52,7 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, title="commands")
     _add_parse_command(commands)
-    # Next subcommand: `replay` (send objects already in S3 through the same pipeline the Lambda
-    # runs). Add it as `_add_replay_command(commands)` with its own handler, like `parse` below.
+    _add_replay_command(commands)
     return parser
 
 
@@ -191,3 +194,75 @@ def _write_out(out: BinaryIO, buffer: bytearray) -> None:
     out.write(buffer)
     buffer.clear()
     out.flush()
+
+
+# --- replay and redrive: arguments here, the work in forwarder.replay / forwarder.redrive ----------------
+
+
+def _add_replay_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    replay = commands.add_parser(
+        "replay",
+        help="send log files already in S3 through the forwarder's pipeline (backfill)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Send existing load balancer log files (.log.gz, and .log of Classic ELB) under an S3 prefix\n"
+            "to the ingest endpoint, with the same records and event_ids the Lambda sends. The endpoint\n"
+            "and its credential come from the Lambda's variables (HTTP_ENDPOINT, HTTP_AUTH_TYPE,\n"
+            "HTTP_AUTH_SECRET_ARN, ...); S3 is read with your AWS credentials.\n\n"
+            "Each delivered file is recorded (key -> ETag) in a state file as soon as it is delivered; a\n"
+            "re-run skips files already delivered and sends changed ones again. Ctrl-C is safe."
+        ),
+        epilog=(
+            "dates: DATE is YYYY-MM-DD (midnight UTC) or an ISO timestamp (UTC unless it has an offset).\n"
+            "A file's time is the end of the 5-minute interval in its ELB file name\n"
+            "(..._20250314T0930Z_...), else its LastModified. --since is inclusive, --until exclusive:\n"
+            "--since 2025-03-14 --until 2025-03-15 sends the files of 14 March.\n\n"
+            "exit status: 0 all sent, 1 some files failed (re-run to retry them), 2 bad arguments or\n"
+            "no access, 130 interrupted."
+        ),
+    )
+    replay.add_argument("url", metavar="s3://BUCKET/PREFIX/", help="where the log files are")
+    replay.add_argument("--since", metavar="DATE", type=_when, help="first time to send (inclusive)")
+    replay.add_argument("--until", metavar="DATE", type=_when, help="time to stop at (exclusive)")
+    replay.add_argument(
+        "--dry-run", action="store_true", help="list what would be sent; send nothing, write no state"
+    )
+    replay.add_argument(
+        "--state-file",
+        metavar="PATH",
+        type=Path,
+        help="where delivered files are recorded (default: .replay-state-BUCKET.json here)",
+    )
+    replay.add_argument("--endpoint", metavar="URL", help="ingest URL; overrides HTTP_ENDPOINT")
+    replay.add_argument(
+        "--max-consecutive-failures",
+        metavar="N",
+        type=_non_negative_int,
+        help="stop after N files in a row failed (default 5; 0 never stops)",
+    )
+    replay.set_defaults(handler=_run_replay)
+
+
+def _run_replay(args: argparse.Namespace) -> int:
+    from forwarder import replay  # noqa: PLC0415 -- boto3 and the sender load only for this command
+
+    return replay.run_command(args)
+
+
+def _when(text: str) -> datetime:
+    from forwarder.replay import ReplayInputError, parse_when  # noqa: PLC0415 -- see _run_replay
+
+    try:
+        return parse_when(text)
+    except ReplayInputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
