@@ -1,8 +1,9 @@
 """Command line: `python -m forwarder parse PATH` prints the records the Lambda would send; `replay`
-sends log files already in S3 through the Lambda's pipeline.
+sends log files already in S3 through the Lambda's pipeline; `redrive` hands the dead-letter queue's
+failed events back to the forwarder function.
 
 Subcommands live in one argparse tree; each is added by its own `_add_<name>_command` function. The
-modules behind `replay` (boto3, the HTTP sender) are imported only when it runs, so
+modules behind `replay` and `redrive` (boto3, the HTTP sender) are imported only when those run, so
 `parse` starts fast.
 """
 
@@ -53,6 +54,7 @@ def _build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, title="commands")
     _add_parse_command(commands)
     _add_replay_command(commands)
+    _add_redrive_command(commands)
     return parser
 
 
@@ -243,10 +245,50 @@ def _add_replay_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
     replay.set_defaults(handler=_run_replay)
 
 
+def _add_redrive_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    redrive = commands.add_parser(
+        "redrive",
+        help="invoke the forwarder again with the failed events of its dead-letter queue",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Receive the dead-letter queue's messages (Lambda on-failure records), invoke the forwarder\n"
+            "asynchronously with each original event, and delete each message once Lambda accepted the\n"
+            "invocation. Messages that cannot be redriven stay in the queue. Fix the cause first (the\n"
+            "endpoint, its credential): each record's error is printed."
+        ),
+        epilog="exit status: 0 all redriven, 1 some messages kept in the queue, 2 bad arguments or no access",
+    )
+    redrive.add_argument(
+        "--queue-url", required=True, help="the dead-letter queue (stack output DeadLetterQueueUrl)"
+    )
+    redrive.add_argument(
+        "--function-name",
+        required=True,
+        help="the forwarder function: name or ARN (stack output ForwarderFunctionArn)",
+    )
+    redrive.add_argument("--max", metavar="N", type=_positive_int, help="handle at most N messages")
+    redrive.add_argument(
+        "--dry-run", action="store_true", help="print what would be redriven; invoke and delete nothing"
+    )
+    redrive.add_argument(
+        "--wait-seconds",
+        metavar="S",
+        type=_wait_seconds,
+        help="long-poll wait per receive, 0-20 (default 2); the run ends after an empty receive",
+    )
+    redrive.set_defaults(handler=_run_redrive)
+
+
 def _run_replay(args: argparse.Namespace) -> int:
     from forwarder import replay  # noqa: PLC0415 -- boto3 and the sender load only for this command
 
     return replay.run_command(args)
+
+
+def _run_redrive(args: argparse.Namespace) -> int:
+    from forwarder import redrive  # noqa: PLC0415 -- boto3 loads only for this command
+
+    return redrive.run_command(args)
 
 
 def _when(text: str) -> datetime:
@@ -265,4 +307,11 @@ def _non_negative_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def _wait_seconds(text: str) -> int:
+    value = _non_negative_int(text)
+    if value > 20:
+        raise argparse.ArgumentTypeError("must be between 0 and 20 (the SQS long-polling limit)")
     return value
