@@ -37,20 +37,26 @@ _TAIL_FIELDS = (
 )
 _KNOWN_AFTER_HEAD = 1 + len(_TAIL_FIELDS)  # request + fields 14-34
 _HEAD_TOKENS = 12  # type .. sent_bytes, all bare
-# 15 quoted values + 16 bare segments: the 33/34-field layout AWS writes today.
-_CURRENT_LAYOUT_PARTS = 31
+# Pieces of line.split('"') for each layout AWS writes, all quoted values quoted:
+_PARTS_25_FIELDS = 17  # through error_reason
+_PARTS_27_FIELDS = 21  # + target_port_list, target_status_code_list
+_PARTS_30_FIELDS = 25  # + classification, classification_reason (29), conn_trace_id (30, bare)
+_CURRENT_LAYOUT_PARTS = 31  # + transformed_host/uri, request_transform_status (33), ip_address (34)
+_FAST_LAYOUTS = frozenset((_PARTS_25_FIELDS, _PARTS_27_FIELDS, _PARTS_30_FIELDS, _CURRENT_LAYOUT_PARTS))
 
 
 def parse_alb_access(line: str) -> dict[str, Any]:
     """Parse one ALB access log line; raise ParseError when it is not one.
 
-    Lines of the current 33/34-field layout take a fast path that unpacks every field straight
-    into locals (one split on '"', four small splits, one dict literal); anything else (older
-    layouts, new quoted fields, odd spacing, a `-` where a number usually is) goes through the
-    general tokenizer, which produces the same record.
+    Lines of every layout AWS writes (25, 27, 29, 30, 33 and 34 fields, all values quoted where
+    AWS quotes them) take a fast path: one split on '"', the pieces unpacked straight into
+    locals, one dict literal. Anything else (bare target lists, new quoted fields, odd spacing, a
+    `-` where a number usually is, broken lines) goes through the general tokenizer, which
+    produces the same record or a precise ParseError.
     """
     parts = line.split('"')
-    if len(parts) != _CURRENT_LAYOUT_PARTS:
+    count = len(parts)
+    if count not in _FAST_LAYOUTS:
         return _parse_general(parts)
     (
         head,
@@ -69,29 +75,14 @@ def parse_alb_access(line: str) -> dict[str, Any]:
         redirect_url,
         s14,
         error_reason,
-        s16,
-        target_list,
-        s18,
-        code_list,
-        s20,
-        classification,
-        s22,
-        classification_reason,
-        conn,
-        transformed_host,
-        s26,
-        transformed_uri,
-        s28,
-        transform_status,
-        last,
+        *tail,
     ) = parts
-    if not (s2 == s6 == s8 == s12 == s14 == s16 == s18 == s20 == s22 == s26 == s28 == " "):
+    if not (s2 == s6 == s8 == s12 == s14 == " "):
         return _parse_general(parts)
     try:
         kind, time, elb, client, target, rpt, tpt, rspt, elb_code, target_code, received, sent = head.split()
         ssl_cipher, ssl_protocol, target_group_arn = mid.split()
         priority, created = rule.split()
-        (conn_trace_id,) = conn.split()
     except ValueError:
         return _parse_general(parts)
     at = client.rfind(":")
@@ -144,24 +135,57 @@ def parse_alb_access(line: str) -> dict[str, Any]:
             "actions_executed": None if actions == "-" else actions.split(","),
             "redirect_url": None if redirect_url == "-" else redirect_url,
             "error_reason": None if error_reason == "-" else error_reason,
-            "target_port_list": None if target_list == "-" else target_list.split(),
-            "target_status_code_list": None if code_list == "-" else [int(c) for c in code_list.split()],
-            "classification": None if classification == "-" else classification,
-            "classification_reason": None if classification_reason == "-" else classification_reason,
-            "conn_trace_id": None if conn_trace_id == "-" else conn_trace_id,
-            "transformed_host": None if transformed_host == "-" else transformed_host,
-            "transformed_uri": None if transformed_uri == "-" else transformed_uri,
-            "request_transform_status": None if transform_status == "-" else transform_status,
         }
+        if count == _PARTS_25_FIELDS:
+            (trailing,) = tail
+        else:
+            # Fields 26-27 (2021), 28-29 (2021), 30 (2024), 31-33 (2025), 34: all separated by
+            # single spaces except conn_trace_id, which is bare.
+            s16, target_list, s18, code_list, *tail = tail
+            if not s16 == s18 == " ":
+                return _parse_general(parts)
+            record["target_port_list"] = None if target_list == "-" else target_list.split()
+            record["target_status_code_list"] = (
+                None
+                if code_list == "-"
+                else [int(code_list)]  # one target: the usual case, no comprehension needed
+                if " " not in code_list
+                else [int(c) for c in code_list.split()]
+            )
+            if count == _PARTS_27_FIELDS:
+                (trailing,) = tail
+            else:
+                s20, classification, s22, reason, trailing, *tail = tail
+                if not s20 == s22 == " ":
+                    return _parse_general(parts)
+                record["classification"] = None if classification == "-" else classification
+                record["classification_reason"] = None if reason == "-" else reason
+                if tail:  # 33/34 fields: `conn_trace_id` is the bare segment before three quoted values
+                    (conn_trace_id,) = trailing.split()
+                    transformed_host, s26, transformed_uri, s28, transform_status, trailing = tail
+                    if not s26 == s28 == " ":
+                        return _parse_general(parts)
+                    record["conn_trace_id"] = None if conn_trace_id == "-" else conn_trace_id
+                    record["transformed_host"] = None if transformed_host == "-" else transformed_host
+                    record["transformed_uri"] = None if transformed_uri == "-" else transformed_uri
+                    record["request_transform_status"] = None if transform_status == "-" else transform_status
     except ValueError:
         return _parse_general(parts)
-    if last:
-        trailing = last.split()
-        if trailing:
-            ip_address = trailing[0]
-            record["ip_address"] = None if ip_address == "-" else ip_address
-            if len(trailing) > 1:
-                record["extra_fields"] = trailing[1:]
+    if trailing:
+        tokens = trailing.split()
+        if tokens:
+            if count < _CURRENT_LAYOUT_PARTS:
+                if count != _PARTS_30_FIELDS or len(tokens) > 1:
+                    # Bare values where AWS quotes them (e.g. target lists printed unquoted):
+                    # only the general tokenizer names those by position.
+                    return _parse_general(parts)
+                name = "conn_trace_id"
+            else:
+                name = "ip_address"
+                if len(tokens) > 1:
+                    record["extra_fields"] = tokens[1:]
+            value = tokens[0]
+            record[name] = None if value == "-" else value
     return record
 
 

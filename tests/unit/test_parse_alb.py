@@ -354,17 +354,33 @@ def test_aws_documentation_examples(line: str, checks: dict[str, object]) -> Non
         assert record[name] == value, name
 
 
-@pytest.mark.parametrize(
-    "line",
-    [
-        make_line(),
-        make_line(fields=33),
-        make_line(target="-", codes="460 -", times="-1 -1 -1"),
-        make_line(request="- - -", user_agent="-", priority="-", actions="-", target_list="-", code_list="-"),
-        make_line(request="- http://h:80-/ ", client="2001:db8::1:4431"),
-        make_line(code_list="200 -"),
-        make_line(trailing=" extra"),
-    ],
-)
-def test_fast_path_and_general_tokenizer_agree(line: str) -> None:
+VARIANTS = {
+    "plain": {},
+    "no-target": {"target": "-", "codes": "460 -", "times": "-1 -1 -1"},
+    "dashes": {
+        "request": "- - -",
+        "user_agent": "-",
+        "priority": "-",
+        "actions": "-",
+        "target_list": "-",
+        "code_list": "-",
+        "tls": "- -",
+    },
+    "odd-request-ipv6": {"request": "- http://h:80-/ ", "client": "2001:db8::1:4431"},
+    "two-targets": {"target_list": "10.0.1.20:8080 10.0.1.21:8080", "code_list": "200 -"},
+    "trailing": {"trailing": " extra more"},
+    "quoted-trailing": {"trailing": ' "new quoted field"'},
+    "double-space": {"trailing": "  "},
+}
+
+
+@pytest.mark.parametrize("fields", sorted(LAST_FIELD_BY_COUNT))
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_fast_path_and_general_tokenizer_agree(fields: int, variant: str) -> None:
+    line = make_line(fields=fields, **VARIANTS[variant])  # type: ignore[arg-type]
+    assert parse_alb_access(line) == _parse_general(line.split('"'))
+
+
+@pytest.mark.parametrize("line", [DOC_HTTP_25, DOC_HTTP_33, DOC_LAMBDA_FAILED, DOC_HTTP_27_BARE_LISTS])
+def test_fast_path_and_general_tokenizer_agree_on_doc_examples(line: str) -> None:
     assert parse_alb_access(line) == _parse_general(line.split('"'))
