@@ -72,6 +72,7 @@ class Progress:
         self.files_done = 0
         self.lines = 0
         self.bytes_done = 0
+        self._reading = 0  # bytes of the current file read so far
 
     # --- events ------------------------------------------------------------------------------------------
 
@@ -81,8 +82,15 @@ class Progress:
         if self.tty:
             self._draw(force=False)
 
+    def read(self, count: int) -> None:
+        """``count`` more bytes of the current file were read: moves the terminal line within big files."""
+        self._reading += count
+        if self.tty:
+            self._draw(force=False)
+
     def finish(self, name: str, *, ok: bool, lines: int, size: int, seconds: float, error: str = "") -> None:
         """A file is done (``size``: its bytes in S3, which the ETA is measured in)."""
+        self._reading = 0
         self.files_done += 1
         self.lines += lines
         self.bytes_done += size
@@ -119,14 +127,15 @@ class Progress:
     def status(self) -> str:
         """The status line's text: files, percentage by bytes, lines, bytes, rate, ETA, current file."""
         elapsed = max(self._clock() - self._started, 1e-9)
+        done = min(self.bytes_done + self._reading, self.total_bytes)
         parts = [f"{self.files_done}/{self.total_files} files"]
         if self.total_bytes:
-            parts.append(f"{100 * self.bytes_done / self.total_bytes:.0f}%")
+            parts.append(f"{100 * done / self.total_bytes:.0f}%")
         parts.append(f"{self.lines:,} lines")
-        parts.append(f"{format_bytes(self.bytes_done)}/{format_bytes(self.total_bytes)}")
+        parts.append(f"{format_bytes(done)}/{format_bytes(self.total_bytes)}")
         parts.append(f"{self.lines / elapsed:,.0f} lines/s")
-        if 0 < self.bytes_done < self.total_bytes:
-            remaining = (self.total_bytes - self.bytes_done) * elapsed / self.bytes_done
+        if 0 < done < self.total_bytes:
+            remaining = (self.total_bytes - done) * elapsed / done
             parts.append(f"ETA {format_duration(remaining)}")
         elif self.files_done >= self.total_files:
             parts.append(f"done in {format_duration(elapsed)}")

@@ -33,6 +33,7 @@ import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from forwarder import jsonutil
 from forwarder.auth import CachedCredential, CredentialError, credential_from_config
 from forwarder.config import HTTP_ENDPOINT, Config, ConfigError
 from forwarder.events import ELB_TEST_FILE_SUFFIX
@@ -156,7 +157,9 @@ def _now_iso() -> str:
 
 def write_json_atomic(path: Path, document: Mapping[str, Any]) -> None:
     """Replace ``path`` with ``document`` all at once: a crash or Ctrl-C mid-write leaves the old file."""
-    data = json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False).encode() + b"\n"
+    # Compact, through orjson when installed. The file is rewritten after every delivered file, so this
+    # matters: with 10,000 files recorded (2.9 MB) an indented dump took 0.41 s, this one 0.03 s.
+    data = jsonutil.dumps(document) + b"\n"
     directory = path.parent
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
@@ -392,7 +395,13 @@ def replay_files(
             progress.start(uri)
             reported: list[ObjectStats] = []
             try:
-                stats = forward_object(s3, bucket, log_file.key, sender=sender, report=reported.append)
+                stats = forward_object(
+                    _ReadCounter(s3, progress.read),
+                    bucket,
+                    log_file.key,
+                    sender=sender,
+                    report=reported.append,
+                )
             except Exception as exc:  # noqa: BLE001 -- every failure is reported; the run goes on
                 stats = reported[0] if reported else ObjectStats(bucket=bucket, key=log_file.key)
                 _count(summary, stats)
@@ -428,6 +437,37 @@ def replay_files(
     return summary
 
 
+class _ReadCounter:
+    """The S3 client as forward_object sees it, telling the progress display how far into a file it is."""
+
+    __slots__ = ("_on_read", "_s3")
+
+    def __init__(self, s3: Any, on_read: Callable[[int], None]) -> None:
+        self._s3 = s3
+        self._on_read = on_read
+
+    def get_object(self, **kwargs: Any) -> Any:
+        response = self._s3.get_object(**kwargs)
+        response["Body"] = _CountedBody(response["Body"], self._on_read)
+        return response
+
+
+class _CountedBody:
+    __slots__ = ("_body", "_on_read")
+
+    def __init__(self, body: Any, on_read: Callable[[int], None]) -> None:
+        self._body = body
+        self._on_read = on_read
+
+    def iter_chunks(self, chunk_size: int) -> Iterator[bytes]:
+        for chunk in self._body.iter_chunks(chunk_size):
+            self._on_read(len(chunk))
+            yield chunk
+
+    def close(self) -> None:
+        self._body.close()
+
+
 def _count(summary: ReplaySummary, stats: ObjectStats) -> None:
     summary.lines += stats.lines
     summary.parsed += stats.parsed
@@ -444,7 +484,7 @@ def _interrupts_deferred() -> Iterator[None]:
         yield
         return
     previous = signal.getsignal(signal.SIGINT)
-    if previous is None:  # installed outside Python: leave it alone
+    if previous is None or previous == signal.SIG_IGN:  # set outside Python, or Ctrl-C ignored: leave it
         yield
         return
     received: list[int] = []

@@ -103,3 +103,29 @@ def test_terminal_line_is_cut_to_the_terminal_width() -> None:
     drawn = stream.getvalue().rsplit("\x1b[K", 1)[-1]
     assert len(drawn) == 39
     assert drawn.endswith("...")
+
+
+def test_terminal_line_moves_while_a_big_file_is_read() -> None:
+    clock = Clock()
+    stream = Terminal()
+    progress = Progress(2, 2000, stream=stream, clock=clock, columns=lambda: 200)
+    progress.start("s3://b/big.log.gz")
+    clock.now += 5
+    progress.read(500)  # a quarter of all bytes after 5 s: 15 s to go
+
+    assert (
+        stream.getvalue()
+        .rsplit("\x1b[K", 1)[-1]
+        .startswith("0/2 files  25%  0 lines  500 B/2.0 KiB  0 lines/s  ETA 15s  s3://b/big.log.gz")
+    )
+    clock.now += 5
+    progress.read(500)
+    progress.finish("s3://b/big.log.gz", ok=True, lines=10, size=1000, seconds=10)
+    assert progress.status().startswith("1/2 files  50%")  # read bytes are not counted twice
+
+
+def test_reading_prints_nothing_when_not_a_terminal() -> None:
+    stream = io.StringIO()
+    progress = Progress(1, 1000, stream=stream, clock=Clock())
+    progress.read(500)
+    assert stream.getvalue() == ""
