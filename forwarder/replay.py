@@ -575,6 +575,8 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.dry_run:
         for line in format_plan(bucket, plan):
             print(line, file=out)
+        if plan.listed == 0:
+            print(_empty_prefix_hint(bucket, prefix), file=err)
         return EXIT_OK
     assert sender is not None  # noqa: S101 -- built above whenever this is not a dry run
 
@@ -585,6 +587,8 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         _check_credential(credential)
     if not plan.files:
         print(f"nothing to send: {_skipped_line(plan)}", file=out)
+        if plan.listed == 0:
+            print(_empty_prefix_hint(bucket, prefix), file=err)
         return EXIT_OK
 
     span = plan.time_range()
@@ -625,6 +629,14 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not test_mode:
         print(f"state: {state_path} ({len(state.objects)} files recorded as delivered)", file=out)
     return EXIT_FAILED if summary.failed else EXIT_OK
+
+
+def _empty_prefix_hint(bucket: str, prefix: str) -> str:
+    return (
+        f"warning: no objects under s3://{bucket}/{prefix}; load balancers write to "
+        "<prefix>/AWSLogs/<account>/elasticloadbalancing/<region>/yyyy/mm/dd/ (the stack output LogPrefix "
+        "is the <prefix>), and a prefix matches keys character by character"
+    )
 
 
 def _sender_from_env(endpoint: str | None) -> tuple[Sender, CachedCredential | None]:

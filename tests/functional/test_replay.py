@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from alb_log_factory import gzip_lines, log_key
 from aws_events import BUCKET, Stored, s3_notification, sns_event
@@ -170,6 +171,35 @@ def test_endpoint_option_overrides_http_endpoint(
     assert len(ingest.records()) == sum(len(f.lines) for f in files)
 
 
+def test_the_credential_comes_from_the_same_secret_the_lambda_reads(
+    run: Runner, files: list[Stored], forwarder_env: Any, ingest: IngestServer
+) -> None:
+    arn = boto3.client("secretsmanager").create_secret(Name="alb-ingest-token", SecretString="tok-51c0")[
+        "ARN"
+    ]
+    forwarder_env(HTTP_AUTH_TYPE="bearer", HTTP_AUTH_SECRET_ARN=arn)
+
+    status, out, err = run()
+
+    assert status == 0
+    assert {request.header("Authorization") for request in ingest.requests} == {"Bearer tok-51c0"}
+    assert "tok-51c0" not in out + err
+
+
+def test_an_unreadable_secret_fails_before_anything_is_sent(
+    run: Runner, files: list[Stored], forwarder_env: Any, ingest: IngestServer
+) -> None:
+    missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:alb-ingest-token-AbCdEf"
+    forwarder_env(HTTP_AUTH_TYPE="bearer", HTTP_AUTH_SECRET_ARN=missing)
+
+    status, _, err = run()
+
+    assert status == 2
+    assert "cannot read secret" in err and "secretsmanager:GetSecretValue" in err
+    assert ingest.requests == []
+    assert not run.state_file.exists()
+
+
 # --- resuming --------------------------------------------------------------------------------------------
 
 
@@ -301,6 +331,13 @@ def test_dry_run_needs_no_endpoint_configuration(
     status, out, _ = run("--dry-run")
     assert status == 0
     assert "would send 5 files" in out
+
+
+def test_an_empty_prefix_says_where_log_files_are(run: Runner, files: list[Stored]) -> None:
+    status, out, err = run("--dry-run", url=f"s3://{BUCKET}/production/")
+    assert status == 0
+    assert "would send 0 files" in out
+    assert "no objects under" in err and "AWSLogs/<account>" in err
 
 
 # --- the state file --------------------------------------------------------------------------------------
