@@ -248,16 +248,20 @@ class ReplayState:
             "lines": sum(int(entry.get("lines", 0)) for entry in self.objects.values()),
             "records": sum(int(entry.get("records", 0)) for entry in self.objects.values()),
         }
-        write_json_atomic(
-            self.path,
-            {
-                "version": STATE_VERSION,
-                "bucket": self.bucket,
-                "updated_at": _now_iso(),
-                "totals": totals,
-                "objects": self.objects,
-            },
-        )
+        document = {
+            "version": STATE_VERSION,
+            "bucket": self.bucket,
+            "updated_at": _now_iso(),
+            "totals": totals,
+            "objects": self.objects,
+        }
+        try:
+            write_json_atomic(self.path, document)
+        except OSError as exc:
+            raise StateFileError(
+                f"cannot write the state file {self.path} ({exc.strerror or exc}); it still holds the "
+                "previous state, so a re-run sends the last file again"
+            ) from exc
 
 
 # --- planning --------------------------------------------------------------------------------------------

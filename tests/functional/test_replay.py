@@ -364,6 +364,20 @@ def test_state_file_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert json.loads(path.read_text()) == {"objects": {"b": {"etag": "2"}}}
 
 
+def test_a_state_file_that_cannot_be_written_stops_the_run(
+    run: Runner, files: list[Stored], ingest: IngestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_full(*args: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(replay.os, "fsync", disk_full)
+    status, _, err = run()
+
+    assert status == 2
+    assert "cannot write the state file" in err and "No space left on device" in err
+    assert set(ids_by_key(ingest)) == {files[0].key}  # stopped after the first file
+
+
 def test_state_file_of_another_bucket_or_not_json_is_refused(
     run: Runner, files: list[Stored], state_file: Path, ingest: IngestServer
 ) -> None:
