@@ -1,0 +1,144 @@
+"""A local ingest endpoint for the benchmark: accepts gzip `{"logs": [...]}` POSTs, counts records.
+
+It answers 200 as soon as a body has been read, then decompresses and counts it before reading the
+connection's next request, so its work overlaps with the forwarder building the next batch (as a real
+intake that acknowledges receipt would). `GET /stats` waits until every body received so far has been
+counted and returns the totals as JSON; `POST /reset` zeroes them.
+
+Run alone (`python scripts/bench_receiver.py`) it prints `PORT <n>` on stdout and serves until stdin
+closes, so a parent process can start it, read the port and stop it by closing the pipe.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import threading
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+# Each record's "event_id" key appears exactly once in its JSON. Inside a string value a quote is
+# escaped (\"), so this exact byte sequence cannot come from log content: counting it counts records.
+_RECORD_MARK = b'"event_id":'
+_BODY_PREFIX = b'{"logs":['
+
+
+class ReceiverStats:
+    """Totals over every accepted request; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Condition()
+        self._pending = 0
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests = 0
+            self.records = 0
+            self.gzip_bytes = 0
+            self.json_bytes = 0
+            self.bad_bodies = 0
+            self._cpu_start = _cpu_seconds()
+
+    def begin(self) -> None:
+        with self._lock:
+            self._pending += 1
+
+    def add(self, gzip_bytes: int, body: bytes | None) -> None:
+        with self._lock:
+            self.requests += 1
+            self.gzip_bytes += gzip_bytes
+            if body is None or not body.startswith(_BODY_PREFIX):
+                self.bad_bodies += 1
+            else:
+                self.json_bytes += len(body)
+                self.records += body.count(_RECORD_MARK)
+            self._pending -= 1
+            self._lock.notify_all()
+
+    def snapshot(self, wait_seconds: float = 60.0) -> dict[str, Any]:
+        with self._lock:
+            self._lock.wait_for(lambda: self._pending == 0, timeout=wait_seconds)
+            return {
+                "requests": self.requests,
+                "records": self.records,
+                "gzip_bytes": self.gzip_bytes,
+                "json_bytes": self.json_bytes,
+                "bad_bodies": self.bad_bodies,
+                "pending": self._pending,
+                "cpu_seconds": round(_cpu_seconds() - self._cpu_start, 3),
+            }
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the forwarder's connection pool expects
+    server: _Server
+
+    def do_POST(self) -> None:
+        stats = self.server.stats
+        if self.path == "/reset":
+            stats.reset()
+            self._answer(200, b"{}")
+            return
+        length = int(self.headers.get("Content-Length", "0"))
+        data = self.rfile.read(length)
+        stats.begin()
+        self._answer(200, b"")
+        try:
+            body: bytes | None = zlib.decompress(data, 31)
+        except zlib.error:
+            body = None
+        stats.add(len(data), body)
+
+    def do_GET(self) -> None:
+        if self.path != "/stats":
+            self._answer(404, b"")
+            return
+        self._answer(200, json.dumps(self.server.stats.snapshot()).encode())
+
+    def _answer(self, status: int, payload: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        if payload:
+            self.wfile.write(payload)
+        self.wfile.flush()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: one line per request would cost more than the counting."""
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, port: int) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
+        self.stats = ReceiverStats()
+
+
+def start(port: int = 0) -> tuple[_Server, threading.Thread]:
+    """Serve on 127.0.0.1:port (0: any free port) in a daemon thread; return the server and thread."""
+    server = _Server(port)
+    thread = threading.Thread(target=server.serve_forever, name="bench-receiver", daemon=True)
+    thread.start()
+    return server, thread
+
+
+def main() -> int:
+    server, _ = start()
+    print(f"PORT {server.server_address[1]}", flush=True)
+    sys.stdin.read()  # until the parent closes the pipe
+    server.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,647 @@
+"""Benchmark the forwarder against a floor and a straightforward parser, side by side in one run.
+
+    python scripts/benchmark.py                      # 1,000,000 lines, 3 runs each (make bench)
+    python scripts/benchmark.py --lines 100000 --repeat 1 --memory-check --json build/bench/out.json
+
+Contenders, each in its own process reading the same generated `.log.gz` (scripts/bench_loggen.py):
+  floor     gunzip and split into lines, nothing else: no parser can be faster than this
+  baseline  the straightforward parser: gzip.open, AWS's Athena regex for ALB logs, json.dumps
+  ours      `python -m forwarder parse FILE > /dev/null`, exactly the command users run
+  e2e       the Lambda's per-object pipeline (forward_object): read, parse, batch, gzip, POST to a local
+            receiver; once with the receiver in a separate process, once in the forwarder's process
+plus the forwarder's gzip choices end to end (zlib 1 and 6, ISA-L 1 when installed), the forwarder at a
+10x smaller input (streaming: peak memory should not grow with the input), and with --memory-check a
+~1 GiB uncompressed object generated on the fly and streamed through the pipeline.
+
+Peak memory is each process's own maximum resident set size (os.wait4 returns that child's rusage).
+Throughput is lines (and uncompressed MB, 10^6 bytes) per second of wall time, start-up included; the
+fastest of --repeat runs is reported, the median next to it. Runs are interleaved (one of each contender,
+then the next round) so background load on the machine hits every contender alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import bench_loggen
+
+REPO = Path(__file__).resolve().parents[1]
+CONTENDERS = REPO / "scripts" / "bench_contenders.py"
+RECEIVER = REPO / "scripts" / "bench_receiver.py"
+DEFAULT_CACHE = REPO / "build" / "bench"
+
+# The issue's aims: parse >= 2.5x the straightforward parser; end to end >= 1.5x its parse-only rate.
+PARSE_AIM = 2.5
+E2E_AIM = 1.5
+LAMBDA_MEMORY_MIB = 256
+
+
+class BenchmarkError(RuntimeError):
+    """A contender failed or produced the wrong number of lines: its numbers would mean nothing."""
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One contender process: wall time, CPU time and peak memory from its rusage, and its counters."""
+
+    seconds: float
+    cpu_seconds: float
+    peak_rss_mib: float
+    result: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Contender:
+    """A command to run repeatedly, and its runs."""
+
+    name: str
+    label: str
+    argv: list[str]
+    stdout_to_null: bool = True
+    runs: list[Run] = field(default_factory=list)
+
+    def best(self) -> Run:
+        return min(self.runs, key=lambda run: run.seconds)
+
+    def median_seconds(self) -> float:
+        return statistics.median(run.seconds for run in self.runs)
+
+    def peak_rss_mib(self) -> float:
+        return max(run.peak_rss_mib for run in self.runs)
+
+
+# --- running children ------------------------------------------------------------------------------------
+
+
+def run_child(argv: list[str], *, stdout_to_null: bool, timeout: float, env: dict[str, str]) -> Run:
+    """Run one process; measure its wall time from spawn to exit and read its own rusage."""
+    with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
+        result_path = Path(scratch) / "result.json"
+        err_path = Path(scratch) / "stderr.txt"
+        full = [arg.replace("{result}", str(result_path)) for arg in argv]
+        with open(os.devnull, "wb") as null, err_path.open("wb") as err:
+            started = time.perf_counter()
+            process = subprocess.Popen(
+                full, stdout=null if stdout_to_null else subprocess.PIPE, stderr=err, cwd=REPO, env=env
+            )
+            watchdog = threading.Timer(timeout, process.kill)
+            watchdog.start()
+            try:
+                # wait4, not Popen.wait: it returns this child's own resource usage.
+                _, status, usage = os.wait4(process.pid, 0)
+            finally:
+                watchdog.cancel()
+            seconds = time.perf_counter() - started
+            process.returncode = os.waitstatus_to_exitcode(status)
+        stderr = err_path.read_text(errors="replace")
+        if process.returncode != 0:
+            raise BenchmarkError(f"{shlex.join(full)} exited with {process.returncode}:\n{stderr[-2000:]}")
+        result: dict[str, Any] = json.loads(result_path.read_text()) if result_path.exists() else {}
+        result["stderr"] = stderr
+    return Run(
+        seconds=seconds,
+        cpu_seconds=usage.ru_utime + usage.ru_stime,
+        peak_rss_mib=usage.ru_maxrss / 1024,  # KiB on Linux
+        result=result,
+    )
+
+
+class SeparateReceiver:
+    """bench_receiver.py in its own process: its CPU is not the forwarder's (it uses the other core)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, str(RECEIVER)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=REPO,
+            env=env,
+            text=True,
+        )
+        if self._process.stdout is None:
+            raise BenchmarkError("the receiver has no stdout pipe")
+        line = self._process.stdout.readline()
+        if not line.startswith("PORT "):
+            raise BenchmarkError(f"the receiver did not start: {line!r}")
+        self.url = f"http://127.0.0.1:{int(line.split()[1])}/"
+
+    def reset(self) -> None:
+        urllib.request.urlopen(
+            urllib.request.Request(self.url + "reset", data=b"", method="POST"), timeout=30
+        ).read()
+
+    def stats(self) -> dict[str, Any]:
+        with urllib.request.urlopen(self.url + "stats", timeout=90) as response:
+            data: dict[str, Any] = json.loads(response.read())
+        return data
+
+    def close(self) -> None:
+        if self._process.stdin is not None:
+            self._process.stdin.close()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+
+# --- checks ----------------------------------------------------------------------------------------------
+
+
+def lines_seen(contender: Contender, run: Run) -> int:
+    """How many lines the run says it handled (the forwarder CLI says so with --summary on stderr)."""
+    if contender.name.startswith("ours"):
+        for token in run.result.get("stderr", "").split():
+            if token.startswith("lines="):
+                return int(token.split("=", 1)[1])
+        return -1
+    return int(run.result.get("lines", -1))
+
+
+def check_run(contender: Contender, run: Run, expected: int) -> None:
+    seen = lines_seen(contender, run)
+    if seen != expected:
+        raise BenchmarkError(f"{contender.label}: {seen} lines handled, {expected} expected")
+    receiver = run.result.get("receiver")
+    if receiver is not None and (receiver["records"] != expected or receiver["bad_bodies"]):
+        raise BenchmarkError(
+            f"{contender.label}: the receiver counted {receiver['records']} records "
+            f"({receiver['bad_bodies']} bad bodies), {expected} lines were sent"
+        )
+
+
+# --- the benchmark ---------------------------------------------------------------------------------------
+
+
+def machine_info() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "system": f"{platform.system()} {platform.release()} {platform.machine()}",
+        "python": platform.python_version(),
+        "orjson": _version("orjson"),
+        "isal": _version("isal"),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(REPO), str(REPO / "scripts"), env.get("PYTHONPATH")])
+    )
+    env["PYTHONHASHSEED"] = "0"
+    return env
+
+
+def _contenders(path: Path, isal: bool) -> tuple[list[Contender], list[Contender]]:
+    """(main contenders, extra gzip variants) for one input file."""
+    py = sys.executable
+    file = str(path)
+
+    def e2e(name: str, label: str, *extra: str) -> Contender:
+        return Contender(name, label, [py, str(CONTENDERS), "e2e", file, "--result", "{result}", *extra])
+
+    main = [
+        Contender(
+            "floor", "floor: gunzip + split", [py, str(CONTENDERS), "floor", file, "--result", "{result}"]
+        ),
+        Contender(
+            "baseline",
+            "baseline: Athena regex + json",
+            [py, str(CONTENDERS), "baseline", file, "--result", "{result}"],
+        ),
+        Contender(
+            "ours", "ours: python -m forwarder parse", [py, "-m", "forwarder", "parse", file, "--summary"]
+        ),
+        e2e("e2e", "end to end, receiver in its own process", "--endpoint", "{endpoint}"),
+        e2e("e2e_inprocess", "end to end, receiver in the same process"),
+    ]
+    variants = [
+        e2e("gzip_zlib_1", "zlib level 1", "--endpoint", "{endpoint}", "--library", "zlib", "--level", "1"),
+        e2e("gzip_zlib_6", "zlib level 6", "--endpoint", "{endpoint}", "--library", "zlib", "--level", "6"),
+    ]
+    if isal:
+        # The default run (e2e) already uses ISA-L level 1 when isal is installed; level 2 is its other level.
+        variants.append(
+            e2e(
+                "gzip_isal_2", "isal level 2", "--endpoint", "{endpoint}", "--library", "isal", "--level", "2"
+            )
+        )
+    return main, variants
+
+
+def _execute(
+    contender: Contender,
+    expected: int,
+    receiver: SeparateReceiver | None,
+    timeout: float,
+    env: dict[str, str],
+) -> Run:
+    argv = contender.argv
+    separate = receiver if "{endpoint}" in argv else None
+    if separate is not None:
+        argv = [arg.replace("{endpoint}", separate.url) for arg in argv]
+        separate.reset()
+    run = run_child(argv, stdout_to_null=contender.stdout_to_null, timeout=timeout, env=env)
+    if separate is not None:
+        run.result["receiver"] = separate.stats()
+    check_run(contender, run, expected)
+    return run
+
+
+def benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    started = time.perf_counter()
+    env = _child_env()
+    machine = machine_info()
+    progress = _progress(args)
+
+    progress(f"input: {args.lines} lines, seed {args.seed} (cache {args.cache_dir})")
+    t0 = time.perf_counter()
+    info, generated = bench_loggen.ensure_log_file(args.cache_dir, args.lines, args.seed)
+    generation_seconds = time.perf_counter() - t0
+    progress(f"  {'generated' if generated else 'reused'} {info.path} in {generation_seconds:.1f}s")
+    small_lines = max(args.lines // 10, 1)
+    small, _ = bench_loggen.ensure_log_file(args.cache_dir, small_lines, args.seed)
+
+    main, variants = _contenders(info.path, machine["isal"] is not None)
+    receiver = SeparateReceiver(env)
+    try:
+        for round_number in range(1, args.repeat + 1):
+            for contender in [*main, *variants]:
+                progress(f"  run {round_number}/{args.repeat}: {contender.label}")
+                contender.runs.append(_execute(contender, info.lines, receiver, args.child_timeout, env))
+        small_main, _ = _contenders(small.path, False)
+        small_runs = {}
+        for contender in small_main:
+            if contender.name in ("ours", "e2e"):
+                progress(f"  10x smaller input: {contender.label}")
+                contender.runs.append(_execute(contender, small.lines, receiver, args.child_timeout, env))
+                small_runs[contender.name] = contender
+    finally:
+        receiver.close()
+
+    memory_check = None
+    if args.memory_check:
+        progress(f"  memory check: {args.memory_mb} MiB uncompressed, streamed")
+        checker = Contender(
+            "memory",
+            "memory check",
+            [
+                sys.executable,
+                str(CONTENDERS),
+                "memory",
+                "--raw-mb",
+                str(args.memory_mb),
+                "--seed",
+                str(args.seed),
+                "--result",
+                "{result}",
+            ],
+        )
+        run = run_child(checker.argv, stdout_to_null=True, timeout=args.child_timeout, env=env)
+        memory_check = {
+            "raw_mib": args.memory_mb,
+            "seconds": round(run.seconds, 1),
+            "peak_rss_mib": round(run.peak_rss_mib, 1),
+            **{k: v for k, v in run.result.items() if k != "stderr"},
+        }
+
+    return _results(
+        args=args,
+        machine=machine,
+        info=info,
+        generated=generated,
+        generation_seconds=generation_seconds,
+        small=small,
+        main=main,
+        variants=variants,
+        small_runs=small_runs,
+        memory_check=memory_check,
+        total_seconds=time.perf_counter() - started,
+    )
+
+
+def _progress(args: argparse.Namespace) -> Any:
+    def say(message: str) -> None:
+        if not args.quiet:
+            print(message, file=sys.stderr, flush=True)
+
+    return say
+
+
+def _row(contender: Contender, info: bench_loggen.LogFile, baseline_rate: float | None) -> dict[str, Any]:
+    best = contender.best()
+    rate = info.lines / best.seconds
+    row: dict[str, Any] = {
+        "name": contender.name,
+        "label": contender.label,
+        "runs": len(contender.runs),
+        "best_seconds": round(best.seconds, 3),
+        "median_seconds": round(contender.median_seconds(), 3),
+        "lines_per_second": round(rate),
+        "median_lines_per_second": round(info.lines / contender.median_seconds()),
+        "mb_per_second": round(info.raw_bytes / 1e6 / best.seconds, 1),
+        "cpu_seconds": round(best.cpu_seconds, 2),
+        "peak_rss_mib": round(contender.peak_rss_mib(), 1),
+        "vs_baseline": round(rate / baseline_rate, 2) if baseline_rate else None,
+    }
+    extra = {k: v for k, v in best.result.items() if k not in ("stderr", "lines")}
+    if extra:
+        row["details"] = extra
+    return row
+
+
+def _results(
+    *,
+    args: argparse.Namespace,
+    machine: dict[str, Any],
+    info: bench_loggen.LogFile,
+    generated: bool,
+    generation_seconds: float,
+    small: bench_loggen.LogFile,
+    main: list[Contender],
+    variants: list[Contender],
+    small_runs: dict[str, Contender],
+    memory_check: dict[str, Any] | None,
+    total_seconds: float,
+) -> dict[str, Any]:
+    by_name = {c.name: c for c in main}
+    baseline_rate = info.lines / by_name["baseline"].best().seconds
+    rows = [_row(c, info, baseline_rate) for c in main]
+    rows_by_name = {row["name"]: row for row in rows}
+    gzip_rows = [rows_by_name["e2e"], *(_row(c, info, baseline_rate) for c in variants)]
+    for row in gzip_rows:
+        details = row["details"]
+        row["compressor"] = f"{details['compressor']} level {details['level']}"
+        row["ratio"] = round(details["json_bytes"] / details["gzip_bytes"], 2)
+        row["gzip_mb_per_second"] = (
+            round(details["json_bytes"] / 1e6 / details["compress_seconds"], 1)
+            if details["compress_seconds"]
+            else None
+        )
+        row["gzip_share"] = round(details["compress_seconds"] / row["best_seconds"], 3)
+    memory_rows = []
+    for name in ("ours", "e2e"):
+        big = rows_by_name[name]
+        little = small_runs[name].runs[0]
+        memory_rows.append(
+            {
+                "name": name,
+                "label": by_name[name].label,
+                "lines": info.lines,
+                "peak_rss_mib": big["peak_rss_mib"],
+                "small_lines": small.lines,
+                "small_peak_rss_mib": round(little.peak_rss_mib, 1),
+            }
+        )
+    parse_ratio = rows_by_name["ours"]["vs_baseline"]
+    e2e_ratio = rows_by_name["e2e"]["vs_baseline"]
+    verdict = {
+        "parse_vs_baseline": parse_ratio,
+        "parse_aim": PARSE_AIM,
+        "parse_met": parse_ratio >= PARSE_AIM,
+        "e2e_vs_baseline": e2e_ratio,
+        "e2e_aim": E2E_AIM,
+        "e2e_met": e2e_ratio >= E2E_AIM,
+    }
+    if memory_check is not None:
+        memory_check["within_lambda_mib"] = LAMBDA_MEMORY_MIB
+        memory_check["met"] = memory_check["peak_rss_mib"] < LAMBDA_MEMORY_MIB
+        verdict["memory_met"] = memory_check["met"]
+    return {
+        "command": shlex.join(["python", "scripts/benchmark.py", *sys.argv[1:]]),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "total_seconds": round(total_seconds, 1),
+        "repeat": args.repeat,
+        "statistic": "best (fastest wall time) of the runs; median given too",
+        "machine": machine,
+        "input": {
+            "path": str(info.path),
+            "lines": info.lines,
+            "seed": info.seed,
+            "raw_bytes": info.raw_bytes,
+            "gzip_bytes": info.gzip_bytes,
+            "generations": info.generations,
+            "malformed_requests": info.malformed_requests,
+            "cut_lines": info.cut_lines,
+            "generated_now": generated,
+            "generation_seconds": round(generation_seconds, 1),
+        },
+        "throughput": rows,
+        "compression": gzip_rows,
+        "memory": memory_rows,
+        "memory_check": memory_check,
+        "verdict": verdict,
+    }
+
+
+# --- the report ------------------------------------------------------------------------------------------
+
+
+def _mb(value: int) -> str:
+    return f"{value / 1e6:,.1f} MB"
+
+
+def render(results: dict[str, Any]) -> str:
+    machine = results["machine"]
+    data = results["input"]
+    rows = results["throughput"]
+    by_name = {row["name"]: row for row in rows}
+    out: list[str] = []
+    add = out.append
+    add("## Benchmark results")
+    add("")
+    add(f"Command: `{results['command']}` ({results['date']}, {results['total_seconds']:.0f} s in all).")
+    add("")
+    add("### Machine")
+    add("")
+    add(f"- CPU: {machine['cpu']}, {machine['cores']} cores; {machine['system']}")
+    add(
+        f"- Python {machine['python']}; orjson {machine['orjson'] or 'not installed'}; "
+        f"isal {machine['isal'] or 'not installed'}"
+    )
+    load = machine["load_average_at_start"]
+    add(f"- Load average when the run started: {load[0]:.2f} (1 min), {load[1]:.2f} (5 min)")
+    add("")
+    add("### Input")
+    add("")
+    generations = ", ".join(f"{count:,} x {fields} fields" for fields, count in data["generations"].items())
+    add(
+        f"- {data['lines']:,} ALB access log lines (seed {data['seed']}): {_mb(data['raw_bytes'])} "
+        f"uncompressed, {_mb(data['gzip_bytes'])} gzip"
+    )
+    add(f"- Field generations: {generations}")
+    add(
+        f'- Malformed: {data["malformed_requests"]:,} malformed request lines (`"- - -"` and other forms ALB '
+        f"logs), {data['cut_lines']:,} lines cut short"
+    )
+    how = "generated" if data["generated_now"] else "reused from the cache (generation is skipped)"
+    add(f"- File {how} in {data['generation_seconds']:.1f} s: `{data['path']}`")
+    add("")
+    add("### Throughput")
+    add("")
+    add(
+        f"Each contender in its own process, {results['repeat']} run(s) each, interleaved; lines/s and MB/s "
+        "(uncompressed input, 10^6 bytes) from the fastest run's wall time, start-up included; the median "
+        "lines/s is next to it. Peak RSS is the process's own maximum resident set over all runs."
+    )
+    add("")
+    add("| contender | lines/s | median lines/s | MB/s | CPU s | peak RSS MiB | vs baseline |")
+    add("|---|---:|---:|---:|---:|---:|---:|")
+    for row in rows:
+        add(
+            f"| {row['label']} | {row['lines_per_second']:,} | {row['median_lines_per_second']:,} | "
+            f"{row['mb_per_second']:.1f} | {row['cpu_seconds']:.1f} | {row['peak_rss_mib']:.0f} | "
+            f"{row['vs_baseline']:.2f}x |"
+        )
+    add("")
+    baseline = by_name["baseline"]["details"]
+    add(
+        f"The baseline's regex matched {baseline['matched']:,} of {data['lines']:,} lines: it requires the "
+        "29-field layout or newer, so 25-field lines and cut lines come out as raw records. It also does "
+        "less work per line than ours: strings only (no numbers, nulls or lists), no source fields, no "
+        "event_id."
+    )
+    e2e = by_name["e2e"]["details"]
+    receiver = e2e["receiver"]
+    add(
+        f"End to end ({e2e['compressor']} level {e2e['level']}): {e2e['requests']:,} requests, "
+        f"{_mb(e2e['json_bytes'])} of JSON sent as {_mb(e2e['gzip_bytes'])} gzip "
+        f"(ratio {e2e['json_bytes'] / e2e['gzip_bytes']:.1f}); {e2e['compress_seconds']:.1f} s in gzip and "
+        f"{e2e['send_seconds']:.1f} s in POST out of {by_name['e2e']['best_seconds']:.1f} s; the receiver "
+        f"counted {receiver['records']:,} records using {receiver['cpu_seconds']:.1f} CPU s of the other "
+        "core. With the receiver in the forwarder's process, its decompression and counting compete for "
+        "the same interpreter: that row is the pessimistic bound."
+    )
+    add("")
+    add("### Compression")
+    add("")
+    add(
+        "The same end-to-end run with each gzip library and level the forwarder can use "
+        "(HTTP_COMPRESSION_LEVEL)."
+    )
+    add("")
+    add("| gzip | lines/s end to end | gzip MB/s (JSON in) | time in gzip | ratio | request bytes |")
+    add("|---|---:|---:|---:|---:|---:|")
+    for row in results["compression"]:
+        speed = f"{row['gzip_mb_per_second']:,.0f}" if row["gzip_mb_per_second"] else "-"
+        add(
+            f"| {row['compressor']} | {row['lines_per_second']:,} | {speed} | {row['gzip_share']:.0%} | "
+            f"{row['ratio']:.1f} | {_mb(row['details']['gzip_bytes'])} |"
+        )
+    add("")
+    add("### Memory")
+    add("")
+    add("Peak RSS of the same commands on the input and on a 10x smaller one: flat means streaming.")
+    add("")
+    add("| contender | lines | peak RSS MiB | lines (10x smaller) | peak RSS MiB |")
+    add("|---|---:|---:|---:|---:|")
+    for row in results["memory"]:
+        add(
+            f"| {row['label']} | {row['lines']:,} | {row['peak_rss_mib']:.0f} | {row['small_lines']:,} | "
+            f"{row['small_peak_rss_mib']:.0f} |"
+        )
+    check = results["memory_check"]
+    if check is not None:
+        add("")
+        add(f"### Memory check: a {check['raw_mib']:,} MiB object")
+        add("")
+        add(
+            f"{check['raw_bytes'] / 2**20:,.0f} MiB of uncompressed log lines ({check['lines']:,} lines), "
+            f"generated as one gzip stream on the fly ({_mb(check['gzip_bytes_in'])} compressed) and never "
+            f"stored, went through reader, parser, records, batching and {check['compressor']} gzip to a "
+            f"sender that accepts every request ({check['requests']:,} requests, "
+            f"{_mb(check['json_bytes'])} of JSON) in {check['seconds']:.0f} s. "
+            f"Peak RSS: {check['peak_rss_mib']:.0f} MiB "
+            f"({check['rss_before_mib']:.0f} MiB after imports, before the first byte); "
+            f"{'within' if check['met'] else 'NOT within'} a {check['within_lambda_mib']} MB function."
+        )
+    verdict = results["verdict"]
+    add("")
+    add("### Verdict")
+    add("")
+    add(
+        f"- Parse: ours is {verdict['parse_vs_baseline']:.2f}x the baseline (aim: at least "
+        f"{verdict['parse_aim']}x): {'met' if verdict['parse_met'] else 'NOT met'}."
+    )
+    add(
+        f"- End to end: {verdict['e2e_vs_baseline']:.2f}x the baseline's parse-only rate (aim: at least "
+        f"{verdict['e2e_aim']}x): {'met' if verdict['e2e_met'] else 'NOT met'}."
+    )
+    if "memory_met" in verdict:
+        add(f"- Memory: {'met' if verdict['memory_met'] else 'NOT met'} (see the memory check).")
+    return "\n".join(out) + "\n"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add = parser.add_argument
+    add("--lines", type=_positive, default=1_000_000, help="lines in the log file (default %(default)s)")
+    add("--seed", type=int, default=1, help="generator seed (default %(default)s)")
+    add("--repeat", type=_positive, default=3, help="runs per contender (default %(default)s)")
+    add("--cache-dir", type=Path, default=DEFAULT_CACHE, help="generated files are kept here (build/bench)")
+    add("--memory-check", action="store_true", help="also stream a ~1 GiB object (see --memory-mb)")
+    add("--memory-mb", type=_positive, default=1024, help="memory check size in MiB (default 1024)")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
+    parser.add_argument("--child-timeout", type=float, default=3600.0, help="seconds before a run is killed")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    return parser.parse_args(argv)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        results = benchmark(args)
+    except BenchmarkError as exc:
+        print(f"benchmark failed: {exc}", file=sys.stderr)
+        return 1
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    sys.stdout.write(render(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""scripts/benchmark.py at a tiny size: it runs, every contender handles every line, the report is whole.
+
+Not a timed test: nothing here asserts on speed. The generator and the baseline regex are checked
+directly, because a benchmark against a broken baseline or on the wrong input would mislead.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPTS = REPO / "scripts"
+
+
+def _load(name: str) -> ModuleType:
+    sys.path.insert(0, str(SCRIPTS))  # benchmark.py imports its helper modules by name
+    try:
+        spec = importlib.util.spec_from_file_location(f"_scripts_{name}", SCRIPTS / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    return module
+
+
+loggen = _load("bench_loggen")
+contenders = _load("bench_contenders")
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], dict]:
+    scratch = tmp_path_factory.mktemp("bench")
+    out = scratch / "results.json"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPTS / "benchmark.py"),
+            "--lines",
+            "400",
+            "--repeat",
+            "1",
+            "--cache-dir",
+            str(scratch / "cache"),
+            "--memory-check",
+            "--memory-mb",
+            "2",
+            "--json",
+            str(out),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=240,
+        check=False,
+    )
+    results = json.loads(out.read_text()) if out.exists() else {}
+    return completed, results
+
+
+def test_report_has_every_section_and_contender(
+    smoke_run: tuple[subprocess.CompletedProcess[str], dict],
+) -> None:
+    completed, _ = smoke_run
+    assert completed.returncode == 0, completed.stderr
+    report = completed.stdout
+    for heading in (
+        "### Machine",
+        "### Input",
+        "### Throughput",
+        "### Compression",
+        "### Memory",
+        "### Memory check: a 2 MiB object",
+        "### Verdict",
+    ):
+        assert heading in report, heading
+    for label in (
+        "floor: gunzip + split",
+        "baseline: Athena regex + json",
+        "ours: python -m forwarder parse",
+        "end to end, receiver in its own process",
+        "end to end, receiver in the same process",
+        "zlib level 1",
+        "zlib level 6",
+    ):
+        assert f"| {label} |" in report, label
+    assert "Parse: ours is" in report
+    assert "End to end:" in report
+    assert "Python " in report and "orjson" in report and "isal" in report
+
+
+def test_json_results_account_for_every_line(
+    smoke_run: tuple[subprocess.CompletedProcess[str], dict],
+) -> None:
+    completed, results = smoke_run
+    assert completed.returncode == 0, completed.stderr
+    assert results["input"]["lines"] == 400
+    names = [row["name"] for row in results["throughput"]]
+    assert names == ["floor", "baseline", "ours", "e2e", "e2e_inprocess"]
+    rows = {row["name"]: row for row in results["throughput"]}
+    assert rows["baseline"]["vs_baseline"] == 1.0
+    for row in results["throughput"]:
+        assert row["lines_per_second"] > 0 and row["peak_rss_mib"] > 0
+    for name in ("e2e", "e2e_inprocess"):
+        details = rows[name]["details"]
+        assert details["records_sent"] == 400
+        assert details["receiver"]["records"] == 400
+        assert details["receiver"]["bad_bodies"] == 0
+    levels = {row["compressor"] for row in results["compression"]}
+    assert {"zlib level 1", "zlib level 6"} <= levels
+    assert [row["small_lines"] for row in results["memory"]] == [40, 40]
+    check = results["memory_check"]
+    assert check["lines"] > 0 and check["records_sent"] == check["lines"]
+    assert check["raw_bytes"] <= 2 * 1024 * 1024
+    assert set(results["verdict"]) >= {"parse_met", "e2e_met", "memory_met"}
+
+
+def test_generated_file_is_deterministic_and_cached(tmp_path: Path) -> None:
+    first, generated = loggen.ensure_log_file(tmp_path / "a", 3000, 7)
+    assert generated
+    again, generated_again = loggen.ensure_log_file(tmp_path / "a", 3000, 7)
+    assert not generated_again and again == first
+    elsewhere, _ = loggen.ensure_log_file(tmp_path / "b", 3000, 7)
+    assert elsewhere.path.read_bytes() == first.path.read_bytes()
+    other_seed, _ = loggen.ensure_log_file(tmp_path / "a", 3000, 8)
+    assert other_seed.path.read_bytes() != first.path.read_bytes()
+
+
+def test_generated_lines_have_the_realistic_mix() -> None:
+    lines = list(loggen.iter_log_lines(20000, 3))
+    assert len(lines) == 20000
+    kinds = {line.split(" ", 1)[0] for line in lines}
+    assert {"http", "https", "h2", "grpcs", "ws", "wss"} <= kinds
+    assert any(line.split(" ")[3].startswith("2001:db8:") for line in lines)  # IPv6 client, unbracketed
+    assert any(line.split(" ")[4] == "-" for line in lines)  # no target reached
+    statuses = {line.split(" ")[8] for line in lines if line.count('"') >= 22}
+    assert {"200", "301", "404", "460", "502"} <= statuses
+    assert any('"- - -"' in line for line in lines)
+    assert any("  " in line.split('"')[3] for line in lines if line.count('"') >= 22)  # double-spaced agent
+    assert any("annual report" in line for line in lines)  # raw space in the URL
+    assert any("?" in line.split('"')[1] for line in lines if line.count('"') >= 22)
+    # The four field generations, by the number of quoted values and the conn_trace_id / ip_address tail.
+    newest = [line for line in lines if line.count('"') == 30 and line.endswith(loggen.NODE_IP)]
+    with_tid = [line for line in lines if line.count('"') == 24 and " TID_" in line]
+    with_lists = [line for line in lines if line.count('"') == 24 and " TID_" not in line]
+    oldest = [line for line in lines if line.count('"') == 16]
+    assert min(len(newest), len(with_tid), len(with_lists), len(oldest)) > 0
+    assert len(newest) > len(lines) // 2
+    broken = len(lines) - len(newest) - len(with_tid) - len(with_lists) - len(oldest)
+    assert 0 < broken < len(lines) // 200  # cut lines: a small fraction
+
+
+def test_memory_stream_is_valid_gzip_of_whole_lines() -> None:
+    import zlib
+
+    progress: dict[str, int] = {}
+    data = b"".join(loggen.gzip_stream(3_000_000, 1, chunk_bytes=65536, progress=progress))
+    text = zlib.decompress(data, 31)
+    assert len(text) == progress["raw"] <= 3_000_000
+    assert len(text) > 2_000_000 and text.endswith(b"\n")
+
+
+def test_baseline_regex_reads_a_documented_line_shape() -> None:
+    line = (
+        "h2 2025-03-14T09:26:53.123456Z app/my-loadbalancer/50dc6c495c0c9188 10.0.1.252:48160 "
+        "10.0.0.66:9000 0.000 0.002 0.000 200 200 5 257 "
+        '"GET https://www.example.com:443/a b?c=1 HTTP/2.0" "curl/8.5.0  (x)" '
+        "ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 "
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/t/73e2d6bc24d8a067 "
+        '"Root=1-58337327-72bd00b0343d75b906739c42" "www.example.com" "session-reused" 1 '
+        '2025-03-14T09:26:53.000000Z "forward" "-" "-" "10.0.0.66:9000" "200" "Ambiguous" "SpaceInUri" '
+        'TID_1234abcd "-" "-" "-" 10.0.1.25'
+    )
+    match = contenders.ATHENA_ALB_REGEX.fullmatch(line)
+    assert match is not None
+    record = dict(zip(contenders.ATHENA_ALB_COLUMNS, match.groups(), strict=False))
+    assert record["client_ip"] == "10.0.1.252" and record["target_port"] == "9000"
+    assert record["request_url"] == "https://www.example.com:443/a b?c=1"
+    assert record["user_agent"] == "curl/8.5.0  (x)"
+    assert record["classification_reason"] == "SpaceInUri"
+    assert record["conn_trace_id"] == "TID_1234abcd"
