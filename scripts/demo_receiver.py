@@ -15,7 +15,7 @@ import ssl
 import threading
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,10 @@ import trustme
 MAX_BODY_BYTES = 64 * 1024 * 1024
 
 
+# Records kept whole per source file, as samples; the rest is only counted.
+SAMPLES_PER_FILE = 20
+
+
 @dataclass(frozen=True, slots=True)
 class Rejection:
     """A request the receiver refused, and why."""
@@ -34,14 +38,44 @@ class Rejection:
     reason: str
 
 
+@dataclass(slots=True)
+class FileTally:
+    """What arrived for one source file (records carry s3_key and line_number)."""
+
+    records: int = 0
+    line_numbers: set[int] = field(default_factory=set)
+    unparseable: int = 0
+    errors: dict[str, str] = field(default_factory=dict)  # parse_error -> first raw line
+    samples: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.records += 1
+        number = record.get("line_number")
+        if isinstance(number, int):
+            self.line_numbers.add(number)
+        if "parse_error" in record:
+            self.unparseable += 1
+            self.errors.setdefault(str(record["parse_error"]), str(record.get("raw", "")))
+        elif len(self.samples) < SAMPLES_PER_FILE:
+            self.samples.append(record)
+
+
 class IngestReceiver:
-    """HTTP log intake on 127.0.0.1 that accepts only ``Authorization: Bearer <token>``."""
+    """HTTP log intake on 127.0.0.1 that accepts only ``Authorization: Bearer <token>``.
+
+    It counts what arrives per source file (and keeps a few records of each) rather than storing every
+    record, so a long run does not grow without bound.
+    """
 
     def __init__(self, token: str, *, path: str = "/ingest") -> None:
         self._token = token.encode()
         self.path = path
         self._lock = threading.Lock()
-        self.records: list[dict[str, Any]] = []
+        self.files: dict[str, FileTally] = {}
+        self.records = 0
+        self.unparseable = 0
+        self.duplicates = 0
+        self._event_ids: set[str] = set()
         self.batches = 0
         self.rejections: list[Rejection] = []
         self.first_at: float | None = None
@@ -94,7 +128,14 @@ class IngestReceiver:
             if rejection is not None:
                 self.rejections.append(rejection)
                 return
-            self.records.extend(records)
+            for record in records:
+                self.files.setdefault(str(record.get("s3_key")), FileTally()).add(record)
+                event_id = str(record.get("event_id"))
+                if event_id in self._event_ids:
+                    self.duplicates += 1
+                self._event_ids.add(event_id)
+                self.unparseable += "parse_error" in record
+            self.records += len(records)
             self.batches += 1
             self.first_at = at if self.first_at is None else self.first_at
             self.last_at = at

@@ -123,7 +123,12 @@ def test_a_receiver_that_rejects_the_token_fails_the_demo(tmp_path: Path) -> Non
 def test_bad_option_values_are_refused_before_anything_starts(capsys: pytest.CaptureFixture[str]) -> None:
     import demo
 
-    for argv in (["--files", "0"], ["--lines", "9"], ["--inject-fault", "nonsense"]):
+    for argv in (
+        ["--files", "0"],
+        ["--lines", "9"],
+        ["--inject-fault", "nonsense"],
+        ["--files", "50", "--lines", "50000"],
+    ):
         with pytest.raises(SystemExit) as exit_info:
             demo.main(argv)
         assert exit_info.value.code == 2
