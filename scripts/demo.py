@@ -109,8 +109,8 @@ class Run:
     workdir: Path
     aws: demo_aws.EmbeddedAws = field(default_factory=lambda: demo_aws.EmbeddedAws(REGION))
     account: demo_aws.Account = field(default_factory=lambda: demo_aws.Account(REGION))
-    ingest: Any = None
-    cfn: Any = None
+    ingest: Any = None  # IngestReceiver, once start_servers ran
+    cfn: Any = None  # ResponseReceiver, once start_servers ran
     stand_in: demo_aws.LambdaStandIn | None = None
     template: dict[str, Any] = field(default_factory=dict)
     resolver: demo_template.Resolver | None = None
@@ -236,7 +236,7 @@ def resolve_template(run: Run) -> None:
 
     with console.step("custom resource properties resolved as CloudFormation sends them (all strings)"):
         resolver = run.resolver
-        resolver.attributes[("ForwarderFunction", "Arn")] = account.forwarder_arn  # type: ignore[index]
+        resolver.attributes[("ForwarderFunction", "Arn")] = account.forwarder_arn
         run.logical_id = demo_template.find_resource(run.template, "Custom::AlbLogOnboarding")
         run.properties = demo_template.as_custom_resource_properties(
             demo_template.resource_properties(resolver, run.logical_id)

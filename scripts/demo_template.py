@@ -139,8 +139,8 @@ class Resolver:
     params: Mapping[str, str]
     pseudo: Mapping[str, str]
     # (logical id, attribute) -> value, for Fn::GetAtt; logical id -> value, for Ref to a resource.
-    attributes: Mapping[tuple[str, str], str] = field(default_factory=dict)
-    refs: Mapping[str, str] = field(default_factory=dict)
+    attributes: dict[tuple[str, str], str] = field(default_factory=dict)
+    refs: dict[str, str] = field(default_factory=dict)
     _conditions: dict[str, bool] = field(default_factory=dict)
 
     def condition(self, name: str, where: str = "Conditions") -> bool:
