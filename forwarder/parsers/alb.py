@@ -80,10 +80,16 @@ def parse_alb_access(line: str) -> dict[str, Any]:
     if not (s2 == s6 == s8 == s12 == s14 == " "):
         return _parse_general(parts)
     try:
-        kind, time, elb, client, target, rpt, tpt, rspt, elb_code, target_code, received, sent = head.split()
-        ssl_cipher, ssl_protocol, target_group_arn = mid.split()
-        priority, created = rule.split()
+        # split(" ") is faster than split(); the unpacking then also checks the single spaces
+        # (the empty strings are what lies before the first and after the last separator).
+        kind, time, elb, client, target, rpt, tpt, rspt, elb_code, target_code, received, sent, end = (
+            head.split(" ")
+        )
+        lead_m, ssl_cipher, ssl_protocol, target_group_arn, end_m = mid.split(" ")
+        lead_r, priority, created, end_r = rule.split(" ")
     except ValueError:
+        return _parse_general(parts)
+    if end or lead_m or end_m or lead_r or end_r:
         return _parse_general(parts)
     at = client.rfind(":")
     if at <= 0:
@@ -161,7 +167,9 @@ def parse_alb_access(line: str) -> dict[str, Any]:
                 record["classification"] = None if classification == "-" else classification
                 record["classification_reason"] = None if reason == "-" else reason
                 if tail:  # 33/34 fields: `conn_trace_id` is the bare segment before three quoted values
-                    (conn_trace_id,) = trailing.split()
+                    lead_c, conn_trace_id, end_c = trailing.split(" ")
+                    if lead_c or end_c:
+                        return _parse_general(parts)
                     transformed_host, s26, transformed_uri, s28, transform_status, trailing = tail
                     if not s26 == s28 == " ":
                         return _parse_general(parts)

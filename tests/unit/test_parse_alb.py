@@ -371,6 +371,8 @@ VARIANTS = {
     "trailing": {"trailing": " extra more"},
     "quoted-trailing": {"trailing": ' "new quoted field"'},
     "double-space": {"trailing": "  "},
+    "double-space-inside": {"times": "0.001  0.012 0.000", "tls": "ECDHE-RSA-AES128-GCM-SHA256  TLSv1.2"},
+    "tab": {"codes": "200\t200"},
 }
 
 
