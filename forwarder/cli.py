@@ -14,7 +14,7 @@ import gc
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from functools import partial
 from itertools import chain
@@ -114,6 +114,7 @@ def _run_parse(args: argparse.Namespace) -> int:
         return EXIT_INPUT_ERROR
     counts = {"lines": 0, "parsed": 0, "unparseable": 0, "truncated": 0}
     log_type = args.format
+    out = _stdout_writer()
     try:
         chunks = iter(partial(source.read, _READ_BYTES), b"")
         lines = iter_lines(chunks, max_line_bytes=args.max_line_bytes)
@@ -123,14 +124,14 @@ def _run_parse(args: argparse.Namespace) -> int:
         every_line: Iterator[Line] = chain((first,), lines) if first is not None else lines
         records = iter_records(every_line, log_type=log_type, bucket=None, key=path, etag="")
         with _fewer_gc_passes():
-            _write_records(records, sys.stdout.buffer, counts)
+            _write_records(records, out, counts)
     except CorruptObjectError as exc:
         print(f"error: {path}: {exc}", file=sys.stderr)
         return EXIT_INPUT_ERROR
     except OSError as exc:
         if isinstance(exc, BrokenPipeError):
-            # The reader went away (e.g. `| head`): stop quietly, and keep Python from
-            # complaining when it flushes stdout at exit.
+            # The reader went away (e.g. `| head`): stop quietly. Whatever is still buffered goes
+            # to /dev/null, so Python does not complain when it flushes stdout at exit.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return EXIT_OK
         print(f"error: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
@@ -138,6 +139,9 @@ def _run_parse(args: argparse.Namespace) -> int:
     finally:
         if source is not sys.stdin.buffer:
             source.close()
+        if out is not sys.stdout.buffer:
+            with suppress(OSError):
+                out.close()  # the descriptor itself stays open (closefd=False)
     if args.summary:
         print(
             f"{path}: log_type={log_type} lines={counts['lines']} parsed={counts['parsed']} "
@@ -145,6 +149,21 @@ def _run_parse(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return EXIT_OK
+
+
+def _stdout_writer() -> BinaryIO:
+    """stdout with a 1 MiB buffer allocated once: records are written straight into it.
+
+    (Growing and freeing a staging buffer per MiB instead cost a page fault every 4 KiB and a
+    tenth of the run time in the kernel.) Falls back to sys.stdout.buffer when stdout has no
+    file descriptor, as under test capture.
+    """
+    sys.stdout.flush()
+    try:
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return sys.stdout.buffer
+    return open(descriptor, "wb", buffering=_WRITE_BYTES, closefd=False)
 
 
 @contextmanager
@@ -163,9 +182,7 @@ def _fewer_gc_passes() -> Iterator[None]:
 
 
 def _write_records(records: Iterator[dict[str, object]], out: BinaryIO, counts: dict[str, int]) -> None:
-    # One growing buffer, written out every ~1 MiB: each serialised record is copied in and freed
-    # at once (orjson's result objects reserve several KiB each, so a list of them would not be).
-    buffer = bytearray()
+    write = out.write
     lines = unparseable = truncated = 0
     try:
         for record in records:
@@ -174,28 +191,15 @@ def _write_records(records: Iterator[dict[str, object]], out: BinaryIO, counts: 
                 unparseable += 1
             if "truncated" in record:
                 truncated += 1
-            buffer += dumps(record)
-            buffer += b"\n"
-            if len(buffer) >= _WRITE_BYTES:
-                out.write(buffer)
-                buffer.clear()
-    except CorruptObjectError:
-        # Keep what was read before the damage: those records are valid output.
-        _write_out(out, buffer)
-        raise
-    else:
-        _write_out(out, buffer)
+            write(dumps(record))
+            write(b"\n")
     finally:
+        # Also on CorruptObjectError: the records read before the damage are valid output.
         counts["lines"] = lines
         counts["parsed"] = lines - unparseable
         counts["unparseable"] = unparseable
         counts["truncated"] = truncated
-
-
-def _write_out(out: BinaryIO, buffer: bytearray) -> None:
-    out.write(buffer)
-    buffer.clear()
-    out.flush()
+        out.flush()
 
 
 # --- replay and redrive: arguments here, the work in forwarder.replay / forwarder.redrive ----------------
