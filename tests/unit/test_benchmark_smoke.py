@@ -93,6 +93,7 @@ def test_report_has_every_section_and_contender(
         "zlib level 6",
     ):
         assert f"| {label} |" in report, label
+    assert "| vs baseline | by CPU |" in report
     assert "Parse: ours is" in report
     assert "End to end:" in report
     assert "Python " in report and "orjson" in report and "isal" in report
@@ -108,6 +109,8 @@ def test_json_results_account_for_every_line(
     assert names == ["floor", "baseline", "ours", "e2e", "e2e_inprocess"]
     rows = {row["name"]: row for row in results["throughput"]}
     assert rows["baseline"]["vs_baseline"] == 1.0
+    assert rows["baseline"]["vs_baseline_cpu"] == 1.0
+    assert "commit" in results["code"]
     for row in results["throughput"]:
         assert row["lines_per_second"] > 0 and row["peak_rss_mib"] > 0
     for name in ("e2e", "e2e_inprocess"):
