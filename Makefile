@@ -6,7 +6,7 @@ CHECKOV_VENV ?= .venv-checkov
 BIN := $(VENV)/bin
 CHECKOV_VERSION ?= 3.3.30
 
-.PHONY: venv checkov lint typecheck cfn-lint cfn-checkov unit test demo bench clean
+.PHONY: venv checkov lint typecheck cfn-lint cfn-checkov pytest test demo bench build clean
 
 $(BIN)/activate: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,16 +37,19 @@ cfn-lint: venv
 cfn-checkov: checkov
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --framework cloudformation -d templates
 
-unit: venv
+pytest: venv
 	$(BIN)/pytest
 
-test: lint typecheck cfn-lint cfn-checkov unit
+test: lint typecheck cfn-lint cfn-checkov pytest
 
 demo: venv
 	$(BIN)/python scripts/demo.py
 
 bench: venv
 	$(BIN)/python scripts/benchmark.py
+
+build: venv
+	$(BIN)/python scripts/build_lambdas.py
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) build dist .pytest_cache .mypy_cache .ruff_cache
