@@ -53,11 +53,143 @@ def parse_alb_access(line: str) -> dict[str, Any]:
     locals, one dict literal. Anything else (bare target lists, new quoted fields, odd spacing, a
     `-` where a number usually is, broken lines) goes through the general tokenizer, which
     produces the same record or a precise ParseError.
+
+    The current layout (33/34 fields, most lines written today) is handled inline here; the
+    earlier ones in _parse_earlier_layout, whose first half is the same code.
     """
     parts = line.split('"')
     count = len(parts)
-    if count not in _FAST_LAYOUTS:
+    if count != _CURRENT_LAYOUT_PARTS:
+        if count in _FAST_LAYOUTS:
+            return _parse_earlier_layout(parts, count)
         return _parse_general(parts)
+    (
+        head,
+        request,
+        s2,
+        user_agent,
+        mid,
+        trace_id,
+        s6,
+        domain_name,
+        s8,
+        chosen_cert_arn,
+        rule,
+        actions,
+        s12,
+        redirect_url,
+        s14,
+        error_reason,
+        s16,
+        target_list,
+        s18,
+        code_list,
+        s20,
+        classification,
+        s22,
+        classification_reason,
+        conn,
+        transformed_host,
+        s26,
+        transformed_uri,
+        s28,
+        transform_status,
+        trailing,
+    ) = parts
+    if not (s2 == s6 == s8 == s12 == s14 == s16 == s18 == s20 == s22 == s26 == s28 == " "):
+        return _parse_general(parts)
+    try:
+        # split(" ") is faster than split(); the unpacking then also checks the single spaces
+        # (the empty strings are what lies before the first and after the last separator).
+        kind, time, elb, client, target, rpt, tpt, rspt, elb_code, target_code, received, sent, end = (
+            head.split(" ")
+        )
+        lead_m, ssl_cipher, ssl_protocol, target_group_arn, end_m = mid.split(" ")
+        lead_r, priority, created, end_r = rule.split(" ")
+        lead_c, conn_trace_id, end_c = conn.split(" ")
+    except ValueError:
+        return _parse_general(parts)
+    if end or lead_m or end_m or lead_r or end_r or lead_c or end_c:
+        return _parse_general(parts)
+    at = client.rfind(":")
+    if at <= 0:
+        return _parse_general(parts)
+    if target == "-":
+        target_ip = target_port = None
+    else:
+        target_at = target.rfind(":")
+        if target_at <= 0:
+            return _parse_general(parts)
+        target_ip = target[:target_at]
+        target_port = target[target_at + 1 :]
+    first = request.find(" ")
+    final = request.rfind(" ")
+    method: str | None = request[:first]
+    url: str | None = request[first + 1 : final]
+    version: str | None = request[final + 1 :]
+    if first <= 0 or first == final or method == "-" or not version or not url or url[0] == "-":
+        method, url, version = split_request(request)
+    try:
+        record: dict[str, Any] = {
+            "type": kind,
+            "time": time,
+            "elb": elb,
+            "client_ip": client[:at],
+            "client_port": int(client[at + 1 :]),
+            "target_ip": target_ip,
+            "target_port": None if target_port is None else int(target_port),
+            "request_processing_time": float(rpt),
+            "target_processing_time": float(tpt),
+            "response_processing_time": float(rspt),
+            "elb_status_code": int(elb_code),
+            "target_status_code": None if target_code == "-" else int(target_code),
+            "received_bytes": int(received),
+            "sent_bytes": int(sent),
+            "request": request,
+            "http_method": method,
+            "request_url": url,
+            "http_version": version,
+            "user_agent": None if user_agent == "-" else user_agent,
+            "ssl_cipher": None if ssl_cipher == "-" else ssl_cipher,
+            "ssl_protocol": None if ssl_protocol == "-" else ssl_protocol,
+            "target_group_arn": None if target_group_arn == "-" else target_group_arn,
+            "trace_id": None if trace_id == "-" else trace_id,
+            "domain_name": None if domain_name == "-" else domain_name,
+            "chosen_cert_arn": None if chosen_cert_arn == "-" else chosen_cert_arn,
+            "matched_rule_priority": None if priority == "-" else int(priority),
+            "request_creation_time": None if created == "-" else created,
+            "actions_executed": None if actions == "-" else actions.split(","),
+            "redirect_url": None if redirect_url == "-" else redirect_url,
+            "error_reason": None if error_reason == "-" else error_reason,
+            "target_port_list": None if target_list == "-" else target_list.split(),
+            "target_status_code_list": (
+                None
+                if code_list == "-"
+                else [int(code_list)]  # one target: the usual case, no comprehension needed
+                if " " not in code_list
+                else [int(c) for c in code_list.split()]
+            ),
+            "classification": None if classification == "-" else classification,
+            "classification_reason": None if classification_reason == "-" else classification_reason,
+            "conn_trace_id": None if conn_trace_id == "-" else conn_trace_id,
+            "transformed_host": None if transformed_host == "-" else transformed_host,
+            "transformed_uri": None if transformed_uri == "-" else transformed_uri,
+            "request_transform_status": None if transform_status == "-" else transform_status,
+        }
+    except ValueError:
+        return _parse_general(parts)
+    if trailing:
+        tokens = trailing.split()
+        if tokens:
+            ip_address = tokens[0]
+            record["ip_address"] = None if ip_address == "-" else ip_address
+            if len(tokens) > 1:
+                record["extra_fields"] = tokens[1:]
+    return record
+
+
+def _parse_earlier_layout(parts: list[str], count: int) -> dict[str, Any]:
+    """The 25-, 27- and 29/30-field layouts: same pieces as the current one, fewer of them."""
     (
         head,
         request,
@@ -145,8 +277,8 @@ def parse_alb_access(line: str) -> dict[str, Any]:
         if count == _PARTS_25_FIELDS:
             (trailing,) = tail
         else:
-            # Fields 26-27 (2021), 28-29 (2021), 30 (2024), 31-33 (2025), 34: all separated by
-            # single spaces except conn_trace_id, which is bare.
+            # Target lists (27 fields), then the desync classification (29) and the bare
+            # conn_trace_id (30), each quoted value after a single space.
             s16, target_list, s18, code_list, *tail = tail
             if not s16 == s18 == " ":
                 return _parse_general(parts)
@@ -161,39 +293,22 @@ def parse_alb_access(line: str) -> dict[str, Any]:
             if count == _PARTS_27_FIELDS:
                 (trailing,) = tail
             else:
-                s20, classification, s22, reason, trailing, *tail = tail
+                s20, classification, s22, reason, trailing = tail
                 if not s20 == s22 == " ":
                     return _parse_general(parts)
                 record["classification"] = None if classification == "-" else classification
                 record["classification_reason"] = None if reason == "-" else reason
-                if tail:  # 33/34 fields: `conn_trace_id` is the bare segment before three quoted values
-                    lead_c, conn_trace_id, end_c = trailing.split(" ")
-                    if lead_c or end_c:
-                        return _parse_general(parts)
-                    transformed_host, s26, transformed_uri, s28, transform_status, trailing = tail
-                    if not s26 == s28 == " ":
-                        return _parse_general(parts)
-                    record["conn_trace_id"] = None if conn_trace_id == "-" else conn_trace_id
-                    record["transformed_host"] = None if transformed_host == "-" else transformed_host
-                    record["transformed_uri"] = None if transformed_uri == "-" else transformed_uri
-                    record["request_transform_status"] = None if transform_status == "-" else transform_status
     except ValueError:
         return _parse_general(parts)
     if trailing:
         tokens = trailing.split()
         if tokens:
-            if count < _CURRENT_LAYOUT_PARTS:
-                if count != _PARTS_30_FIELDS or len(tokens) > 1:
-                    # Bare values where AWS quotes them (e.g. target lists printed unquoted):
-                    # only the general tokenizer names those by position.
-                    return _parse_general(parts)
-                name = "conn_trace_id"
-            else:
-                name = "ip_address"
-                if len(tokens) > 1:
-                    record["extra_fields"] = tokens[1:]
-            value = tokens[0]
-            record[name] = None if value == "-" else value
+            if count != _PARTS_30_FIELDS or len(tokens) > 1:
+                # Bare values where AWS quotes them (e.g. target lists printed unquoted): only
+                # the general tokenizer names those by position.
+                return _parse_general(parts)
+            conn_trace_id = tokens[0]
+            record["conn_trace_id"] = None if conn_trace_id == "-" else conn_trace_id
     return record
 
 
