@@ -216,13 +216,17 @@ def _split_lines(pieces: Iterator[bytes], limit: int) -> Iterator[Line]:
                 text = text.replace("\r\n", "\n")
                 if text.endswith("\r"):
                     text = text[:-1]
-            for line in text.split("\n"):
-                if len(line) > quarter:
-                    raw = line.encode()
-                    if len(raw) > limit:
-                        yield _truncated(raw, limit)
-                        continue
-                yield Line(line)
+            block = text.split("\n")
+            if max(map(len, block)) <= quarter:  # the usual case: no line near the limit
+                yield from map(Line, block)
+            else:
+                for line in block:
+                    if len(line) > quarter:
+                        raw = line.encode()
+                        if len(raw) > limit:
+                            yield _truncated(raw, limit)
+                            continue
+                    yield Line(line)
         carry = piece[cut + 1 :]
         if len(carry) > limit:
             yield _truncated(carry, limit)

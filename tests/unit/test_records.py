@@ -105,9 +105,18 @@ def test_event_id_is_a_fixed_function_of_its_inputs() -> None:
     # Pinned: receivers deduplicate on these ids across forwarder versions; changing the scheme
     # would resend every replayed line as new.
     assert record_event_id("b", "k", '"e"', 1) == record_event_id("b", "k", "e", 1)
-    # BLAKE2b-128 over "<len>:<bucket>,<len>:<key>,<len>:<etag>,<line number>" (UTF-8 byte lengths).
-    expected = hashlib.blake2b("3:bü,4:k/é,1:e,17".encode(), digest_size=16).hexdigest()
-    assert record_event_id("bü", "k/é", '"e"', 17) == expected == "3895d6d36b6100c2f5747c6555113cf9"
+    # BLAKE2b-96 over "<len>:<bucket>,<len>:<key>,<len>:<etag>," (UTF-8 byte lengths), then the
+    # line number as 8 hex digits.
+    expected = hashlib.blake2b("3:bü,4:k/é,1:e,".encode(), digest_size=12).hexdigest() + "00000011"
+    assert record_event_id("bü", "k/é", '"e"', 17) == expected == "0bb7562a7709f5922e20f38800000011"
+
+
+def test_ids_of_one_object_share_a_prefix_and_sort_by_line() -> None:
+    ids = [record_event_id(BUCKET, KEY, ETAG, n) for n in (1, 2, 255, 256, 70_000, 2**32 - 1)]
+    assert len({i[:24] for i in ids}) == 1
+    assert ids == sorted(ids)
+    assert all(len(i) == 32 for i in ids)
+    assert record_event_id(BUCKET, KEY, ETAG, 2**32) != record_event_id(BUCKET, KEY, ETAG, 0)
 
 
 @pytest.mark.parametrize(
