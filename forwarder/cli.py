@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from forwarder import __version__
-from forwarder.jsonutil import dumps
+from forwarder.jsonutil import dumps_line
 from forwarder.parsers import LOG_TYPES, detect_log_type
 from forwarder.reader import DEFAULT_MAX_LINE_BYTES, CorruptObjectError, Line, iter_lines
 from forwarder.records import iter_records
@@ -191,8 +191,7 @@ def _write_records(records: Iterator[dict[str, object]], out: BinaryIO, counts: 
                 unparseable += 1
             if "truncated" in record:
                 truncated += 1
-            write(dumps(record))
-            write(b"\n")
+            write(dumps_line(record))
     finally:
         # Also on CorruptObjectError: the records read before the damage are valid output.
         counts["lines"] = lines

@@ -200,6 +200,14 @@ def test_dumps_is_compact_utf8_json() -> None:
 
 def test_dumps_survives_integers_beyond_64_bits() -> None:
     assert json.loads(jsonutil.dumps({"sent_bytes": 2**70})) == {"sent_bytes": 2**70}
+    assert jsonutil.dumps_line({"sent_bytes": 2**70}) == b'{"sent_bytes":1180591620717411303424}\n'
+
+
+def test_dumps_line_is_one_json_line() -> None:
+    value = {"a": [1, None], "b": "é\nx"}
+    line = jsonutil.dumps_line(value)
+    assert line == jsonutil.dumps(value) + b"\n"
+    assert line.count(b"\n") == 1
 
 
 def test_dumps_falls_back_to_the_standard_library_without_orjson(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -218,6 +226,7 @@ def test_dumps_falls_back_to_the_standard_library_without_orjson(monkeypatch: py
         (record,) = records([Line(ALB_LINE)])
         assert json.loads(fallback.dumps(record)) == json.loads(json.dumps(record))
         assert fallback.dumps({"k": "é"}) == '{"k":"é"}'.encode()
+        assert fallback.dumps_line({"k": "é"}) == '{"k":"é"}\n'.encode()
     finally:
         monkeypatch.setattr(builtins, "__import__", real_import)
         importlib.reload(jsonutil)
