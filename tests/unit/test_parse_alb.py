@@ -386,3 +386,30 @@ def test_fast_path_and_general_tokenizer_agree(fields: int, variant: str) -> Non
 @pytest.mark.parametrize("line", [DOC_HTTP_25, DOC_HTTP_33, DOC_LAMBDA_FAILED, DOC_HTTP_27_BARE_LISTS])
 def test_fast_path_and_general_tokenizer_agree_on_doc_examples(line: str) -> None:
     assert parse_alb_access(line) == _parse_general(line.split('"'))
+
+
+@pytest.mark.parametrize(
+    ("codes", "priority", "expected"),
+    [
+        ("200 200", "1", (200, 200, 1)),
+        ("0 000", "0", (0, 0, 0)),
+        ("1000 9999", "50000", (1000, 9999, 50000)),
+        ("561 -", "-1", (561, None, -1)),
+    ],
+    ids=["usual", "zeros", "beyond-three-digits", "auth-error"],
+)
+def test_unusual_status_codes_and_priorities(
+    codes: str, priority: str, expected: tuple[int, int | None, int]
+) -> None:
+    for fields in sorted(LAST_FIELD_BY_COUNT):
+        code_list = codes.split()[1]
+        record = parse_alb_access(
+            make_line(fields=fields, codes=codes, priority=priority, code_list=code_list)
+        )
+        assert (
+            record["elb_status_code"],
+            record["target_status_code"],
+            record["matched_rule_priority"],
+        ) == expected
+        if fields >= 27:
+            assert record["target_status_code_list"] == (None if code_list == "-" else [expected[1]])
