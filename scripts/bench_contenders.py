@@ -27,7 +27,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: `forwarder`
+# The repository root, for `forwarder` when this file is run by hand. Appended, so that the copy of the
+# code that scripts/benchmark.py puts first on PYTHONPATH is the one imported.
+sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 BUCKET = "bench-log-bucket"
 KEY_PREFIX = "AWSLogs/123456789012/elasticloadbalancing/us-east-1/2025/03/14/"
@@ -259,6 +261,7 @@ def run_e2e(path: Path, *, endpoint: str | None, level: int, library: str) -> di
     stats = forward_object(s3, BUCKET, key, sender=sender)
     seconds = time.perf_counter() - started
     result: dict[str, Any] = {
+        "forwarder_file": sys.modules["forwarder"].__file__,
         "lines": stats.lines,
         "unparseable": stats.unparseable,
         "records_sent": stats.records_sent,

@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -89,7 +90,9 @@ class Contender:
 # --- running children ------------------------------------------------------------------------------------
 
 
-def run_child(argv: list[str], *, stdout_to_null: bool, timeout: float, env: dict[str, str]) -> Run:
+def run_child(
+    argv: list[str], *, stdout_to_null: bool, timeout: float, env: dict[str, str], cwd: Path = REPO
+) -> Run:
     """Run one process; measure its wall time from spawn to exit and read its own rusage."""
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
         result_path = Path(scratch) / "result.json"
@@ -98,7 +101,7 @@ def run_child(argv: list[str], *, stdout_to_null: bool, timeout: float, env: dic
         with open(os.devnull, "wb") as null, err_path.open("wb") as err:
             started = time.perf_counter()
             process = subprocess.Popen(
-                full, stdout=null if stdout_to_null else subprocess.PIPE, stderr=err, cwd=REPO, env=env
+                full, stdout=null if stdout_to_null else subprocess.PIPE, stderr=err, cwd=cwd, env=env
             )
             watchdog = threading.Timer(timeout, process.kill)
             watchdog.start()
@@ -232,10 +235,22 @@ def _version(package: str) -> str | None:
         return None
 
 
-def _child_env() -> dict[str, str]:
+def snapshot_code(into: Path) -> Path:
+    """Copy forwarder/ so that every run measures the code as it was when the benchmark started.
+
+    A run takes minutes; without the copy, a commit landing meanwhile would give the rounds different
+    code and the report a commit that only some of them ran.
+    """
+    shutil.copytree(REPO / "forwarder", into / "forwarder", ignore=shutil.ignore_patterns("__pycache__"))
+    return into
+
+
+def _child_env(code_dir: Path) -> dict[str, str]:
+    # The snapshot comes first on the path (and is the working directory, which `python -m` puts
+    # before everything): the forwarder is imported from it, not from the checkout.
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(REPO), str(REPO / "scripts"), env.get("PYTHONPATH")])
+        filter(None, [str(code_dir), str(REPO / "scripts"), env.get("PYTHONPATH")])
     )
     env["PYTHONHASHSEED"] = "0"
     return env
@@ -281,27 +296,38 @@ def _contenders(path: Path, isal: bool) -> tuple[list[Contender], list[Contender
 def _execute(
     contender: Contender,
     expected: int,
+    *,
     receiver: SeparateReceiver | None,
     timeout: float,
     env: dict[str, str],
+    cwd: Path,
 ) -> Run:
     argv = contender.argv
     separate = receiver if "{endpoint}" in argv else None
     if separate is not None:
         argv = [arg.replace("{endpoint}", separate.url) for arg in argv]
         separate.reset()
-    run = run_child(argv, stdout_to_null=contender.stdout_to_null, timeout=timeout, env=env)
+    run = run_child(argv, stdout_to_null=contender.stdout_to_null, timeout=timeout, env=env, cwd=cwd)
     if separate is not None:
         run.result["receiver"] = separate.stats()
     check_run(contender, run, expected)
+    imported = run.result.get("forwarder_file")
+    if imported is not None and not Path(imported).resolve().is_relative_to(cwd.resolve()):
+        raise BenchmarkError(f"{contender.label} imported the forwarder from {imported}, not from {cwd}")
     return run
 
 
 def benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-code-") as scratch:
+        code = code_version()
+        code_dir = snapshot_code(Path(scratch))
+        return _benchmark(args, code, code_dir)
+
+
+def _benchmark(args: argparse.Namespace, code: dict[str, Any], code_dir: Path) -> dict[str, Any]:
     started = time.perf_counter()
-    env = _child_env()
+    env = _child_env(code_dir)
     machine = machine_info()
-    code = code_version()
     progress = _progress(args)
 
     progress(f"input: {args.lines} lines, seed {args.seed} (cache {args.cache_dir})")
@@ -318,13 +344,31 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         for round_number in range(1, args.repeat + 1):
             for contender in [*main, *variants]:
                 progress(f"  run {round_number}/{args.repeat}: {contender.label}")
-                contender.runs.append(_execute(contender, info.lines, receiver, args.child_timeout, env))
+                contender.runs.append(
+                    _execute(
+                        contender,
+                        info.lines,
+                        receiver=receiver,
+                        timeout=args.child_timeout,
+                        env=env,
+                        cwd=code_dir,
+                    )
+                )
         small_main, _ = _contenders(small.path, False)
         small_runs = {}
         for contender in small_main:
             if contender.name in ("ours", "e2e"):
                 progress(f"  10x smaller input: {contender.label}")
-                contender.runs.append(_execute(contender, small.lines, receiver, args.child_timeout, env))
+                contender.runs.append(
+                    _execute(
+                        contender,
+                        small.lines,
+                        receiver=receiver,
+                        timeout=args.child_timeout,
+                        env=env,
+                        cwd=code_dir,
+                    )
+                )
                 small_runs[contender.name] = contender
     finally:
         receiver.close()
@@ -347,7 +391,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 "{result}",
             ],
         )
-        run = run_child(checker.argv, stdout_to_null=True, timeout=args.child_timeout, env=env)
+        run = run_child(checker.argv, stdout_to_null=True, timeout=args.child_timeout, env=env, cwd=code_dir)
         memory_check = {
             "raw_mib": args.memory_mb,
             "seconds": round(run.seconds, 1),
@@ -528,7 +572,7 @@ def render(results: dict[str, Any]) -> str:
         changed = (
             "with uncommitted changes in forwarder/" if code["forwarder_changed"] else "forwarder/ clean"
         )
-        add(f"- Code: commit {code['commit']} ({changed})")
+        add(f"- Code: commit {code['commit']} ({changed}), copied at the start so every run measures it")
     load = machine["load_average_at_start"]
     add(f"- Load average when the run started: {load[0]:.2f} (1 min), {load[1]:.2f} (5 min)")
     add("")
