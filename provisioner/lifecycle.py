@@ -12,10 +12,17 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from provisioner import bucket as bucket_mod
 from provisioner import bucket_policy, load_balancer, notifications, topic
-from provisioner.arns import ArnError, Environment, parse_function_arn, stack_name, topic_arn
+from provisioner.arns import ArnError, Environment, FunctionArn, parse_function_arn, stack_name, topic_arn
 from provisioner.clients import Clients
 from provisioner.deadline import Deadline
-from provisioner.errors import PreconditionError, ProvisionError, StepError, describe_aws_error, show
+from provisioner.errors import (
+    PreconditionError,
+    ProvisionError,
+    StepError,
+    describe_aws_error,
+    error_code,
+    show,
+)
 from provisioner.journal import UndoJournal
 from provisioner.lambda_permission import allow_topic, revoke
 from provisioner.logs import log_event
@@ -575,9 +582,30 @@ def _update_in_place(
             function = None
         if function is not None:
             with steps.step("remove the old forwarder's invoke permission"):
-                revoke(clients.lambda_, function, permission_sid(record.gen))
+                _revoke_old_forwarder(clients.lambda_, function, permission_sid(record.gen), new_forwarder)
     log_event(logger, "updated_in_place", gen=record.gen, prefix=prefix)
     return Outcome(physical_id, plan.data())
+
+
+def _revoke_old_forwarder(lambda_: Any, function: FunctionArn, sid: str, new_forwarder: str) -> None:
+    """Remove our statement from a forwarder the stack no longer uses.
+
+    When an update turns the forwarder off, the template removes the function and, in the same update,
+    this role's permission to edit its policy, so RemovePermission is denied. The statement then goes
+    with the function, which CloudFormation deletes once the update succeeds: not an error.
+    """
+    try:
+        revoke(lambda_, function, sid)
+    except ClientError as exc:
+        if new_forwarder or error_code(exc) != "AccessDeniedException":
+            raise
+        log_event(
+            logger,
+            "old_forwarder_permission_left",
+            logging.WARNING,
+            function=function.arn,
+            reason="access denied; the statement is deleted with the function",
+        )
 
 
 # -------------------------------------------------------------------------------------------- delete

@@ -322,3 +322,51 @@ def test_failed_replacement_answers_with_the_current_id_and_changes_nothing(
     assert "network load balancer" in failed.reason
     assert failed.physical_id == created.physical_id
     assert snapshot(world) == after_create
+
+
+def test_turning_the_forwarder_off_succeeds_when_its_policy_can_no_longer_be_edited(
+    resource: CustomResource, world: World
+) -> None:
+    """The template drops the function and the role's RemovePermission grant in the same update."""
+    from botocore.exceptions import ClientError
+
+    old = default_properties(world.alb_arn, world.forwarder_arn)
+    created = resource.create(old)
+    assert created.status == "SUCCESS", created.reason
+    topic = created.data["TopicArn"]
+    new = dict(old, ForwarderFunctionArn="")
+
+    def deny(**_: Any) -> None:
+        raise ClientError(
+            {"Error": {"Code": "AccessDeniedException", "Message": "not authorized"}}, "RemovePermission"
+        )
+
+    resource.clients.lambda_.meta.events.register("before-call.lambda.RemovePermission", deny)
+    updated = resource.update(created.physical_id, new, old)
+    resource.clients.lambda_.meta.events.unregister("before-call.lambda.RemovePermission", deny)
+
+    assert updated.status == "SUCCESS", updated.reason
+    assert not [p for t, p, _ in world.subscriptions() if t == topic and p == "lambda"]
+
+
+def test_a_denied_permission_removal_still_fails_while_the_forwarder_stays(
+    resource: CustomResource, world: World
+) -> None:
+    from botocore.exceptions import ClientError
+
+    old = default_properties(world.alb_arn, world.forwarder_arn)
+    created = resource.create(old)
+    assert created.status == "SUCCESS", created.reason
+    new = dict(old, ForwarderFunctionArn=second_function(world))
+
+    def deny(**_: Any) -> None:
+        raise ClientError(
+            {"Error": {"Code": "AccessDeniedException", "Message": "not authorized"}}, "RemovePermission"
+        )
+
+    resource.clients.lambda_.meta.events.register("before-call.lambda.RemovePermission", deny)
+    updated = resource.update(created.physical_id, new, old)
+    resource.clients.lambda_.meta.events.unregister("before-call.lambda.RemovePermission", deny)
+
+    assert updated.status == "FAILED"
+    assert "AccessDenied" in updated.reason
