@@ -148,6 +148,22 @@ def run(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     return status, captured.out, captured.err
 
 
+def run_queue(
+    account: Account, *extra: str, function: str = FUNCTION_NAME, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str, str]:
+    """`redrive` on the test queue without waiting for more messages."""
+    return run(
+        "--queue-url",
+        account.queue_url,
+        "--function-name",
+        function,
+        "--wait-seconds",
+        "0",
+        *extra,
+        capsys=capsys,
+    )
+
+
 def test_dead_letters_are_invoked_again_with_the_original_event_and_deleted(
     account: Account,
     capsys: pytest.CaptureFixture[str],
@@ -163,15 +179,7 @@ def test_dead_letters_are_invoked_again_with_the_original_event_and_deleted(
             destination_record(event, error_type="TransientDeliveryError", error_message=ERROR)
         )
 
-    status, out, _ = run(
-        "--queue-url",
-        account.queue_url,
-        "--function-name",
-        FUNCTION_NAME,
-        "--wait-seconds",
-        "0",
-        capsys=capsys,
-    )
+    status, out, _ = run_queue(account, capsys=capsys)
 
     assert status == 0
     assert [call["InvocationType"] for call in account.invocations] == ["Event"] * 3
@@ -199,16 +207,7 @@ def test_dry_run_invokes_nothing_and_leaves_every_message_visible(
     account.dead_letter(destination_record(event, error_type="TransientDeliveryError", error_message=ERROR))
     account.dead_letter(destination_record(failed_event(account, 2)[1], error_type="E", error_message="boom"))
 
-    status, out, _ = run(
-        "--queue-url",
-        account.queue_url,
-        "--function-name",
-        FUNCTION_NAME,
-        "--wait-seconds",
-        "0",
-        "--dry-run",
-        capsys=capsys,
-    )
+    status, out, _ = run_queue(account, "--dry-run", capsys=capsys)
 
     assert status == 0
     assert account.invocations == []
@@ -230,15 +229,7 @@ def test_messages_that_cannot_be_redriven_stay_in_the_queue(
     account.dead_letter(too_large)
     account.dead_letter("not json at all")
 
-    status, out, _ = run(
-        "--queue-url",
-        account.queue_url,
-        "--function-name",
-        FUNCTION_NAME,
-        "--wait-seconds",
-        "0",
-        capsys=capsys,
-    )
+    status, out, _ = run_queue(account, capsys=capsys)
 
     assert status == 1
     assert len(account.invocations) == 1
@@ -254,15 +245,7 @@ def test_a_classic_dead_letter_queue_body_is_the_event_itself(
     _, event = failed_event(account, 1)
     account.dead_letter(event)
 
-    status, _, _ = run(
-        "--queue-url",
-        account.queue_url,
-        "--function-name",
-        FUNCTION_NAME,
-        "--wait-seconds",
-        "0",
-        capsys=capsys,
-    )
+    status, _, _ = run_queue(account, capsys=capsys)
 
     assert status == 0
     assert account.payloads() == [event]
@@ -277,17 +260,7 @@ def test_max_limits_how_many_messages_are_handled(
             destination_record(failed_event(account, number)[1], error_type="E", error_message="x")
         )
 
-    status, _, _ = run(
-        "--queue-url",
-        account.queue_url,
-        "--function-name",
-        account.function_arn,
-        "--max",
-        "2",
-        "--wait-seconds",
-        "0",
-        capsys=capsys,
-    )
+    status, _, _ = run_queue(account, "--max", "2", function=account.function_arn, capsys=capsys)
 
     assert status == 0
     assert len(account.invocations) == 2
@@ -323,15 +296,7 @@ def test_unknown_function_fails_before_touching_the_queue(
 ) -> None:
     account.dead_letter(destination_record(failed_event(account, 1)[1], error_type="E", error_message="x"))
 
-    status, _, err = run(
-        "--queue-url",
-        account.queue_url,
-        "--function-name",
-        "no-such-function",
-        "--wait-seconds",
-        "0",
-        capsys=capsys,
-    )
+    status, _, err = run_queue(account, function="no-such-function", capsys=capsys)
 
     assert status == 2
     assert "function no-such-function does not exist" in err
