@@ -113,26 +113,25 @@ def test_rotated_secret_is_picked_up_after_a_401(
     assert len(ingest.records()) == 4
 
 
-def test_credential_is_cached_between_invocations(
-    invoke: Any, put_log: Any, forwarder_env: Any, ingest: IngestServer
+@pytest.mark.parametrize(
+    ("cache_seconds", "expected"),
+    [("300", ["Bearer v1", "Bearer v1"]), ("0", ["Bearer v1", "Bearer v2"])],
+    ids=["cached-between-invocations", "zero-reads-the-secret-every-time"],
+)
+def test_credential_cache_seconds(  # noqa: PLR0917 -- pytest fixtures
+    invoke: Any,
+    put_log: Any,
+    forwarder_env: Any,
+    ingest: IngestServer,
+    cache_seconds: str,
+    expected: list[str],
 ) -> None:
     arn = create_secret("v1")
-    forwarder_env(HTTP_AUTH_TYPE="bearer", HTTP_AUTH_SECRET_ARN=arn, HTTP_AUTH_CACHE_SECONDS="300")
+    forwarder_env(HTTP_AUTH_TYPE="bearer", HTTP_AUTH_SECRET_ARN=arn, HTTP_AUTH_CACHE_SECONDS=cache_seconds)
     invoke(sns_event(s3_notification(put_log(log_key(suffix="first001"), count=2))))
     boto3.client("secretsmanager").put_secret_value(SecretId=arn, SecretString="v2")
     invoke(sns_event(s3_notification(put_log(log_key(suffix="second02"), count=2))))
-    assert authorizations(ingest) == ["Bearer v1", "Bearer v1"]
-
-
-def test_cache_seconds_zero_reads_the_secret_every_time(
-    invoke: Any, put_log: Any, forwarder_env: Any, ingest: IngestServer
-) -> None:
-    arn = create_secret("v1")
-    forwarder_env(HTTP_AUTH_TYPE="bearer", HTTP_AUTH_SECRET_ARN=arn, HTTP_AUTH_CACHE_SECONDS="0")
-    invoke(sns_event(s3_notification(put_log(log_key(suffix="first001"), count=2))))
-    boto3.client("secretsmanager").put_secret_value(SecretId=arn, SecretString="v2")
-    invoke(sns_event(s3_notification(put_log(log_key(suffix="second02"), count=2))))
-    assert authorizations(ingest) == ["Bearer v1", "Bearer v2"]
+    assert authorizations(ingest) == expected
 
 
 def test_missing_secret_is_a_clear_error(
