@@ -2,9 +2,11 @@
 
     python scripts/bench_contenders.py floor FILE --result OUT.json
     python scripts/bench_contenders.py baseline FILE --result OUT.json      (records on stdout)
-    python scripts/bench_contenders.py e2e FILE --result OUT.json [--endpoint URL | --receiver-in-process]
-                                              [--level N] [--library isal|zlib]
-    python scripts/bench_contenders.py memory --raw-mb 1024 --result OUT.json
+    python scripts/bench_contenders.py e2e FILE --result OUT.json [--endpoint URL] [--level N]
+                                              [--library default|isal|zlib]
+    python scripts/bench_contenders.py memory --raw-mb 1024 [--seed N] --result OUT.json
+
+Without --endpoint, e2e POSTs to a receiver thread in its own process.
 
 The third contender, the forwarder's own parser, is not here: the benchmark runs exactly
 `python -m forwarder parse FILE`. Each process writes its counters to --result; wall time and peak
@@ -335,7 +337,9 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("contender", choices=("floor", "baseline", "e2e", "memory"))
-    parser.add_argument("path", nargs="?", type=Path)
+    parser.add_argument(
+        "path", nargs="?", type=Path, metavar="FILE", help="the .log.gz to read (not for memory)"
+    )
     parser.add_argument("--result", type=Path, required=True, help="write the counters here as JSON")
     parser.add_argument("--endpoint", help="e2e: POST to this URL (default: a receiver thread in-process)")
     parser.add_argument("--level", type=int, default=1, help="e2e: gzip level (HTTP_COMPRESSION_LEVEL)")
@@ -346,11 +350,11 @@ def main(argv: list[str] | None = None) -> int:
         help="e2e: force the gzip library (default: what the forwarder picks)",
     )
     parser.add_argument("--raw-mb", type=int, default=1024, help="memory: uncompressed MiB to stream")
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1, help="memory: log generator seed (default 1)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     if args.contender != "memory" and args.path is None:
-        parser.error(f"{args.contender} needs PATH")
+        parser.error(f"{args.contender} needs FILE")
     if args.contender == "floor":
         result = run_floor(args.path)
     elif args.contender == "baseline":
