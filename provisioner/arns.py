@@ -8,24 +8,25 @@ from dataclasses import dataclass
 from provisioner.errors import show
 
 PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
+_PARTITION = "(?P<partition>" + "|".join(PARTITIONS) + ")"
 
 _REGION = r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}"
 _LB_ARN = re.compile(
-    r"^arn:(?P<partition>aws|aws-cn|aws-us-gov):elasticloadbalancing:(?P<region>" + _REGION + r"):"
+    r"^arn:" + _PARTITION + r":elasticloadbalancing:(?P<region>" + _REGION + r"):"
     r"(?P<account>\d{12}):loadbalancer/(?P<kind>app|net|gwy)/"
     r"(?P<name>[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?)/(?P<lb_id>[0-9a-f]{16})$"
 )
 _ANY_ELB_ARN = re.compile(r"^arn:[a-z-]+:elasticloadbalancing:[^:]*:[^:]*:(?P<resource>[a-z-]+)/")
 _FUNCTION_ARN = re.compile(
-    r"^arn:(?P<partition>aws|aws-cn|aws-us-gov):lambda:(?P<region>" + _REGION + r"):(?P<account>\d{12}):"
+    r"^arn:" + _PARTITION + r":lambda:(?P<region>" + _REGION + r"):(?P<account>\d{12}):"
     r"function:(?P<name>[A-Za-z0-9_-]{1,64})(?::(?P<qualifier>\$LATEST|[A-Za-z0-9_-]{1,128}))?$"
 )
 _IAM_PRINCIPAL_ARN = re.compile(
-    r"^arn:(?P<partition>aws|aws-cn|aws-us-gov):iam::(?P<account>\d{12}):"
+    r"^arn:" + _PARTITION + r":iam::(?P<account>\d{12}):"
     r"(?:root|(?:user|role)/[A-Za-z0-9+=,.@_/-]{1,512})$"
 )
 _STACK_ID = re.compile(
-    r"^arn:(?P<partition>aws|aws-cn|aws-us-gov):cloudformation:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
+    r"^arn:" + _PARTITION + r":cloudformation:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
     r"stack/(?P<name>[A-Za-z][A-Za-z0-9-]{0,127})/(?P<uuid>[0-9a-f-]+)$"
 )
 

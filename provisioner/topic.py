@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _NOT_FOUND = frozenset({"NotFound", "NotFoundException", "ResourceNotFound", "ResourceNotFoundException"})
-_PENDING = ("PendingConfirmation", "pending confirmation", "Deleted")
 
 
 def is_not_found(exc: BaseException) -> bool:
