@@ -22,7 +22,7 @@ OUTCOME_OK = "ok"
 OUTCOME_TEST_MODE = "test_mode"
 OUTCOME_FAILED = "failed"
 
-# Metric name -> (ObjectStats attribute or callable, unit).
+# (metric name, ObjectStats attribute or property, unit).
 _METRICS: tuple[tuple[str, str, str], ...] = (
     ("LinesRead", "lines", "Count"),
     ("RecordsSent", "records_sent", "Count"),
@@ -34,7 +34,6 @@ _METRICS: tuple[tuple[str, str, str], ...] = (
     ("BytesSent", "bytes_sent", "Bytes"),
     ("ObjectSeconds", "seconds", "Seconds"),
 )
-METRIC_NAMES = tuple(name for name, _, _ in _METRICS)
 
 
 @dataclass(slots=True)
