@@ -192,7 +192,7 @@ class Batch:
         return len(self._buffer) + len(_SUFFIX)
 
     def body(self) -> bytes:
-        """The uncompressed request body (tests and test mode; sending uses ``compress``)."""
+        """The uncompressed request body (for tests; sending and test mode use ``compress``)."""
         return bytes(self._buffer) + _SUFFIX
 
     def compress(self, level: int) -> bytes:
