@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-logger = logging.getLogger(__name__)
-
 CHUNK_SIZE = 1024 * 1024
 
 _NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "NoSuchBucket", "404", "NotFound"})
 _ACCESS_CODES = frozenset({"AccessDenied", "403", "Forbidden", "AllAccessDisabled"})
-_KMS_CODES = frozenset({"KMS.AccessDeniedException", "KMS.DisabledException", "KMS.NotFoundException"})
 
 
 class S3Client(Protocol):
@@ -112,7 +108,7 @@ def _translate(exc: ClientError, uri: str) -> SourceError:
             "the bucket policy does not deny it, and that the bucket uses SSE-S3 (not an SSE-KMS key "
             "the role cannot use)"
         )
-    if code in _KMS_CODES or code.startswith("KMS."):
+    if code.startswith("KMS."):  # KMS.AccessDeniedException, KMS.DisabledException, ...
         return ObjectAccessError(
             f"cannot decrypt {uri} ({code}: {message}); the object is encrypted with a KMS key the "
             "forwarder role may not use; ALB access logs need SSE-S3 buckets"
