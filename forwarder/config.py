@@ -266,7 +266,7 @@ class _Reader:
 
 def _range_text(minimum: int, maximum: int | None) -> str:
     if maximum is None:
-        return "at least 1" if minimum == 1 else f"at least {minimum}"
+        return f"at least {minimum}"
     return f"between {minimum} and {maximum}"
 
 
