@@ -215,18 +215,16 @@ def redrive(
             for message in fresh:
                 dead = read_dead_letter(message)
                 summary.received += 1
+                # Held until Lambda accepted it, so an error that stops the run releases it too.
+                held[dead.message_id] = dead.receipt_handle
                 if dead.problem is not None:
                     summary.unusable += 1
                     summary.kept.append(dead.message_id)
-                    held[dead.message_id] = dead.receipt_handle
                     print(f"kept {dead.message_id}: {dead.problem}", file=out)
                     continue
                 if dry_run:
-                    held[dead.message_id] = dead.receipt_handle
                     print(f"would redrive {dead.message_id}: {dead.describe()}", file=out)
                     continue
-                # Held until Lambda accepted it, so an error that stops the run releases it too.
-                held[dead.message_id] = dead.receipt_handle
                 if _invoke(lambda_client, function_name, dead, out):
                     del held[dead.message_id]
                     done.add(dead.message_id)
