@@ -369,7 +369,6 @@ class ReplaySummary:
     bytes_sent: int = 0
     seconds: float = 0.0
     stopped: str | None = None
-    interrupted: bool = False
 
 
 def replay_files(
@@ -432,9 +431,6 @@ def replay_files(
                     state.record(log_file.key, stats)
                     state.save()
             progress.finish(uri, ok=True, lines=stats.lines, size=log_file.size, seconds=stats.seconds)
-    except KeyboardInterrupt:
-        summary.interrupted = True
-        raise
     finally:
         summary.seconds = clock() - started
         progress.close()
