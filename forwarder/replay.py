@@ -503,12 +503,15 @@ def _interrupts_deferred() -> Iterator[None]:
 def format_plan(bucket: str, plan: Plan) -> list[str]:
     """The dry-run listing: one line per file, then totals."""
     lines = [f"{_iso_minute(f.time)}  {f.size:>12,}  s3://{bucket}/{f.key}" for f in plan.files]
-    span = plan.time_range()
-    when = f" from {_iso_minute(span[0])} to {_iso_minute(span[1])}" if span else ""
-    lines.append(f"would send {len(plan.files)} files ({format_bytes(plan.total_bytes)}){when}")
+    lines.append(f"would send {len(plan.files)} files ({format_bytes(plan.total_bytes)}){_span_text(plan)}")
     lines.append(_skipped_line(plan))
     lines.append("dry run: nothing was sent and the state file was not written")
     return lines
+
+
+def _span_text(plan: Plan) -> str:
+    span = plan.time_range()
+    return f" from {_iso_minute(span[0])} to {_iso_minute(span[1])}" if span else ""
 
 
 def _skipped_line(plan: Plan) -> str:
@@ -591,11 +594,9 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             print(_empty_prefix_hint(bucket, prefix), file=err)
         return EXIT_OK
 
-    span = plan.time_range()
     print(
-        f"sending {len(plan.files)} files ({format_bytes(plan.total_bytes)})"
-        + (f" from {_iso_minute(span[0])} to {_iso_minute(span[1])}" if span else "")
-        + f" to {sender.endpoint_name}; {_skipped_line(plan)}",
+        f"sending {len(plan.files)} files ({format_bytes(plan.total_bytes)}){_span_text(plan)}"
+        f" to {sender.endpoint_name}; {_skipped_line(plan)}",
         file=err,
     )
     progress = Progress(len(plan.files), plan.total_bytes, stream=err)
