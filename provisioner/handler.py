@@ -67,14 +67,6 @@ def get_helper() -> GuardedResource:
         return _helper
 
 
-def reset() -> None:
-    """Forget the cached helper and clients (tests start each scenario fresh)."""
-    global _helper, _clients  # noqa: PLW0603 - a per-container cache
-    with _lock:
-        _helper = None
-        _clients = None
-
-
 def handler(event: Mapping[str, Any], context: Any) -> None:
     """Lambda handler: answer the CloudFormation request exactly once."""
     started = time.monotonic()
@@ -137,42 +129,44 @@ def _guard(action: Callable[[], str]) -> str:
         ) from exc
 
 
+def _answer(outcome: lifecycle.Outcome) -> str:
+    """Hand the outcome's data to the answer; its physical id becomes the resource's."""
+    get_helper().Data.update(outcome.data)
+    return outcome.physical_id
+
+
 def _on_create(event: Mapping[str, Any], context: Any) -> str:
     ctx = _context_of(event, context)
-
-    def run() -> str:
-        outcome = lifecycle.create(
-            get_clients(ctx.env.region),
-            ctx,
-            raw_props=event.get("ResourceProperties") or {},
-            deadline=_deadline(context),
-            on_physical_id=_set_physical_id,
-            progress=_progress,
+    return _guard(
+        lambda: _answer(
+            lifecycle.create(
+                get_clients(ctx.env.region),
+                ctx,
+                raw_props=event.get("ResourceProperties") or {},
+                deadline=_deadline(context),
+                on_physical_id=_set_physical_id,
+                progress=_progress,
+            )
         )
-        get_helper().Data.update(outcome.data)
-        return outcome.physical_id
-
-    return _guard(run)
+    )
 
 
 def _on_update(event: Mapping[str, Any], context: Any) -> str:
     ctx = _context_of(event, context)
-
-    def run() -> str:
-        outcome = lifecycle.update(
-            get_clients(ctx.env.region),
-            ctx,
-            physical_id=str(event.get("PhysicalResourceId", "")),
-            raw_props=event.get("ResourceProperties") or {},
-            raw_old_props=event.get("OldResourceProperties") or {},
-            deadline=_deadline(context),
-            on_physical_id=_set_physical_id,
-            progress=_progress,
+    return _guard(
+        lambda: _answer(
+            lifecycle.update(
+                get_clients(ctx.env.region),
+                ctx,
+                physical_id=str(event.get("PhysicalResourceId", "")),
+                raw_props=event.get("ResourceProperties") or {},
+                raw_old_props=event.get("OldResourceProperties") or {},
+                deadline=_deadline(context),
+                on_physical_id=_set_physical_id,
+                progress=_progress,
+            )
         )
-        get_helper().Data.update(outcome.data)
-        return outcome.physical_id
-
-    return _guard(run)
+    )
 
 
 def _on_delete(event: Mapping[str, Any], context: Any) -> str:
