@@ -20,7 +20,7 @@ import json
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
 
 import boto3
@@ -110,41 +110,29 @@ def read_dead_letter(message: Mapping[str, Any]) -> DeadLetter:
         return DeadLetter(message_id, receipt, problem="the message body is not a JSON object")
     context = body.get("requestContext")
     condition = attempts = error = None
+    payload: Any = body  # a classic dead-letter queue holds the event itself
     if isinstance(context, Mapping):
         condition = _text(context.get("condition"))
         count = context.get("approximateInvokeCount")
         attempts = count if isinstance(count, int) and not isinstance(count, bool) else None
         error = _error_text(body.get("responsePayload"))
-        if "requestPayload" not in body or body["requestPayload"] is None:
-            request_id = _text(context.get("requestId")) or "?"
-            return DeadLetter(
-                message_id,
-                receipt,
-                condition=condition,
-                attempts=attempts,
-                error=error,
-                problem=(
-                    "the record has no requestPayload (Lambda leaves the event out when the record is too "
-                    f"large for the queue); find the object keys in the forwarder's logs for request "
-                    f"{request_id} and send them with `replay`"
-                ),
-            )
-        payload = body["requestPayload"]
-    else:
-        payload = body  # a classic dead-letter queue holds the event itself
+        payload = body.get("requestPayload")
+    read = DeadLetter(message_id, receipt, condition=condition, attempts=attempts, error=error)
+    if payload is None:  # only a destination record (context is a Mapping) can lack its event
+        request_id = _text(body["requestContext"].get("requestId")) or "?"
+        return replace(
+            read,
+            problem=(
+                "the record has no requestPayload (Lambda leaves the event out when the record is too "
+                f"large for the queue); find the object keys in the forwarder's logs for request "
+                f"{request_id} and send them with `replay`"
+            ),
+        )
     try:
         parsed = parse_event(payload)
     except EventError as exc:
-        return DeadLetter(
-            message_id,
-            receipt,
-            condition=condition,
-            attempts=attempts,
-            error=error,
-            problem=f"the event is not one the forwarder understands ({exc})",
-        )
-    objects = tuple(obj.uri for obj in parsed.objects)
-    return DeadLetter(message_id, receipt, payload, objects, condition, attempts, error)
+        return replace(read, problem=f"the event is not one the forwarder understands ({exc})")
+    return replace(read, payload=payload, objects=tuple(obj.uri for obj in parsed.objects))
 
 
 def _text(value: Any) -> str | None:
