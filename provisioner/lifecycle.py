@@ -324,8 +324,7 @@ def _apply(
             notifications.write(s3, bucket, merged_config)
             displaced = [
                 r
-                for key in ("TopicConfigurations", "QueueConfigurations", "LambdaFunctionConfigurations")
-                for r in config.get(key, [])
+                for r in notifications.rules(config)
                 if r.get("Id") in plan.replace_rule_ids and r.get("Id") != ours["Id"]
             ]
             undo(
@@ -375,13 +374,7 @@ def _restore_rules(
         return
     restored = notifications.remove(config, {our_id, *(str(r.get("Id")) for r in displaced)})
     for rule in displaced:
-        key = (
-            "TopicConfigurations"
-            if "TopicArn" in rule
-            else "QueueConfigurations"
-            if "QueueArn" in rule
-            else "LambdaFunctionConfigurations"
-        )
+        key = notifications.list_key_of(rule)
         restored[key] = [*restored.get(key, []), rule]
     if restored != config:
         notifications.write(s3, bucket, restored)
@@ -614,9 +607,8 @@ def _revoke_old_forwarder(lambda_: Any, function: FunctionArn, sid: str, new_for
 def _in_use_by_others(s3: Any, bucket: str, gen: str) -> str | None:
     """Why a bucket we created is still needed by another resource of this project, or None."""
     others = {g for g in (sid_gen(s) for s in bucket_policy.sids_in(bucket_policy.read(s3, bucket))) if g}
-    config = notifications.read(s3, bucket)
-    for key in ("TopicConfigurations", "QueueConfigurations", "LambdaFunctionConfigurations"):
-        others |= {g for g in (rule_gen(str(r.get("Id", ""))) for r in config.get(key, [])) if g}
+    rule_ids = (str(r.get("Id", "")) for r in notifications.rules(notifications.read(s3, bucket)))
+    others |= {g for g in (rule_gen(i) for i in rule_ids) if g}
     others.discard(gen)
     if others:
         return f"still used by generation(s) {', '.join(sorted(others))}"

@@ -7,7 +7,7 @@ S3 refuses two rules for the same event type whose prefix and suffix filters ove
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,7 @@ _LISTS = (
     ("QueueConfigurations", "QueueArn", "queue"),
     ("LambdaFunctionConfigurations", "LambdaFunctionArn", "Lambda function"),
 )
+_LIST_KEYS = frozenset(key for key, _, _ in _LISTS)
 
 Config = dict[str, Any]
 
@@ -146,10 +147,21 @@ def our_rule(rule_id_value: str, topic_arn: str, key_prefix: str) -> dict[str, A
     }
 
 
+def rules(config: Config) -> Iterator[dict[str, Any]]:
+    """Every rule of the configuration: topic, then queue, then Lambda function rules."""
+    for key, _, _ in _LISTS:
+        yield from config.get(key, [])
+
+
+def list_key_of(rule: dict[str, Any]) -> str:
+    """The configuration list a rule belongs in, told by its destination field."""
+    return next((key for key, arn_field, _ in _LISTS if arn_field in rule), "LambdaFunctionConfigurations")
+
+
 def _without(config: Config, ids: set[str]) -> Config:
     result: Config = {}
     for key, value in config.items():
-        if key in ("TopicConfigurations", "QueueConfigurations", "LambdaFunctionConfigurations"):
+        if key in _LIST_KEYS:
             kept = [r for r in value if r.get("Id") not in ids]
             if kept:
                 result[key] = kept
@@ -172,7 +184,7 @@ def remove(config: Config, ids: Iterable[str]) -> Config:
 
 def has_rule(config: Config, rule_id_value: str) -> bool:
     """Whether a rule with this id is present."""
-    return any(r.get("Id") == rule_id_value for list_key, _, _ in _LISTS for r in config.get(list_key, []))
+    return any(r.get("Id") == rule_id_value for r in rules(config))
 
 
 def read(s3: S3Client, bucket: str) -> Config:
