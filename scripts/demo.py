@@ -366,8 +366,9 @@ def deliver_logs(run: Run) -> None:
     with console.step("notifications S3 -> SNS -> forwarder, the forwarder -> ingest receiver"):
         _forward_everything(run)
         console.detail(
-            f"{run.invocations} invocations of forwarder.handler.handler "
-            f"({len(run.files)} log files, {run.test_events} s3:TestEvent ignored by the forwarder)"
+            f"{_plural(run.invocations, 'invocation')} of forwarder.handler.handler "
+            f"({_plural(len(run.files), 'log file')}, {run.test_events} s3:TestEvent "
+            "ignored by the forwarder)"
         )
 
     with console.step("every line arrived once, parsed or counted as unparseable"):
@@ -487,9 +488,10 @@ def report_delivery(run: Run) -> None:
     )
     object_seconds = sum(float(s.get("seconds", 0.0)) for s in run.logs.summaries)
     console.detail(
-        f"inside the forwarder: {object_seconds:.2f} s for {len(run.logs.summaries)} files (S3 read, parse, "
-        f"JSON, gzip, POST) = {total / max(object_seconds, 1e-9):,.0f} lines/s; {run.invocations} "
-        f"invocations took {run.forwarder_seconds:.2f} s with the cold start",
+        f"inside the forwarder: {object_seconds:.2f} s for {_plural(len(run.logs.summaries), 'file')} "
+        "(S3 read, parse, "
+        f"JSON, gzip, POST) = {total / max(object_seconds, 1e-9):,.0f} lines/s; "
+        f"{_plural(run.invocations, 'invocation')} took {run.forwarder_seconds:.2f} s with the cold start",
         wrap=True,
     )
     console.note(
@@ -534,7 +536,7 @@ def delete_stack(run: Run) -> None:
             console.detail(f"{key}: as before")
         kept = demo_aws.client("s3").list_objects_v2(Bucket=LOG_BUCKET, Prefix=f"{LOG_PREFIX}/")["KeyCount"]
         console.note(
-            f"the {_plural(kept, 'log file')} written stay in s3://{LOG_BUCKET}/{LOG_PREFIX}/: deleting "
+            f"s3://{LOG_BUCKET}/{LOG_PREFIX}/ still holds the {_plural(kept, 'log file')} written: deleting "
             "the stack keeps logs"
         )
 
