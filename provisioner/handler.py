@@ -123,9 +123,10 @@ def _guard(action: Callable[[], str]) -> str:
     except ProvisionError:
         raise
     except Exception as exc:
-        log_event(logger, "unexpected_error", logging.ERROR, error=describe_aws_error(exc))
+        error = describe_aws_error(exc)
+        log_event(logger, "unexpected_error", logging.ERROR, error=error)
         raise ProvisionError(
-            f"unexpected error in the provisioner ({describe_aws_error(exc)}); see its CloudWatch log"
+            f"unexpected error in the provisioner ({error}); see its CloudWatch log"
         ) from exc
 
 

@@ -21,9 +21,6 @@ class UndoJournal:
         """Register the undo of a change that has just succeeded."""
         self._steps.append((description, undo))
 
-    def __len__(self) -> int:
-        return len(self._steps)
-
     def rollback(self) -> list[str]:
         """Run every undo, newest first; returns a description of each one that failed."""
         failures: list[str] = []
@@ -32,10 +29,9 @@ class UndoJournal:
             try:
                 undo()
             except Exception as exc:  # noqa: BLE001 - keep undoing the rest; the failure is reported
-                failures.append(f"{description}: {describe_aws_error(exc)}")
-                log_event(
-                    logger, "undo_failed", logging.ERROR, step=description, error=describe_aws_error(exc)
-                )
+                error = describe_aws_error(exc)
+                failures.append(f"{description}: {error}")
+                log_event(logger, "undo_failed", logging.ERROR, step=description, error=error)
             else:
                 log_event(logger, "undone", step=description)
         return failures
