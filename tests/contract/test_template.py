@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -90,6 +91,7 @@ def test_code_location_follows_the_publish_layout(region: str) -> None:
         assert props["Handler"].split(".")[0] == package
 
 
+@functools.cache
 def _publish_layout() -> ModuleType:
     """scripts/quick_create_link.py, which owns the release layout the publish script uploads to."""
     path = REPO / "scripts" / "quick_create_link.py"
