@@ -648,8 +648,9 @@ def delete(
             if bucket_mod.is_missing(exc):
                 log_event(logger, "already_gone", step=name, bucket=bucket)
                 return
-            failures.append(f"{name}: {describe_aws_error(exc)}")
-            log_event(logger, "delete_step_failed", logging.ERROR, step=name, error=describe_aws_error(exc))
+            error = describe_aws_error(exc)
+            failures.append(f"{name}: {error}")
+            log_event(logger, "delete_step_failed", logging.ERROR, step=name, error=error)
 
     def restore_load_balancer() -> None:
         current = load_balancer.try_read_access_logs(clients.elbv2, record.load_balancer_arn)
