@@ -29,7 +29,9 @@ VERSION_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,63}$")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _ALB_ARN_RE = re.compile(
     r"^arn:(?P<partition>aws[a-z-]*):elasticloadbalancing:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
-    r"loadbalancer/app/[A-Za-z0-9-]{1,32}/[0-9a-f]{1,32}$"
+    # Name and id as the template's LoadBalancerArn AllowedPattern has them, so a link never prefills
+    # a value the console would then refuse.
+    r"loadbalancer/app/[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?/[0-9a-f]{16}$"
 )
 
 

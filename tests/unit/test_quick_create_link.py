@@ -110,6 +110,9 @@ def test_rejects_an_arn_from_another_region() -> None:
         "arn:aws:elasticloadbalancing:eu-west-1:12345:loadbalancer/app/my-alb/50dc6c495c0c9188",
         "my-alb",
         ARN_EU + "&stackName=evil",
+        # What the template's AllowedPattern refuses: a name starting with a hyphen, a short id.
+        "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/-web/50dc6c495c0c9188",
+        "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/web/50dc6c",
     ],
 )
 def test_rejects_what_is_not_an_alb_arn(arn: str) -> None:
