@@ -40,11 +40,13 @@ from provisioner.naming import (
 )
 from provisioner.properties import (
     BUCKET_NAME,
+    FORWARDER_FUNCTION_ARN,
     LOAD_BALANCER_ARN,
     Properties,
     lenient_properties,
     parse_properties,
     prefix_problem,
+    property_text,
     unknown_keys,
 )
 from provisioner.state import (
@@ -122,11 +124,6 @@ def effective_prefix(prefix_property: str, record: Record) -> str:
     if record.bucket_source == SOURCE_ALB:
         return record.previous_logging.prefix
     return ""
-
-
-def _raw(raw: Mapping[str, Any] | None, key: str) -> str:
-    value = (raw or {}).get(key, "")
-    return "" if value is None else str(value).strip()
 
 
 # ---------------------------------------------------------------------------------------------- plan
@@ -461,8 +458,8 @@ def update(
     """In place when the load balancer and bucket stay; otherwise a replacement with a new id."""
     on_physical_id(physical_id)
     record = decode(physical_id)
-    new_target = (_raw(raw_props, LOAD_BALANCER_ARN), _raw(raw_props, BUCKET_NAME))
-    old_target = (_raw(raw_old_props, LOAD_BALANCER_ARN), _raw(raw_old_props, BUCKET_NAME))
+    new_target = (property_text(raw_props, LOAD_BALANCER_ARN), property_text(raw_props, BUCKET_NAME))
+    old_target = (property_text(raw_old_props, LOAD_BALANCER_ARN), property_text(raw_old_props, BUCKET_NAME))
     if record is None or not record.prepared:
         # Nothing of ours is recorded under this id (e.g. a placeholder): build the resource afresh.
         log_event(logger, "update_without_record", logging.WARNING, physical_id=physical_id)
@@ -566,7 +563,7 @@ def _update_in_place(
     )
     _apply(clients, ctx, plan, steps, None)
 
-    old_forwarder = _raw(raw_old_props, "ForwarderFunctionArn")
+    old_forwarder = property_text(raw_old_props, FORWARDER_FUNCTION_ARN)
     new_forwarder = props.forwarder.arn if props.forwarder is not None else ""
     if old_forwarder and old_forwarder != new_forwarder:
         try:

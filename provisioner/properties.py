@@ -77,8 +77,9 @@ class LenientProperties:
     retain_bucket: bool
 
 
-def _text(raw: Mapping[str, Any], key: str) -> str:
-    value = raw.get(key, "")
+def property_text(raw: Mapping[str, Any] | None, key: str) -> str:
+    """A property as stripped text; an absent or null property (or no properties at all) reads as ""."""
+    value = (raw or {}).get(key, "")
     if value is None:
         return ""
     return str(value).strip()
@@ -169,7 +170,7 @@ def parse_properties(raw: Mapping[str, Any], env: Environment) -> Properties:
     """Validate every property and report all problems at once."""
     problems: list[str] = []
 
-    lb_text = _text(raw, LOAD_BALANCER_ARN)
+    lb_text = property_text(raw, LOAD_BALANCER_ARN)
     load_balancer: LoadBalancerArn | None = None
     if not lb_text:
         problems.append(
@@ -182,39 +183,39 @@ def parse_properties(raw: Mapping[str, Any], env: Environment) -> Properties:
         except ArnError as exc:
             problems.append(str(exc))
 
-    bucket_name = _text(raw, BUCKET_NAME)
+    bucket_name = property_text(raw, BUCKET_NAME)
     if bucket_name and (problem := bucket_name_problem(bucket_name)):
         problems.append(problem)
 
-    prefix = _text(raw, PREFIX)
+    prefix = property_text(raw, PREFIX)
     if problem := prefix_problem(prefix):
         problems.append(problem)
 
     forwarder: FunctionArn | None = None
-    forwarder_text = _text(raw, FORWARDER_FUNCTION_ARN)
+    forwarder_text = property_text(raw, FORWARDER_FUNCTION_ARN)
     if forwarder_text:
         try:
             forwarder = parse_function_arn(forwarder_text, env)
         except ArnError as exc:
             problems.append(str(exc))
 
-    endpoint = _text(raw, SUBSCRIPTION_ENDPOINT)
+    endpoint = property_text(raw, SUBSCRIPTION_ENDPOINT)
     if endpoint and (problem := endpoint_problem(endpoint)):
         problems.append(problem)
 
-    reader = _text(raw, READER_PRINCIPAL_ARN)
+    reader = property_text(raw, READER_PRINCIPAL_ARN)
     if reader:
         try:
             reader = check_principal_arn(reader, env)
         except ArnError as exc:
             problems.append(str(exc))
 
-    retain_text = _text(raw, RETAIN_BUCKET)
+    retain_text = property_text(raw, RETAIN_BUCKET)
     retain = True if not retain_text else parse_bool(retain_text)
     if retain is None:
         problems.append(f"RetainBucket must be 'true' or 'false', not {show(retain_text, 40)}")
 
-    days_text = _text(raw, LOG_RETENTION_DAYS)
+    days_text = property_text(raw, LOG_RETENTION_DAYS)
     days: int | None = None
     if days_text:
         if re.fullmatch(r"\d{1,6}", days_text) and 1 <= int(days_text) <= MAX_RETENTION_DAYS:
@@ -242,10 +243,10 @@ def parse_properties(raw: Mapping[str, Any], env: Environment) -> Properties:
 def lenient_properties(raw: Mapping[str, Any] | None) -> LenientProperties:
     """What Delete needs; an unreadable RetainBucket keeps the bucket (the safe way to be wrong)."""
     raw = raw or {}
-    retain = parse_bool(_text(raw, RETAIN_BUCKET))
+    retain = parse_bool(property_text(raw, RETAIN_BUCKET))
     return LenientProperties(
-        prefix=_text(raw, PREFIX),
-        forwarder_arn=_text(raw, FORWARDER_FUNCTION_ARN),
+        prefix=property_text(raw, PREFIX),
+        forwarder_arn=property_text(raw, FORWARDER_FUNCTION_ARN),
         retain_bucket=True if retain is None else retain,
     )
 
