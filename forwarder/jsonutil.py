@@ -25,11 +25,7 @@ else:
 
 
 def dumps(obj: Any) -> bytes:
-    """Serialise `obj` to compact UTF-8 JSON bytes.
-
-    orjson's results reserve several KiB each whatever their length: copy them into one buffer
-    rather than keeping thousands of them alive.
-    """
+    """Serialise `obj` to compact UTF-8 JSON bytes (the standard library for ints orjson refuses)."""
     if _fast_dumps is None:
         return _std_dumps(obj)
     try:
