@@ -96,12 +96,16 @@ def _add_parse_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
 
 
 def _positive_int(text: str) -> int:
+    return _int_at_least(text, 1, "must be at least 1")
+
+
+def _int_at_least(text: str, minimum: int, message: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(message)
     return value
 
 
@@ -304,13 +308,7 @@ def _when(text: str) -> datetime:
 
 
 def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more")
-    return value
+    return _int_at_least(text, 0, "must be 0 or more")
 
 
 def _wait_seconds(text: str) -> int:
