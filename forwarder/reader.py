@@ -9,6 +9,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain
 from types import ModuleType
 from typing import Protocol
 
@@ -99,7 +100,7 @@ def _gunzip(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
     inflater: _Inflater | None = None  # None between members
     offset = 0  # compressed-stream offset of the first byte of `data`
     member_start = 0
-    for chunk in _chain_first(first, rest):
+    for chunk in chain((first,), rest):
         data = chunk
         # Output an inflater still holds when a chunk's input is used up comes out with the next
         # chunk; a stream can only end after its trailer, which is read after all output.
@@ -149,11 +150,6 @@ def _corruption_message(
         )
     bad = offset + _first_bad_byte(before, data)
     return f"corrupt gzip data at compressed byte offset {bad} ({member}): {exc}"
-
-
-def _chain_first(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    yield first
-    yield from rest
 
 
 def _first_bad_byte(state: zlib._Decompress, data: bytes) -> int:
