@@ -35,7 +35,7 @@ cfn-lint: venv
 	$(BIN)/cfn-lint templates/*.yaml
 
 cfn-checkov: checkov
-	$(CHECKOV_VENV)/bin/checkov --quiet --compact --framework cloudformation -d templates
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -d templates
 
 pytest: venv
 	$(BIN)/pytest
