@@ -43,13 +43,13 @@ pytest: venv
 test: lint typecheck cfn-lint cfn-checkov pytest
 
 demo: venv
-	$(BIN)/python scripts/demo.py
+	$(BIN)/python scripts/demo/demo.py
 
 bench: venv
-	$(BIN)/python scripts/benchmark.py
+	$(BIN)/python scripts/bench/benchmark.py
 
 build: venv
-	$(BIN)/python scripts/build_lambdas.py
+	$(BIN)/python scripts/release/build_lambdas.py
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) build dist .pytest_cache .mypy_cache .ruff_cache

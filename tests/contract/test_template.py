@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import ast
-import functools
 import importlib
 import importlib.util
 import inspect
 import itertools
 import re
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 from cfnlint.api import ManualArgs, lint_file
+from script_modules import load_script
 
 from .template_model import ACCOUNT, REPO, TEMPLATE_PATH, Stack, load_template
 
@@ -91,16 +90,9 @@ def test_code_location_follows_the_publish_layout(region: str) -> None:
         assert props["Handler"].split(".")[0] == package
 
 
-@functools.cache
 def _publish_layout() -> ModuleType:
-    """scripts/quick_create_link.py, which owns the release layout the publish script uploads to."""
-    path = REPO / "scripts" / "quick_create_link.py"
-    spec = importlib.util.spec_from_file_location("_contract_quick_create_link", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    """scripts/release/quick_create_link.py, which owns the release layout the publish script uploads to."""
+    return load_script("release/quick_create_link")
 
 
 @pytest.mark.parametrize("region", ["ap-southeast-2", "cn-northwest-1"])

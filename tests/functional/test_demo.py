@@ -17,20 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from script_modules import load_script
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = REPO_ROOT / "scripts"
-DEMO = SCRIPTS / "demo.py"
+DEMO = REPO_ROOT / "scripts" / "demo" / "demo.py"
 TEMPLATE = REPO_ROOT / "templates" / "onboarding.yaml"
 
-if str(SCRIPTS) not in sys.path:
-    sys.path.insert(0, str(SCRIPTS))
-
-import demo_template  # noqa: E402
+demo_template = load_script("demo/demo_template")
 
 
 def run_demo(cwd: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
-    """Run scripts/demo.py with the venv's python from another directory, with no AWS settings inherited."""
+    """Run the demo with the venv's python from another directory, with no AWS settings inherited."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "NO_COLOR"}
     env["PYTHONIOENCODING"] = "utf-8"
     started = time.monotonic()
@@ -121,7 +118,7 @@ def test_a_receiver_that_rejects_the_token_fails_the_demo(tmp_path: Path) -> Non
 
 
 def test_bad_option_values_are_refused_before_anything_starts(capsys: pytest.CaptureFixture[str]) -> None:
-    import demo
+    demo = load_script("demo/demo")
 
     for argv in (
         ["--files", "0"],

@@ -21,25 +21,13 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from script_modules import load_script
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = REPO_ROOT / "scripts"
-
-
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"_scripts_{name}", SCRIPTS / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-build_lambdas = _load("build_lambdas")
+build_lambdas = load_script("release/build_lambdas")
 
 PACKAGES = ("provisioner", "forwarder")
 # What every AWS Lambda Python runtime provides (AWS documents boto3 and botocore with their own
@@ -472,7 +460,7 @@ def test_a_missing_handler_module_fails_before_anything_is_installed(tmp_path: P
 
 def test_cli_help_runs_from_the_repo_root() -> None:
     result = subprocess.run(
-        [sys.executable, "scripts/build_lambdas.py", "--help"],
+        [sys.executable, "scripts/release/build_lambdas.py", "--help"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import difflib
 import hashlib
-import importlib.util
 import json
 import re
 import subprocess
@@ -13,30 +12,20 @@ import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
+from script_modules import load_script
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = REPO_ROOT / "scripts"
 TEMPLATE = REPO_ROOT / "templates" / "onboarding.yaml"
 KEY_ROOT = "alb-log-onboarding"
 
 
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"_scripts_{name}", SCRIPTS / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-publish = _load("publish")
-qcl = _load("quick_create_link")
+publish = load_script("release/publish")
+qcl = load_script("release/quick_create_link")
 
 
 @pytest.fixture(scope="module")
@@ -271,7 +260,8 @@ def test_missing_zip_says_to_build_first(
 ) -> None:
     assert publish.main(_argv(endpoint, tmp_path, "--regions", "eu-west-1", "--create-buckets")) == 1
     assert (
-        "provisioner.zip is missing: run `python scripts/build_lambdas.py` first" in capsys.readouterr().err
+        "provisioner.zip is missing: run `python scripts/release/build_lambdas.py` first"
+        in capsys.readouterr().err
     )
 
 
@@ -398,7 +388,7 @@ def test_upload_verifies_what_s3_stored() -> None:
 
 def test_help_runs_from_the_repo_root_without_aws() -> None:
     result = subprocess.run(
-        [sys.executable, "scripts/publish.py", "--help"],
+        [sys.executable, "scripts/release/publish.py", "--help"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

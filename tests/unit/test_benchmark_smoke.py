@@ -1,4 +1,5 @@
-"""scripts/benchmark.py at a tiny size: it runs, every contender handles every line, the report is whole.
+"""scripts/bench/benchmark.py at a tiny size: it runs, every contender handles every line, the report is
+whole.
 
 Not a timed test: nothing here asserts on speed. The generator and the baseline regex are checked
 directly, because a benchmark against a broken baseline or on the wrong input would mislead.
@@ -6,34 +7,20 @@ directly, because a benchmark against a broken baseline or on the wrong input wo
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from script_modules import load_script
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPTS = REPO / "scripts"
+BENCH = REPO / "scripts" / "bench"
 
 
-def _load(name: str) -> ModuleType:
-    sys.path.insert(0, str(SCRIPTS))  # benchmark.py imports its helper modules by name
-    try:
-        spec = importlib.util.spec_from_file_location(f"_scripts_{name}", SCRIPTS / f"{name}.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(SCRIPTS))
-    return module
-
-
-loggen = _load("bench_loggen")
-contenders = _load("bench_contenders")
+loggen = load_script("bench/bench_loggen")
+contenders = load_script("bench/bench_contenders")
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +30,7 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Comp
     completed = subprocess.run(
         [
             sys.executable,
-            str(SCRIPTS / "benchmark.py"),
+            str(BENCH / "benchmark.py"),
             "--lines",
             "400",
             "--repeat",

@@ -1,10 +1,10 @@
-"""The benchmark's contenders, each run in its own process by scripts/benchmark.py.
+"""The benchmark's contenders, each run in its own process by scripts/bench/benchmark.py.
 
-    python scripts/bench_contenders.py floor FILE --result OUT.json
-    python scripts/bench_contenders.py baseline FILE --result OUT.json      (records on stdout)
-    python scripts/bench_contenders.py e2e FILE --result OUT.json [--endpoint URL] [--level N]
+    python scripts/bench/bench_contenders.py floor FILE --result OUT.json
+    python scripts/bench/bench_contenders.py baseline FILE --result OUT.json      (records on stdout)
+    python scripts/bench/bench_contenders.py e2e FILE --result OUT.json [--endpoint URL] [--level N]
                                               [--library default|isal|zlib]
-    python scripts/bench_contenders.py memory --raw-mb 1024 [--seed N] --result OUT.json
+    python scripts/bench/bench_contenders.py memory --raw-mb 1024 [--seed N] --result OUT.json
 
 Without --endpoint, e2e POSTs to a receiver thread in its own process.
 
@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 # The repository root, for `forwarder` when this file is run by hand. Appended, so that the copy of the
-# code that scripts/benchmark.py puts first on PYTHONPATH is the one imported.
-sys.path.append(str(Path(__file__).resolve().parents[1]))
+# code that scripts/bench/benchmark.py puts first on PYTHONPATH is the one imported.
+sys.path.append(str(Path(__file__).resolve().parents[2]))
 
 BUCKET = "bench-log-bucket"
 KEY_PREFIX = "AWSLogs/123456789012/elasticloadbalancing/us-east-1/2025/03/14/"

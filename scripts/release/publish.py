@@ -264,7 +264,7 @@ def load_artifacts(dist: Path, template_path: Path, *, version: str, bucket_pref
     for package in PACKAGES:
         path = dist / f"{package}.zip"
         if not path.is_file():
-            raise PublishError(f"{path} is missing: run `python scripts/build_lambdas.py` first")
+            raise PublishError(f"{path} is missing: run `python scripts/release/build_lambdas.py` first")
         artifacts.append(Artifact(path.name, path.read_bytes(), ZIP_CONTENT_TYPE))
     try:
         text = template_path.read_text(encoding="utf-8")

@@ -5,7 +5,7 @@ connection's next request, so its work overlaps with the forwarder building the 
 intake that acknowledges receipt would). `GET /stats` waits until every body received so far has been
 counted and returns the totals as JSON; `POST /reset` zeroes them.
 
-Run alone (`python scripts/bench_receiver.py`) it prints `PORT <n>` on stdout and serves until stdin
+Run alone (`python scripts/bench/bench_receiver.py`) it prints `PORT <n>` on stdout and serves until stdin
 closes, so a parent process can start it, read the port and stop it by closing the pipe.
 """
 

@@ -210,7 +210,7 @@ def create_forwarder_function(account: Account, stack_name: str, settings: Mappi
 
 def _forwarder_zip() -> bytes:
     """The forwarder package's sources, zipped (moto stores the code; nothing runs it)."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted((root / "forwarder").rglob("*.py")):

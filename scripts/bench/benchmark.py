@@ -1,9 +1,9 @@
 """Benchmark the forwarder against a floor and a straightforward parser, side by side in one run.
 
-    python scripts/benchmark.py                      # 1,000,000 lines, 3 runs each (make bench)
-    python scripts/benchmark.py --lines 100000 --repeat 1 --memory-check --json build/bench/out.json
+    python scripts/bench/benchmark.py                      # 1,000,000 lines, 3 runs each (make bench)
+    python scripts/bench/benchmark.py --lines 100000 --repeat 1 --memory-check --json build/bench/out.json
 
-Contenders, each in its own process reading the same generated `.log.gz` (scripts/bench_loggen.py):
+Contenders, each in its own process reading the same generated `.log.gz` (scripts/bench/bench_loggen.py):
   floor     gunzip and split into lines, nothing else: no parser can be faster than this
   baseline  the straightforward parser: gzip.open, AWS's Athena regex for ALB logs, json.dumps
   ours      `python -m forwarder parse FILE > /dev/null`, exactly the command users run
@@ -42,9 +42,10 @@ from typing import Any
 
 import bench_loggen
 
-REPO = Path(__file__).resolve().parents[1]
-CONTENDERS = REPO / "scripts" / "bench_contenders.py"
-RECEIVER = REPO / "scripts" / "bench_receiver.py"
+REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+CONTENDERS = HERE / "bench_contenders.py"
+RECEIVER = HERE / "bench_receiver.py"
 DEFAULT_CACHE = REPO / "build" / "bench"
 
 # The issue's aims: parse >= 2.5x the straightforward parser; end to end >= 1.5x its parse-only rate.
@@ -249,9 +250,7 @@ def _child_env(code_dir: Path) -> dict[str, str]:
     # The snapshot comes first on the path (and is the working directory, which `python -m` puts
     # before everything): the forwarder is imported from it, not from the checkout.
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(code_dir), str(REPO / "scripts"), env.get("PYTHONPATH")])
-    )
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code_dir), str(HERE), env.get("PYTHONPATH")]))
     env["PYTHONHASHSEED"] = "0"
     return env
 
@@ -515,7 +514,7 @@ def _results(
         memory_check["met"] = memory_check["peak_rss_mib"] < LAMBDA_MEMORY_MIB
         verdict["memory_met"] = memory_check["met"]
     return {
-        "command": shlex.join(["python", "scripts/benchmark.py", *sys.argv[1:]]),
+        "command": shlex.join(["python", "scripts/bench/benchmark.py", *sys.argv[1:]]),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "total_seconds": round(total_seconds, 1),
         "repeat": args.repeat,

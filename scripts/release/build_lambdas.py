@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TEMPLATE = REPO_ROOT / "templates" / "onboarding.yaml"
 DEFAULT_DIST = REPO_ROOT / "dist"
 DEFAULT_CACHE = REPO_ROOT / "build" / "wheel-cache"

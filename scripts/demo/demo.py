@@ -37,7 +37,7 @@ from urllib.parse import unquote_plus
 import moto
 
 SCRIPTS = Path(__file__).resolve().parent
-ROOT = SCRIPTS.parent
+ROOT = SCRIPTS.parents[1]
 for _path in (str(SCRIPTS), str(ROOT)):
     if _path not in sys.path:
         sys.path.insert(0, _path)
