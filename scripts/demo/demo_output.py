@@ -17,6 +17,19 @@ from typing import TextIO
 _WIDTH = 86
 
 
+def _wrap(text: str, *, initial_indent: str = "", subsequent_indent: str = "") -> list[str]:
+    """Lines of at most the demo's width, cut at spaces only: ARNs and URLs contain hyphens and may be
+    longer than a line, and a reader copies them whole."""
+    return textwrap.wrap(
+        text,
+        width=_WIDTH + 14,
+        initial_indent=initial_indent,
+        subsequent_indent=subsequent_indent,
+        break_on_hyphens=False,
+        break_long_words=False,
+    )
+
+
 class StepError(Exception):
     """A step did not do what it should; the message is the reason shown under the cross."""
 
@@ -82,16 +95,13 @@ class Console:
 
     def detail(self, text: str, *, always: bool = False, wrap: bool = False) -> None:
         """An indented line under the step it belongs to (multi-line text keeps its own layout)."""
-        lines = textwrap.wrap(text, width=_WIDTH + 14, subsequent_indent="  ") if wrap else text.splitlines()
+        lines = _wrap(text, subsequent_indent="  ") if wrap else text.splitlines()
         for line in lines or [""]:
             self.write(f"      {line}", always=always)
 
     def note(self, text: str) -> None:
         """Something the reader should know about how the demo stands in for AWS (wrapped)."""
-        wrapped = textwrap.fill(
-            text, width=_WIDTH + 14, initial_indent=f"{self.dot} ", subsequent_indent="  "
-        )
-        for line in wrapped.splitlines():
+        for line in _wrap(text, initial_indent=f"{self.dot} ", subsequent_indent="  "):
             self.write(self.dim(f"      {line}"))
 
     @contextmanager
@@ -108,7 +118,7 @@ class Console:
             for text, _ in held:  # on failure everything the step said helps
                 self._emit(text, always=True)
             reason = str(exc) if isinstance(exc, StepError) else f"{type(exc).__name__}: {exc}"
-            for line in textwrap.wrap(reason, width=_WIDTH + 14) or [""]:
+            for line in _wrap(reason) or [""]:
                 self._emit(f"      {self.red(line)}", always=True)
             raise
         held, self._held = self._held, None
