@@ -96,7 +96,9 @@ def template_url(region: str, version: str, *, bucket_prefix: str) -> str:
 
 
 def check_load_balancer_arn(arn: str, region: str) -> str:
-    """Reject what the stack would reject later: not an ALB ARN, or one from another region/partition."""
+    """The ARN without surrounding whitespace (the provisioner strips it too); reject what the stack would
+    reject later: not an ALB ARN, or one from another region/partition."""
+    arn = arn.strip()
     match = _ALB_ARN_RE.match(arn)
     if not match:
         raise LinkError(
@@ -165,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     region = args.region
     if region is None:
-        match = _ALB_ARN_RE.match(args.load_balancer_arn or "")
+        match = _ALB_ARN_RE.match((args.load_balancer_arn or "").strip())
         if not match:
             parser.error("--region is required unless --load-balancer-arn gives a valid ALB ARN")
         region = match["region"]

@@ -139,6 +139,19 @@ def test_cli_prints_the_link_and_takes_the_region_from_the_arn(capsys: pytest.Ca
     )
 
 
+@pytest.mark.parametrize("padded", [f"  {ARN_EU}", f"{ARN_EU}\n", f"\t{ARN_EU} "])
+def test_whitespace_around_the_arn_is_ignored_as_the_provisioner_ignores_it(
+    padded: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A pasted ARN often carries a space or a newline; the link carries the ARN without it."""
+    expected = qcl.quick_create_link("eu-west-1", "1.2.0", bucket_prefix="acme-alb", load_balancer_arn=ARN_EU)
+    assert qcl.quick_create_link(
+        "eu-west-1", "1.2.0", bucket_prefix="acme-alb", load_balancer_arn=padded
+    ) == (expected)
+    assert qcl.main(["--version", "1.2.0", "--bucket-prefix", "acme-alb", "--load-balancer-arn", padded]) == 0
+    assert capsys.readouterr().out.strip() == expected
+
+
 def test_cli_reports_a_bad_arn_with_exit_status_1(capsys: pytest.CaptureFixture[str]) -> None:
     code = qcl.main(
         ["--version", "1", "--bucket-prefix", "acme", "--region", "us-east-1", "--load-balancer-arn", ARN_EU]
