@@ -408,7 +408,8 @@ def replay_files(
             except Exception as exc:  # noqa: BLE001 -- every failure is reported; the run goes on
                 stats = reported[0] if reported else ObjectStats(bucket=bucket, key=log_file.key)
                 _count(summary, stats)
-                message = str(exc) or type(exc).__name__
+                # Every line that reports the failure starts with the URI already.
+                message = (str(exc) or type(exc).__name__).replace(uri, "the object")
                 summary.failed.append((log_file.key, message))
                 progress.finish(
                     uri, ok=False, lines=stats.lines, size=log_file.size, seconds=stats.seconds, error=message

@@ -271,6 +271,22 @@ def test_a_failed_file_is_reported_and_retried_by_the_next_run(
     assert ids_by_key(ingest) == {files[1].key: expected_ids(files[1])}
 
 
+def test_a_failed_file_is_named_once_per_line(run: Runner, files: list[Stored], put_log: Any) -> None:
+    """Errors of the object itself (here: cut short) name its S3 URI; the report does not repeat it."""
+    whole = gzip_lines(list(files[1].lines))
+    put_log(files[1].key, body=whole[: len(whole) // 2])
+    uri = f"s3://{BUCKET}/{files[1].key}"
+
+    status, out, err = run()
+
+    assert status == 1
+    (progress_line,) = [line for line in err.splitlines() if "FAILED" in line]
+    (report_line,) = [line for line in out.split("failed files", 1)[1].splitlines() if files[1].key in line]
+    for line in (progress_line, report_line):
+        assert line.count(uri) == 1, line
+        assert "truncated" in line
+
+
 def test_stops_when_every_file_fails_in_a_row(run: Runner, files: list[Stored], ingest: IngestServer) -> None:
     ingest.set_default(Reply(401, body=b'{"error":"bad token"}'))
 
