@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from forwarder import __version__
+from forwarder.config import MAX_RETRY_WAIT_LIMIT
 from forwarder.jsonutil import dumps_line
 from forwarder.parsers import LOG_TYPES, detect_log_type
 from forwarder.reader import DEFAULT_MAX_LINE_BYTES, CorruptObjectError, Line, iter_lines
@@ -97,6 +98,16 @@ def _add_parse_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
 
 def _positive_int(text: str) -> int:
     return _int_at_least(text, 1, "must be at least 1")
+
+
+def _retry_wait(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value <= MAX_RETRY_WAIT_LIMIT:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be greater than 0 and at most {MAX_RETRY_WAIT_LIMIT:g}")
+    return value
 
 
 def _int_at_least(text: str, minimum: int, message: str) -> int:
@@ -243,6 +254,13 @@ def _add_replay_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
         help="where delivered files are recorded (default: .replay-state-BUCKET.json here)",
     )
     replay.add_argument("--endpoint", metavar="URL", help="ingest URL; overrides HTTP_ENDPOINT")
+    replay.add_argument(
+        "--max-retry-wait",
+        metavar="SECONDS",
+        type=_retry_wait,
+        help="longest wait before one retry, whatever Retry-After asks (default 120); overrides "
+        "HTTP_MAX_RETRY_WAIT_SECONDS",
+    )
     replay.add_argument(
         "--max-consecutive-failures",
         metavar="N",

@@ -24,6 +24,7 @@ HTTP_AUTH_CACHE_SECONDS = "HTTP_AUTH_CACHE_SECONDS"
 HTTP_TIMEOUT_SECONDS = "HTTP_TIMEOUT_SECONDS"
 HTTP_TEST_MODE = "HTTP_TEST_MODE"
 HTTP_MAX_RETRIES = "HTTP_MAX_RETRIES"
+HTTP_MAX_RETRY_WAIT_SECONDS = "HTTP_MAX_RETRY_WAIT_SECONDS"
 HTTP_COMPRESSION_LEVEL = "HTTP_COMPRESSION_LEVEL"
 BATCH_MAX_RECORDS = "BATCH_MAX_RECORDS"
 BATCH_MAX_BYTES = "BATCH_MAX_BYTES"
@@ -43,6 +44,7 @@ ENV_VARS: tuple[str, ...] = (
     HTTP_TIMEOUT_SECONDS,
     HTTP_TEST_MODE,
     HTTP_MAX_RETRIES,
+    HTTP_MAX_RETRY_WAIT_SECONDS,
     HTTP_COMPRESSION_LEVEL,
     BATCH_MAX_RECORDS,
     BATCH_MAX_BYTES,
@@ -69,6 +71,10 @@ DEFAULT_TIMEOUT_SECONDS = 30.0
 DEFAULT_BATCH_MAX_RECORDS = 5000
 DEFAULT_BATCH_MAX_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_RETRIES = 6
+# The longest wait before one retry, whatever Retry-After asks: on Lambda the invocation's deadline bounds
+# waits as well, but `replay` has none, and a server answering Retry-After: 100000 would stall it for a day.
+DEFAULT_MAX_RETRY_WAIT_SECONDS = 120.0
+MAX_RETRY_WAIT_LIMIT = 3600.0
 # Level 1 is the fast path: ISA-L when installed (~760 MiB/s, ratio 8.1 on ALB JSON), zlib level 1
 # otherwise (~200 MiB/s, 7.6). Measurements in forwarder/sender.py and the README.
 DEFAULT_COMPRESSION_LEVEL = 1
@@ -102,6 +108,7 @@ class Config:
     batch_max_records: int = DEFAULT_BATCH_MAX_RECORDS
     batch_max_bytes: int = DEFAULT_BATCH_MAX_BYTES
     max_retries: int = DEFAULT_MAX_RETRIES
+    max_retry_wait_seconds: float = DEFAULT_MAX_RETRY_WAIT_SECONDS
     compression_level: int = DEFAULT_COMPRESSION_LEVEL
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     log_level: str = DEFAULT_LOG_LEVEL
@@ -170,6 +177,9 @@ class Config:
             BATCH_MAX_BYTES, DEFAULT_BATCH_MAX_BYTES, minimum=1, maximum=MAX_BATCH_BYTES_LIMIT
         )
         max_retries = reader.integer(HTTP_MAX_RETRIES, DEFAULT_MAX_RETRIES, minimum=0, maximum=50)
+        max_retry_wait = reader.number(
+            HTTP_MAX_RETRY_WAIT_SECONDS, DEFAULT_MAX_RETRY_WAIT_SECONDS, maximum=MAX_RETRY_WAIT_LIMIT
+        )
         level = reader.integer(HTTP_COMPRESSION_LEVEL, DEFAULT_COMPRESSION_LEVEL, minimum=1, maximum=9)
         max_line = reader.integer(MAX_LINE_BYTES, DEFAULT_MAX_LINE_BYTES, minimum=1)
         log_level = (reader.text(LOG_LEVEL) or DEFAULT_LOG_LEVEL).upper()
@@ -204,6 +214,7 @@ class Config:
             batch_max_records=max_records,
             batch_max_bytes=max_bytes,
             max_retries=max_retries,
+            max_retry_wait_seconds=max_retry_wait,
             compression_level=level,
             max_line_bytes=max_line,
             log_level=log_level,

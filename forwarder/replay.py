@@ -35,7 +35,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from forwarder import jsonutil
 from forwarder.auth import CachedCredential, CredentialError, credential_from_config
-from forwarder.config import HTTP_ENDPOINT, Config, ConfigError
+from forwarder.config import HTTP_ENDPOINT, HTTP_MAX_RETRY_WAIT_SECONDS, Config, ConfigError
 from forwarder.events import ELB_TEST_FILE_SUFFIX
 from forwarder.metrics import ObjectStats
 from forwarder.pipeline import forward_object
@@ -572,7 +572,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     credential: CachedCredential | None = None
     if not args.dry_run:
         # Configuration first: a missing endpoint should not wait for a long listing.
-        sender, credential = _sender_from_env(args.endpoint)
+        sender, credential = _sender_from_env(args.endpoint, args.max_retry_wait)
 
     s3 = _client("s3")
     plan = plan_replay(s3, bucket, prefix, since=since, until=until, state=state)
@@ -641,10 +641,14 @@ def _empty_prefix_hint(bucket: str, prefix: str) -> str:
     )
 
 
-def _sender_from_env(endpoint: str | None) -> tuple[Sender, CachedCredential | None]:
+def _sender_from_env(
+    endpoint: str | None, max_retry_wait: float | None
+) -> tuple[Sender, CachedCredential | None]:
     environ = dict(os.environ)
     if endpoint is not None:
         environ[HTTP_ENDPOINT] = endpoint
+    if max_retry_wait is not None:
+        environ[HTTP_MAX_RETRY_WAIT_SECONDS] = repr(max_retry_wait)
     try:
         config = Config.from_env(environ)
     except ConfigError as exc:

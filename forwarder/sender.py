@@ -1,10 +1,10 @@
 """Batches of JSON records -> gzip -> HTTPS POST, with bounded retries.
 
 Retry rules: connection errors, timeouts, 408, 429 and 5xx are retried with exponential backoff and full
-jitter, or after the server's ``Retry-After``; never more than ``max_retries`` times and never when the
-invocation could not finish another attempt. 401/403 trigger one credential refresh and one more attempt
-(the secret may have been rotated). Anything else (other 4xx, 3xx) is permanent: redirects are not
-followed, so the credential is never sent to another host.
+jitter, or after the server's ``Retry-After`` (capped at HTTP_MAX_RETRY_WAIT_SECONDS); never more than
+``max_retries`` times and never when the invocation could not finish another attempt. 401/403 trigger one
+credential refresh and one more attempt (the secret may have been rotated). Anything else (other 4xx,
+3xx) is permanent: redirects are not followed, so the credential is never sent to another host.
 """
 
 from __future__ import annotations
@@ -27,7 +27,12 @@ import urllib3
 
 import forwarder
 from forwarder.auth import CachedCredential, auth_headers, secret_forms
-from forwarder.config import Config, describe_endpoint
+from forwarder.config import (
+    DEFAULT_MAX_RETRY_WAIT_SECONDS,
+    HTTP_MAX_RETRY_WAIT_SECONDS,
+    Config,
+    describe_endpoint,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -119,16 +124,21 @@ def plan_retry(
     retry_after: float | None,
     seconds_left: float,
     attempt_seconds: float,
+    max_wait: float = DEFAULT_MAX_RETRY_WAIT_SECONDS,
     rng: Callable[[], float] = random.random,
 ) -> RetryDecision:
     """Whether to retry and after how long.
 
     ``seconds_left`` is what remains of the invocation minus the safety margin; a retry happens only if
-    the wait plus a full attempt (``attempt_seconds``, the HTTP timeout) fits in it.
+    the wait plus a full attempt (``attempt_seconds``, the HTTP timeout) fits in it. No wait is longer
+    than ``max_wait``, whatever Retry-After asked for.
     """
     if retries_done >= max_retries:
         return RetryDecision(None, f"gave up after {retries_done} retries (HTTP_MAX_RETRIES={max_retries})")
-    if retry_after is not None:
+    if retry_after is not None and retry_after > max_wait:
+        delay = max_wait
+        source = f"Retry-After {retry_after:g}s capped at {max_wait:g}s ({HTTP_MAX_RETRY_WAIT_SECONDS})"
+    elif retry_after is not None:
         delay = retry_after
         source = f"Retry-After {retry_after:g}s"
     else:
@@ -431,6 +441,7 @@ class Sender:
                 retry_after=retry_after,
                 seconds_left=seconds_left() - self.deadline_margin,
                 attempt_seconds=config.timeout_seconds,
+                max_wait=config.max_retry_wait_seconds,
                 rng=self._rng,
             )
             if decision.delay is None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -285,6 +287,22 @@ def test_a_failed_file_is_named_once_per_line(run: Runner, files: list[Stored], 
     for line in (progress_line, report_line):
         assert line.count(uri) == 1, line
         assert "truncated" in line
+
+
+def test_a_huge_retry_after_is_capped_and_logged(
+    run: Runner, files: list[Stored], ingest: IngestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """replay has no invocation deadline to bound a wait: a Retry-After of 100000 s waits --max-retry-wait."""
+    ingest.script(Reply(429, headers={"Retry-After": "100000"}))
+
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="forwarder.sender"):
+        status, out, _ = run("--max-retry-wait", "0.2")
+
+    assert status == 0, out
+    assert time.monotonic() - started < 30
+    assert len(ingest.records()) == sum(len(f.lines) for f in files)
+    assert "Retry-After 100000s capped at 0.2s (HTTP_MAX_RETRY_WAIT_SECONDS)" in caplog.text
 
 
 def test_stops_when_every_file_fails_in_a_row(run: Runner, files: list[Stored], ingest: IngestServer) -> None:

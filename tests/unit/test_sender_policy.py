@@ -5,14 +5,16 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import math
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from pathlib import Path
 
 import pytest
 
 from forwarder import sender as sender_module
 from forwarder.auth import CachedCredential, PlainCredential
-from forwarder.config import Config
+from forwarder.config import DEFAULT_MAX_RETRY_WAIT_SECONDS, Config
 from forwarder.sender import (
     ENVELOPE_BYTES,
     HttpResponse,
@@ -81,6 +83,39 @@ def test_plan_retry_uses_backoff_then_stops_at_max_retries() -> None:
 def test_plan_retry_honours_retry_after_exactly() -> None:
     decision = plan_retry(retries_done=0, max_retries=3, retry_after=9, seconds_left=100, attempt_seconds=5)
     assert decision.delay == 9
+
+
+def test_plan_retry_caps_a_long_retry_after_and_says_so() -> None:
+    """Without an invocation deadline (replay), a Retry-After of 100000 s must not be slept as is."""
+    decision = plan_retry(
+        retries_done=0,
+        max_retries=3,
+        retry_after=100000,
+        seconds_left=math.inf,
+        attempt_seconds=5,
+        max_wait=120,
+    )
+    assert decision.delay == 120
+    assert "Retry-After 100000s capped at 120s (HTTP_MAX_RETRY_WAIT_SECONDS)" in decision.reason
+    assert (
+        plan_retry(
+            retries_done=0,
+            max_retries=3,
+            retry_after=9,
+            seconds_left=math.inf,
+            attempt_seconds=5,
+            max_wait=120,
+        ).reason
+        == "Retry-After 9s"
+    )
+
+
+def test_the_retry_wait_cap_has_a_documented_default() -> None:
+    assert (
+        Config(endpoint="https://x.example").max_retry_wait_seconds == DEFAULT_MAX_RETRY_WAIT_SECONDS == 120
+    )
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert "| `HTTP_MAX_RETRY_WAIT_SECONDS` | `120` |" in readme
 
 
 def test_plan_retry_never_sleeps_past_the_deadline() -> None:
