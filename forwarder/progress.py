@@ -27,6 +27,11 @@ def format_bytes(count: float) -> str:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def count_of(count: int, noun: str) -> str:
+    """(1, "file") -> '1 file'; (1500, "file") -> '1,500 files'."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
 def format_duration(seconds: float) -> str:
     """42.3 -> '42s', 754 -> '12m34s', 7384 -> '2h03m'."""
     total = max(0, round(seconds))

@@ -28,6 +28,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from forwarder.events import EventError, parse_event
+from forwarder.progress import count_of
 
 __all__ = [
     "DeadLetter",
@@ -365,13 +366,15 @@ def run_command(args: argparse.Namespace, *, out: TextIO | None = None, err: Tex
         return EXIT_INPUT_ERROR
     if args.dry_run:
         print(
-            f"dry run: {summary.received} messages read, {summary.received - summary.unusable} would be "
+            f"dry run: {count_of(summary.received, 'message')} read, "
+            f"{summary.received - summary.unusable} would be "
             f"redriven, {summary.unusable} cannot be; nothing was invoked or deleted",
             file=out,
         )
         return EXIT_OK if summary.unusable == 0 else EXIT_KEPT
     print(
-        f"redrive: {summary.received} messages read, {summary.redriven} redriven to {args.function_name} "
+        f"redrive: {count_of(summary.received, 'message')} read, "
+        f"{summary.redriven} redriven to {args.function_name} "
         f"and deleted, {summary.failed} failed to invoke, {summary.unusable} cannot be redriven"
         + (f", {summary.not_deleted} redriven but not deleted" if summary.not_deleted else "")
         + ("" if summary.ok else "; the kept messages are still in the queue"),

@@ -39,7 +39,7 @@ from forwarder.config import HTTP_ENDPOINT, HTTP_MAX_RETRY_WAIT_SECONDS, Config,
 from forwarder.events import ELB_TEST_FILE_SUFFIX
 from forwarder.metrics import ObjectStats
 from forwarder.pipeline import forward_object
-from forwarder.progress import Progress, format_bytes
+from forwarder.progress import Progress, count_of, format_bytes
 from forwarder.records import normalize_etag
 from forwarder.sender import Sender
 
@@ -419,8 +419,8 @@ def replay_files(
                     summary.not_attempted = len(files) - index - 1
                     if summary.not_attempted:
                         summary.stopped = (
-                            f"stopped after {consecutive} files in a row failed; the endpoint, its "
-                            "credentials or your access to the bucket is probably broken for every file"
+                            f"stopped after {count_of(consecutive, 'file')} in a row failed; the endpoint, "
+                            "its credentials or your access to the bucket is probably broken for every file"
                         )
                     break
                 continue
@@ -504,7 +504,9 @@ def _interrupts_deferred() -> Iterator[None]:
 def format_plan(bucket: str, plan: Plan) -> list[str]:
     """The dry-run listing: one line per file, then totals."""
     lines = [f"{_iso_minute(f.time)}  {f.size:>12,}  s3://{bucket}/{f.key}" for f in plan.files]
-    lines.append(f"would send {len(plan.files)} files ({format_bytes(plan.total_bytes)}){_span_text(plan)}")
+    lines.append(
+        f"would send {count_of(len(plan.files), 'file')} ({format_bytes(plan.total_bytes)}){_span_text(plan)}"
+    )
     lines.append(_skipped_line(plan))
     lines.append("dry run: nothing was sent and the state file was not written")
     return lines
@@ -525,9 +527,9 @@ def _skipped_line(plan: Plan) -> str:
 def format_summary(bucket: str, prefix: str, plan: Plan, summary: ReplaySummary) -> list[str]:
     rate = summary.lines / summary.seconds if summary.seconds > 0 else 0.0
     lines = [
-        f"replay of s3://{bucket}/{prefix}: {summary.sent} files sent, {plan.already_delivered} skipped "
-        f"(already delivered), {plan.not_logs} skipped (not log files), {plan.out_of_range} outside "
-        f"--since/--until, {len(summary.failed)} failed"
+        f"replay of s3://{bucket}/{prefix}: {count_of(summary.sent, 'file')} sent, "
+        f"{plan.already_delivered} skipped (already delivered), {plan.not_logs} skipped (not log files), "
+        f"{plan.out_of_range} outside --since/--until, {len(summary.failed)} failed"
         + (f", {summary.not_attempted} not attempted" if summary.not_attempted else ""),
         f"lines: {summary.lines:,} ({summary.parsed:,} parsed, {summary.unparseable:,} unparseable); "
         f"records sent: {summary.records:,}",
@@ -596,7 +598,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_OK
 
     print(
-        f"sending {len(plan.files)} files ({format_bytes(plan.total_bytes)}){_span_text(plan)}"
+        f"sending {count_of(len(plan.files), 'file')} ({format_bytes(plan.total_bytes)}){_span_text(plan)}"
         f" to {sender.endpoint_name}; {_skipped_line(plan)}",
         file=err,
     )
@@ -621,15 +623,15 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         for line in format_summary(bucket, prefix, plan, summary):
             print(line, file=out)
         print(
-            f"interrupted: the {summary.sent} files delivered in this run are recorded in {state_path}; "
-            "run the same command again to resume (delivered files are skipped)",
+            f"interrupted: the {count_of(summary.sent, 'file')} delivered in this run are recorded in "
+            f"{state_path}; run the same command again to resume (delivered files are skipped)",
             file=err,
         )
         return EXIT_INTERRUPTED
     for line in format_summary(bucket, prefix, plan, summary):
         print(line, file=out)
     if not test_mode:
-        print(f"state: {state_path} ({len(state.objects)} files recorded as delivered)", file=out)
+        print(f"state: {state_path} ({count_of(len(state.objects), 'file')} recorded as delivered)", file=out)
     return EXIT_FAILED if summary.failed else EXIT_OK
 
 

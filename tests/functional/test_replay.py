@@ -250,7 +250,7 @@ def test_rerun_sends_nothing_again_but_a_changed_object(
 
     assert status == 0
     assert ingest.event_ids() == expected_ids(changed)
-    assert "1 files sent, 4 skipped (already delivered)" in out
+    assert "1 file sent, 4 skipped (already delivered)" in out
 
 
 def test_a_failed_file_is_reported_and_retried_by_the_next_run(

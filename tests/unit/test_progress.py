@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from forwarder.progress import Progress, format_bytes, format_duration
+from forwarder.progress import Progress, count_of, format_bytes, format_duration
 
 
 class Clock:
@@ -28,6 +28,10 @@ class Terminal(io.StringIO):
 )
 def test_format_bytes(count: int, text: str) -> None:
     assert format_bytes(count) == text
+
+
+def test_count_of_says_one_file_and_two_files() -> None:
+    assert [count_of(n, "file") for n in (0, 1, 2, 1500)] == ["0 files", "1 file", "2 files", "1,500 files"]
 
 
 @pytest.mark.parametrize(
