@@ -27,7 +27,11 @@ from provisioner.journal import UndoJournal
 from provisioner.lambda_permission import allow_topic, revoke
 from provisioner.logs import log_event
 from provisioner.naming import (
+    LOG_OWNER_GEN_TAG_KEY,
+    STACK_TAG_KEY,
     default_bucket_name,
+    delivery_account_sid,
+    delivery_sid,
     log_key_prefix,
     make_gen,
     permission_sid,
@@ -143,6 +147,7 @@ def _plan(
     with steps.step("check the load balancer"):
         load_balancer.require_application(clients.elbv2, lb_arn, env.account, env.region)
         live = load_balancer.read_access_logs(clients.elbv2, lb_arn)
+        _refuse_if_owned_elsewhere(clients, ctx, lb_arn, live)
 
     # A replacement on the same load balancer inherits what was there before the OLD resource: the live
     # attributes now point at the old resource's bucket, and restoring those later would be wrong.
@@ -213,6 +218,53 @@ def _plan(
         topic_arn=topic_arn(env, name),
         replace_rule_ids=replace_ids,
     )
+
+
+_DENIED = frozenset({"AccessDenied", "403", "Forbidden", "AllAccessDisabled"})
+
+
+def _refuse_if_owned_elsewhere(
+    clients: Clients, ctx: RequestContext, lb_arn: str, live: AccessLogSettings
+) -> None:
+    """Fail before any change when another stack of this project still sends this load balancer's logs."""
+    owner = load_balancer.read_owner(clients.elbv2, lb_arn)
+    if owner is None or owner.stack_id == ctx.stack_id:
+        return
+    if not (live.enabled and _delivers_to(clients.s3, live.bucket, owner.gen)):
+        # The tags are stale: logging was turned off or pointed at a bucket that stack never set up.
+        log_event(
+            logger,
+            "stale_load_balancer_owner_ignored",
+            logging.WARNING,
+            stack_id=owner.stack_id,
+            gen=owner.gen,
+            bucket=live.bucket,
+        )
+        return
+    other = stack_name(owner.stack_id)
+    raise PreconditionError(
+        f"load balancer {show(lb_arn)} already sends its access logs to bucket {show(live.bucket)} for stack "
+        f"{show(other)} ({show(owner.stack_id)}); a load balancer has one access log destination, so this "
+        f"stack would take it away from that one. Delete stack {show(other)} first (its Delete puts the "
+        f"earlier settings back), or change that stack's parameters instead of adding a second stack for "
+        f"this load balancer. If that stack no longer exists, remove the tags {STACK_TAG_KEY} and "
+        f"{LOG_OWNER_GEN_TAG_KEY} from the load balancer and retry"
+    )
+
+
+def _delivers_to(s3: Any, bucket: str, gen: str) -> bool:
+    """Whether the bucket's policy still holds that generation's log delivery statements."""
+    if not bucket:
+        return False
+    try:
+        policy = bucket_policy.read(s3, bucket)
+    except ClientError as exc:
+        if bucket_mod.is_missing(exc):
+            return False
+        if error_code(exc) in _DENIED:
+            return True  # a bucket we may not read: assume it still does
+        raise
+    return bool(bucket_policy.sids_in(policy) & {delivery_sid(gen), delivery_account_sid(gen)})
 
 
 def _statements(env: Environment, record: Record, props: Properties, prefix: str) -> list[dict[str, Any]]:
@@ -331,8 +383,19 @@ def _apply(
                 ),
             )
 
+    lb_arn = record.load_balancer_arn
+    with steps.step("tag the load balancer"):
+        # Before logging changes: a Delete recognises the settings as ours only under our tags.
+        claimed = load_balancer.read_owner(clients.elbv2, lb_arn)
+        mine = load_balancer.LogOwner(stack_id=ctx.stack_id, gen=record.gen)
+        if claimed != mine:
+            load_balancer.write_owner(clients.elbv2, lb_arn, mine)
+            undo(
+                "restore the load balancer's tags",
+                lambda: load_balancer.write_owner(clients.elbv2, lb_arn, claimed),
+            )
+
     with steps.step("enable access logs on the load balancer"):
-        lb_arn = record.load_balancer_arn
         current = load_balancer.read_access_logs(clients.elbv2, lb_arn)
         wanted = AccessLogSettings(enabled=True, bucket=bucket, prefix=plan.prefix)
         if current != wanted:
@@ -534,6 +597,8 @@ def _update_in_place(
     own_rules = (rule_id(record.gen),) + ((rule_id(replaces_gen),) if replaces_gen else ())
     with steps.step("check the load balancer"):
         load_balancer.require_application(clients.elbv2, record.load_balancer_arn, env.account, env.region)
+        live = load_balancer.read_access_logs(clients.elbv2, record.load_balancer_arn)
+        _refuse_if_owned_elsewhere(clients, ctx, record.load_balancer_arn, live)
     with steps.step("check the bucket"):
         region = bucket_mod.bucket_region(clients.s3, record.bucket, env.account)
         if region is not None:
@@ -650,19 +715,35 @@ def delete(
             log_event(logger, "delete_step_failed", logging.ERROR, step=name, error=error)
 
     def restore_load_balancer() -> None:
-        current = load_balancer.try_read_access_logs(clients.elbv2, record.load_balancer_arn)
-        ours = AccessLogSettings(enabled=True, bucket=bucket, prefix=prefix)
+        lb_arn = record.load_balancer_arn
+        current = load_balancer.try_read_access_logs(clients.elbv2, lb_arn)
         if current is None:
-            log_event(logger, "load_balancer_gone", arn=record.load_balancer_arn)
-        elif current == ours:
-            previous = record.previous_logging
-            if delete_bucket and previous.bucket == bucket:
-                previous = replace(previous, enabled=False)
-            result = load_balancer.restore_access_logs(clients.elbv2, record.load_balancer_arn, previous)
+            log_event(logger, "load_balancer_gone", arn=lb_arn)
+            return
+        owner = load_balancer.read_owner(clients.elbv2, lb_arn)
+        mine = load_balancer.LogOwner(stack_id=ctx.stack_id, gen=gen)
+        if owner is not None and owner != mine:
+            # Another resource of this project (our replacement, or another stack) set logging since.
+            log_event(
+                logger,
+                "load_balancer_left_alone",
+                enabled=current.enabled,
+                bucket=current.bucket,
+                owner_stack_id=owner.stack_id,
+                owner_gen=owner.gen,
+            )
+            return
+        if current == AccessLogSettings(enabled=True, bucket=bucket, prefix=prefix):
+            previous = _restorable(
+                s3, record.previous_logging, deleted_bucket=bucket if delete_bucket else ""
+            )
+            result = load_balancer.restore_access_logs(clients.elbv2, lb_arn, previous)
             log_event(logger, "load_balancer_restored", result=result)
         else:
             # The user pointed logging elsewhere since: their choice stands.
             log_event(logger, "load_balancer_left_alone", enabled=current.enabled, bucket=current.bucket)
+        if owner == mine:
+            load_balancer.write_owner(clients.elbv2, lb_arn, None)
 
     def remove_rule() -> None:
         config = notifications.read(s3, bucket)
@@ -700,6 +781,41 @@ def delete(
             + ". Fix the cause (often a permission) and retry"
         )
     log_event(logger, "deleted", gen=gen)
+
+
+def _restorable(s3: Any, previous: AccessLogSettings, *, deleted_bucket: str) -> AccessLogSettings:
+    """The recorded settings, with logging off if their bucket is gone or is the one this Delete removes.
+
+    Logging pointed at a missing bucket would deliver to whoever registers that name next.
+    """
+    if not previous.enabled:
+        return previous
+    if previous.bucket == deleted_bucket:
+        why = "this stack deletes it (RetainBucket=false)"
+    elif _bucket_gone(s3, previous.bucket):
+        why = "it no longer exists"
+    else:
+        return previous
+    log_event(
+        logger,
+        "previous_access_log_bucket_unusable",
+        logging.WARNING,
+        bucket=previous.bucket,
+        reason=f"the bucket logging went to before this stack {why}; access logs turned off instead",
+    )
+    return replace(previous, enabled=False)
+
+
+def _bucket_gone(s3: Any, bucket: str) -> bool:
+    """True when no bucket has this name (HeadBucket 404); one we may not read (403) still exists."""
+    if not bucket:
+        return True
+    try:
+        return not bucket_mod.exists(s3, bucket)
+    except ClientError as exc:
+        if error_code(exc) in _DENIED:
+            return False
+        raise
 
 
 def _delete_bucket(clients: Clients, ctx: RequestContext, record: Record, deadline: Deadline) -> None:

@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 from provisioner.deadline import Deadline
 from provisioner.errors import PreconditionError, error_code, show
 from provisioner.logs import log_event
+from provisioner.naming import LOG_OWNER_GEN_TAG_KEY, STACK_TAG_KEY
 from provisioner.state import AccessLogSettings
 
 if TYPE_CHECKING:
@@ -69,6 +70,44 @@ def require_application(
             f"(ARN ...:loadbalancer/app/...)"
         )
     return lb
+
+
+@dataclass(frozen=True, slots=True)
+class LogOwner:
+    """Which resource of this project last pointed the load balancer's access logs (from its tags)."""
+
+    stack_id: str
+    gen: str
+
+
+def read_owner(elbv2: ElasticLoadBalancingv2Client, arn: str) -> LogOwner | None:
+    """The owner the load balancer's tags name, None when they name none."""
+    descriptions = elbv2.describe_tags(ResourceArns=[arn])["TagDescriptions"]
+    tags = {t.get("Key", ""): t.get("Value", "") for d in descriptions for t in d.get("Tags", [])}
+    stack_id = tags.get(STACK_TAG_KEY, "")
+    if not stack_id:
+        return None
+    return LogOwner(stack_id=stack_id, gen=tags.get(LOG_OWNER_GEN_TAG_KEY, ""))
+
+
+def write_owner(elbv2: ElasticLoadBalancingv2Client, arn: str, owner: LogOwner | None) -> None:
+    """Tag the load balancer with its owner, or remove our tags (None). AddTags overwrites existing keys."""
+    if owner is None:
+        elbv2.remove_tags(ResourceArns=[arn], TagKeys=[STACK_TAG_KEY, LOG_OWNER_GEN_TAG_KEY])
+    else:
+        elbv2.add_tags(
+            ResourceArns=[arn],
+            Tags=[
+                {"Key": STACK_TAG_KEY, "Value": owner.stack_id},
+                {"Key": LOG_OWNER_GEN_TAG_KEY, "Value": owner.gen},
+            ],
+        )
+    log_event(
+        logger,
+        "load_balancer_owner_set",
+        stack_id=owner.stack_id if owner else "",
+        gen=owner.gen if owner else "",
+    )
 
 
 def read_access_logs(elbv2: ElasticLoadBalancingv2Client, arn: str) -> AccessLogSettings:

@@ -11,6 +11,8 @@ import re
 
 PROJECT = "alb-log-onboarding"
 STACK_TAG_KEY = "alb-log-onboarding:stack-id"
+# With STACK_TAG_KEY on a load balancer: the generation whose access-log settings it carries.
+LOG_OWNER_GEN_TAG_KEY = "alb-log-onboarding:generation"
 LOG_SUFFIX = ".log.gz"
 _TOPIC_MAX = 256
 

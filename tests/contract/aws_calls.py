@@ -35,6 +35,10 @@ PROVISIONER_CALLS: dict[tuple[str, str], tuple[Need, ...]] = {
     ("elbv2", "modify_load_balancer_attributes"): (
         ("elasticloadbalancing:ModifyLoadBalancerAttributes", "load-balancer"),
     ),
+    ("elbv2", "describe_tags"): (("elasticloadbalancing:DescribeTags", "any"),),
+    # Only the provisioner's own tag keys (test_provisioner_tags_load_balancers_only_with_its_own_keys).
+    ("elbv2", "add_tags"): (("elasticloadbalancing:AddTags", "load-balancer"),),
+    ("elbv2", "remove_tags"): (("elasticloadbalancing:RemoveTags", "load-balancer"),),
     # CreateBucket with ObjectOwnership (x-amz-object-ownership) also needs s3:PutBucketOwnershipControls.
     ("s3", "create_bucket"): (
         ("s3:CreateBucket", "created-bucket"),

@@ -291,22 +291,30 @@ def _wildcard(pattern: str, value: str, *, case_sensitive: bool = True) -> bool:
     return re.fullmatch(regex, value, flags=re.DOTALL) is not None
 
 
-def _condition_holds(block: Mapping[str, Any], context: Mapping[str, str]) -> bool:
+def _value_matches(operator: str, actual: str, values: list[str]) -> bool:
+    if operator in ("StringEquals", "ArnEquals"):
+        return actual in values
+    if operator in ("StringLike", "ArnLike"):
+        return any(_wildcard(v, actual) for v in values)
+    raise ModelError(f"condition operator {operator} is not modelled")
+
+
+def _condition_holds(block: Mapping[str, Any], context: Mapping[str, str | list[str]]) -> bool:
     lowered = {k.lower(): v for k, v in context.items()}
     for operator, tests in block.items():
         for key, expected in tests.items():
             actual = lowered.get(key.lower())
-            if actual is None:
-                return False  # a key absent from the request never satisfies a positive operator
             values = [str(v) for v in _as_list(expected)]
-            if operator == "StringEquals":
-                ok = actual in values
-            elif operator in ("StringLike", "ArnLike"):
-                ok = any(_wildcard(v, actual) for v in values)
-            elif operator == "ArnEquals":
-                ok = actual in values
-            else:
+            qualifier, _, single = operator.rpartition(":")
+            if qualifier == "ForAllValues":
+                # Every value of a multivalued key must match; IAM counts an absent key as a match.
+                ok = all(_value_matches(single, str(a), values) for a in _as_list(actual or []))
+            elif qualifier:
                 raise ModelError(f"condition operator {operator} is not modelled")
+            elif actual is None:
+                return False  # a key absent from the request never satisfies a positive operator
+            else:
+                ok = _value_matches(operator, str(actual), values)
             if not ok:
                 return False
     return True
@@ -316,7 +324,7 @@ def allows(
     statements: Iterable[Mapping[str, Any]],
     action: str,
     resource: str,
-    context: Mapping[str, str] | None = None,
+    context: Mapping[str, str | list[str]] | None = None,
 ) -> bool:
     """Whether an identity policy made of these statements allows action on resource (no Deny used)."""
     context = context or {}

@@ -256,6 +256,22 @@ def test_provisioner_changes_only_application_load_balancers_of_this_account_and
         assert not allows(statements, action, other), other
 
 
+def test_provisioner_tags_load_balancers_only_with_its_own_keys() -> None:
+    s = make_stack()
+    statements = s.role_statements("ProvisionerRole")
+    names = naming()
+    ours = {"aws:TagKeys": [names.STACK_TAG_KEY, names.LOG_OWNER_GEN_TAG_KEY]}
+    tag_actions = [a for (a, _) in provisioner_needs() if a.endswith(("AddTags", "RemoveTags"))]
+    assert sorted(tag_actions) == ["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"]
+    for action in tag_actions:
+        assert allows(statements, action, alb_arn(), ours), action
+        assert allows(statements, action, alb_arn().replace("app/web/", "app/shop/"), ours), action
+        for keys in (["Owner"], [names.STACK_TAG_KEY, "CostCenter"]):
+            assert not allows(statements, action, alb_arn(), {"aws:TagKeys": keys}), (action, keys)
+        for other in (alb_arn().replace("app/web/", "net/web/"), alb_arn().replace(ACCOUNT, OTHER_ACCOUNT)):
+            assert not allows(statements, action, other, ours), (action, other)
+
+
 def test_after_an_update_replaces_load_balancer_and_bucket_the_old_resource_can_still_be_undone() -> None:
     """CloudFormation deletes the old custom resource after the role already has the new stack's policy."""
     old = make_stack(IngestEndpoint=ENDPOINT, RetainLogBucket="false")

@@ -277,6 +277,10 @@ class World:
             ],
         )
 
+    def load_balancer_tags(self, arn: str) -> dict[str, str]:
+        descriptions = self.elbv2.describe_tags(ResourceArns=[arn])["TagDescriptions"]
+        return {t["Key"]: t["Value"] for d in descriptions for t in d.get("Tags", [])}
+
     def policy(self, bucket: str) -> dict[str, Any] | None:
         try:
             parsed: dict[str, Any] = json.loads(self.s3.get_bucket_policy(Bucket=bucket)["Policy"])
@@ -444,6 +448,7 @@ def snapshot(world: World) -> dict[str, Any]:
         }
     return {
         "load_balancers": {arn: world.access_logs(arn) for arn in (world.alb_arn, world.alb2_arn)},
+        "load_balancer_tags": {arn: world.load_balancer_tags(arn) for arn in (world.alb_arn, world.alb2_arn)},
         "buckets": buckets,
         "topics": world.topics(),
         "subscriptions": world.subscriptions(),

@@ -28,6 +28,7 @@ NEW_BUCKET_STEPS = [
     "sns.Subscribe",
     "sns.Subscribe",
     "s3.PutBucketNotificationConfiguration",
+    "elbv2.AddTags",
     "elbv2.ModifyLoadBalancerAttributes",
 ]
 # The same for a bucket that exists (with a policy and notification rules of its own).
@@ -39,6 +40,7 @@ EXISTING_BUCKET_STEPS = [
     "sns.Subscribe",
     "sns.Subscribe",
     "s3.PutBucketNotificationConfiguration",
+    "elbv2.AddTags",
     "elbv2.ModifyLoadBalancerAttributes",
 ]
 
