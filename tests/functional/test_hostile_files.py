@@ -145,6 +145,9 @@ def test_nul_bytes_inside_lines_are_kept_and_every_line_counted(
     assert len(received) == 20
     assert received[4]["trace_id"].startswith("\x00Root=")
     assert received[9]["raw"] == "\x00" * 64
+    assert received[9]["parse_error"] == (
+        "not an ALB access log line: expected 12 fields before the quoted request, found 1"
+    )
 
 
 def test_invalid_utf8_is_replaced_and_the_line_still_parses(
