@@ -110,6 +110,7 @@ def _sniffed(source: Iterator[bytes]) -> Iterator[bytes]:
 
 
 def _gunzip(source: Iterator[bytes]) -> Iterator[bytes]:
+    """Inflate each gzip member in turn; raise CorruptObjectError saying what is wrong, and where."""
     inflater: _Inflater | None = None  # None between members
     offset = 0  # compressed-stream offset of the first byte of `data`
     member_start = 0

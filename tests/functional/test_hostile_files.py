@@ -167,7 +167,9 @@ def test_invalid_utf8_is_replaced_and_the_line_still_parses(
         10,
         0,
     )
-    assert ingest.records()[0]["trace_id"].startswith("\ufffd\ufffd\ufffdRoot=")
+    received = ingest.records()
+    assert len(received) == 10
+    assert received[0]["trace_id"].startswith("\ufffd\ufffd\ufffdRoot=")
 
 
 # --- huge lines: cut at MAX_LINE_BYTES, flagged, counted ---------------------------------------------------
