@@ -17,7 +17,7 @@ from typing import Any
 from forwarder import jsonutil
 from forwarder.metrics import OUTCOME_FAILED, OUTCOME_OK, OUTCOME_TEST_MODE, ObjectStats
 from forwarder.parsers import detect_log_type
-from forwarder.reader import CorruptObjectError, iter_lines
+from forwarder.reader import CorruptObjectError, Line, iter_lines
 from forwarder.records import iter_records
 from forwarder.sender import (
     Batch,
@@ -82,12 +82,19 @@ def _run(
     config = sender.config
     obj = open_object(s3, stats.bucket, stats.key, version_id=version_id)
     stats.etag = obj.etag
-    lines = iter_lines(_count_bytes(obj.chunks, stats), max_line_bytes=config.max_line_bytes)
-    try:
-        first = next(lines, None)
-        stats.log_type = detect_log_type(obj.key, first.text if first is not None else None)
-        if first is None:
-            return
+    # ALB and NLB write gzip files named .log.gz; Classic ELB writes plain .log files. A .gz key whose
+    # bytes are not gzip is damaged, never text; other keys are read as gzip only if they start like it.
+    compressed = True if obj.key.endswith(".gz") else None
+    damage: list[CorruptObjectError] = []
+    lines = _until_damage(
+        iter_lines(
+            _count_bytes(obj.chunks, stats), compressed=compressed, max_line_bytes=config.max_line_bytes
+        ),
+        damage,
+    )
+    first = next(lines, None)
+    stats.log_type = detect_log_type(obj.key, first.text if first is not None else None)
+    if first is not None:
         records = iter_records(
             chain((first,), lines), log_type=stats.log_type, bucket=obj.bucket, key=obj.key, etag=obj.etag
         )
@@ -105,11 +112,22 @@ def _run(
             # Stopped early (deadline, delivery error): close the generators now so the line counters
             # are final before the summary is written.
             batches.close()
-    except CorruptObjectError as exc:
+    if damage:
+        # Raised only once every line before the damage was delivered: whatever can be read arrives,
+        # and the object still fails, so it is retried and then kept in the dead-letter queue.
         raise ObjectCorruptError(
-            f"{obj.uri} is not valid gzip ({exc}); {stats.lines} lines were read before the damage. "
-            "Check that the object is a complete ELB log file (not truncated or re-encoded)"
-        ) from exc
+            f"{obj.uri} is not valid gzip ({damage[0]}); the {stats.lines} lines before the damage were "
+            f"read and {stats.records_sent} records sent. Check that the object is a complete ELB log file "
+            "(not truncated, re-encoded or appended to)"
+        ) from damage[0]
+
+
+def _until_damage(lines: Iterator[Line], damage: list[CorruptObjectError]) -> Iterator[Line]:
+    """The lines up to the first damaged byte; the damage is kept in `damage` instead of raised."""
+    try:
+        yield from lines
+    except CorruptObjectError as exc:
+        damage.append(exc)
 
 
 def _count_bytes(chunks: Iterator[bytes], stats: ObjectStats) -> Iterator[bytes]:

@@ -30,6 +30,7 @@ _GZIP_WBITS = 31  # zlib: expect a gzip header and trailer
 # Upper bound of one decompressed piece: a highly compressible chunk (a gzip bomb, or a long run
 # of identical lines) is drained in pieces of this size instead of being inflated at once.
 _PIECE_BYTES = 1 << 20
+_SHOWN_BYTES = 16  # bytes that are not gzip are quoted in error messages, in hex, up to this many
 
 
 class _Inflater(Protocol):
@@ -63,55 +64,77 @@ class Line:
 
 
 class CorruptObjectError(ValueError):
-    """The object is not valid gzip (corrupt, or truncated mid-member)."""
+    """The object is not valid gzip: not gzip at all, corrupt, cut short, or followed by other bytes."""
 
 
-def iter_lines(chunks: Iterable[bytes], *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Line]:
+def iter_lines(
+    chunks: Iterable[bytes],
+    *,
+    compressed: bool | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+) -> Iterator[Line]:
     """Yield the lines of an object from its raw bytes, gzip or plain, in any chunk sizes.
 
-    Gzip is recognised by its magic bytes (1f 8b); concatenated gzip members are read one after
-    the other. Lines end at \\n; a trailing \\r is removed; text is UTF-8 with invalid bytes
-    replaced. A final empty line (the file ends with \\n) is not a line; an empty line elsewhere
-    is. A line longer than max_line_bytes is yielded once, cut to that many bytes (at a character
-    boundary), with truncated=True; the rest of it is skipped without being held in memory.
+    `compressed` says what the object must be, as its caller knows from the key: True, gzip (bytes
+    that do not start with the gzip magic 1f 8b are a CorruptObjectError; an empty object has no
+    lines); False, plain text, never decompressed; None, gzip if it starts with the magic, plain
+    text otherwise. Concatenated gzip members are read one after the other; zero bytes between or
+    after members are padding.
+
+    Lines end at \\n; a trailing \\r is removed; text is UTF-8 with invalid bytes replaced. A final
+    empty line (the file ends with \\n) is not a line; an empty line elsewhere is. A line longer than
+    max_line_bytes is yielded once, cut to that many bytes (at a character boundary), with
+    truncated=True; the rest of it is skipped without being held in memory.
     """
     if max_line_bytes < 1:
         raise ValueError("max_line_bytes must be at least 1")
-    return _split_lines(_plain_bytes(chunks), max_line_bytes)
-
-
-def _plain_bytes(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """The object's content: gunzipped if it starts with the gzip magic, as is otherwise."""
     source = iter(chunks)
+    if compressed is None:
+        return _split_lines(_sniffed(source), max_line_bytes)
+    return _split_lines(_gunzip(source) if compressed else source, max_line_bytes)
+
+
+def _sniffed(source: Iterator[bytes]) -> Iterator[bytes]:
+    """The object's content: gunzipped if it starts with the gzip magic, as is otherwise."""
     start = b""
     for chunk in source:
         start += chunk
         if len(start) >= len(_GZIP_MAGIC):
             break
-    if not start.startswith(_GZIP_MAGIC):
-        if start:
-            yield start
-        yield from source
+    if start.startswith(_GZIP_MAGIC):
+        yield from _gunzip(chain((start,), source))
         return
-    yield from _gunzip(start, source)
+    if start:
+        yield start
+    yield from source
 
 
-def _gunzip(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+def _gunzip(source: Iterator[bytes]) -> Iterator[bytes]:
+    """Inflate each gzip member in turn; raise CorruptObjectError saying what is wrong, and where."""
     inflater: _Inflater | None = None  # None between members
     offset = 0  # compressed-stream offset of the first byte of `data`
     member_start = 0
-    for chunk in chain((first,), rest):
-        data = chunk
+    member_end = 0  # offset just past the last complete member; 0 until one is complete
+    pending = b""  # the first byte of a member, held until its second byte shows the magic
+    for chunk in source:
+        data = pending + chunk if pending else chunk
+        pending = b""
         # Output an inflater still holds when a chunk's input is used up comes out with the next
         # chunk; a stream can only end after its trailer, which is read after all output.
         while data:
             if inflater is None:
-                # Writers may pad between or after members with zero bytes (gzip(1) accepts it).
-                stripped = data.lstrip(b"\x00")
-                offset += len(data) - len(stripped)
-                data = stripped
-                if not data:
+                if member_end:
+                    # Writers may pad between or after members with zero bytes (gzip(1) accepts it).
+                    stripped = data.lstrip(b"\x00")
+                    offset += len(data) - len(stripped)
+                    data = stripped
+                    if not data:
+                        break
+                if len(data) < len(_GZIP_MAGIC):
+                    pending = data
                     break
+                if not data.startswith(_GZIP_MAGIC):
+                    raise _not_gzip(data, source, offset, member_end)
                 inflater = _new_inflater()
                 member_start = offset
             # zlib states can be copied, which lets a failure be pinned to its exact byte.
@@ -124,18 +147,45 @@ def _gunzip(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
                 ) from None
             if piece:
                 yield piece
-            if inflater.eof:
-                remaining = inflater.unused_data
-                inflater = None
-            else:
-                remaining = inflater.unconsumed_tail
+            ended = inflater.eof
+            remaining = inflater.unused_data if ended else inflater.unconsumed_tail
             offset += len(data) - len(remaining)
+            if ended:
+                inflater = None
+                member_end = offset
             data = remaining
-    if inflater is not None:
+    if pending and not _GZIP_MAGIC.startswith(pending):
+        raise _not_gzip(pending, source, offset, member_end)
+    if inflater is not None or pending:
+        start = offset if pending else member_start
         raise CorruptObjectError(
-            f"gzip stream ends inside a member (member starting at byte {member_start}, "
-            f"{offset} bytes in total): the object is truncated"
+            f"gzip stream ends inside a member (member starting at byte {start}, "
+            f"{offset + len(pending)} bytes in total): the object is truncated"
         )
+
+
+def _not_gzip(data: bytes, rest: Iterator[bytes], offset: int, member_end: int) -> CorruptObjectError:
+    """What `data` (at `offset`, not starting with the gzip magic) is: not gzip at all, or trailing bytes."""
+    head = data[:_SHOWN_BYTES]
+    if not member_end:
+        for chunk in rest:  # a few more bytes to show, when the first chunks were tiny
+            if len(head) >= _SHOWN_BYTES:
+                break
+            head += chunk[: _SHOWN_BYTES - len(head)]
+        return CorruptObjectError(
+            f"the object is not gzip: it starts with {head.hex(' ')} (gzip starts with 1f 8b)"
+        )
+    count = len(data)
+    for chunk in rest:  # read to the end to count the bytes, keeping only the first few
+        if len(head) < _SHOWN_BYTES:
+            head += chunk[: _SHOWN_BYTES - len(head)]
+        count += len(chunk)
+    padding = offset - member_end
+    return CorruptObjectError(
+        f"{padding + count} bytes after the last complete gzip member (ending at byte {member_end - 1}) "
+        f"are not gzip: {f'(after {padding} zero bytes) ' if padding else ''}{head.hex(' ')}"
+        f"{' ...' if count > len(head) else ''}"
+    )
 
 
 def _corruption_message(

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from hashlib import blake2b
 from typing import Any
 
-from forwarder.parsers import ParseError, parser_for
+from forwarder.parsers import ParseError, failure_reason, parser_for
 from forwarder.reader import Line
 
 __all__ = ["iter_records", "normalize_etag", "record_event_id"]
@@ -67,7 +67,9 @@ def iter_records(
             try:
                 record = parse(text)
             except ParseError as exc:
-                record = {"raw": text, "parse_error": str(exc)}
+                # A line cut at the size limit is broken by the cut, not of another format.
+                reason = str(exc) if line.truncated else failure_reason(log_type, text, exc)
+                record = {"raw": text, "parse_error": reason}
             except Exception as exc:  # noqa: BLE001 - a parser bug on one odd line must not lose the object
                 record = {"raw": text, "parse_error": f"parser failure: {type(exc).__name__}"}
                 if not warned:

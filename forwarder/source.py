@@ -35,7 +35,7 @@ class ObjectReadError(SourceError):
 
 
 class ObjectCorruptError(SourceError):
-    """The object's bytes are not valid gzip (or end in the middle of a gzip member)."""
+    """A .gz object's bytes are not valid gzip: not gzip at all, corrupt, cut short or followed by more."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,13 @@
 """Pure line parsers for the load balancer log formats, plus log-type detection.
 
 A parse function takes one line (no newline) and returns a dict of typed fields, or raises
-`ParseError` with a short reason. Conventions shared by every format:
+`ParseError` with a short reason (`FormatMismatchError` when the line does not have the format's
+shape at all); `failure_reason` turns that into the reason sent with the raw line. Conventions
+shared by every format:
 
 - A value logged as `-` (bare) or `"-"` (quoted) becomes None.
+- Addresses logged as `ip:port` are split at the last colon (ELB writes IPv6 unbracketed); a
+  bracketed `[ip]:port` loses its brackets.
 - Counters, ports and status codes are ints; durations are floats (seconds unless the field name
   says otherwise), so `-1` ("not applicable" in ALB logs) is the float -1.0.
 - Timestamps stay ISO 8601 strings exactly as logged. Every format names its timestamp `time`
@@ -16,13 +20,17 @@ A parse function takes one line (no newline) and returns a dict of typed fields,
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 __all__ = [
     "LOG_TYPES",
+    "FormatMismatchError",
     "ParseError",
     "detect_log_type",
+    "failure_reason",
     "parser_for",
     "split_host_port",
     "split_request",
@@ -48,8 +56,22 @@ _DETECTION_ORDER = ("nlb_access", "alb_access", "alb_health_check", "alb_connect
 DEFAULT_LOG_TYPE = "alb_access"
 
 
+# How a reason names each format: "not an ALB access log line: ...".
+_FORMAT_NAMES = {
+    "alb_access": "an ALB access log",
+    "alb_connection": "an ALB connection log",
+    "alb_health_check": "an ALB health check log",
+    "nlb_access": "an NLB access log",
+    "classic_elb_access": "a Classic ELB access log",
+}
+
+
 class ParseError(ValueError):
     """A line does not have the shape of its log format; the message is a short reason."""
+
+
+class FormatMismatchError(ParseError):
+    """The line is not of the format at all (wrong field count, quoting or type), not one broken field."""
 
 
 def parser_for(log_type: str) -> ParseFunction:
@@ -106,6 +128,46 @@ def _type_from_name(key: str) -> str | None:
     return "classic_elb_access"
 
 
+def failure_reason(log_type: str, line: str, error: ParseError) -> str:
+    """Why `line` of a `log_type` object did not parse, as sent in `parse_error`.
+
+    A line of another log (CloudFront, S3 access, VPC flow, WAF, another ELB format) is named for
+    the log it looks like; one that does not have the format's shape at all says so; a line of
+    the right shape keeps the parser's precise reason (the field that is broken).
+    """
+    name = _FORMAT_NAMES[log_type]
+    for other, pattern in _other_logs():
+        if other != name and pattern.match(line):
+            return f"not {name} line: looks like {other} line"
+    if isinstance(error, FormatMismatchError):
+        return f"not {name} line: {error}"
+    return str(error)
+
+
+@cache
+def _other_logs() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """What lines of the logs found next to ELB logs start like; compiled on the first failed line only."""
+    iso_time = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\S*"
+    return tuple(
+        (name, re.compile(pattern))
+        for name, pattern in (
+            (_FORMAT_NAMES["nlb_access"], rf"tls \d+\.\d+ {iso_time} net/"),
+            (_FORMAT_NAMES["alb_access"], rf"(?:http|https|h2|grpcs|ws|wss) {iso_time} app/"),
+            (_FORMAT_NAMES["alb_health_check"], rf"\S+ {iso_time} [\d.]+ \S+ \S+ (?:PASS|FAIL) "),
+            (_FORMAT_NAMES["alb_connection"], rf"{iso_time} [\da-fA-F.:]+ \d+ \d+ "),
+            (_FORMAT_NAMES["classic_elb_access"], rf"{iso_time} [A-Za-z0-9-]+ \S+:\d+ "),
+            # CloudFront standard logs: tab-separated, date and time first; or their #Version/#Fields header.
+            ("a CloudFront access log", r"(?:\d{4}-\d\d-\d\d\t\d\d:\d\d:\d\d\t|#Version: |#Fields: date\b)"),
+            # S3 server access logs: owner's 64-hex canonical id, bucket, [06/Feb/2019:00:00:38 +0000].
+            ("an S3 server access log", r"[0-9a-f]{64} \S+ \[\d\d/[A-Z][a-z]{2}/\d{4}:"),
+            # VPC flow logs (default format): version, account id, interface id; or their header line.
+            ("a VPC flow log", r"(?:\d+ (?:\d{12}|unknown|-) (?:eni-[0-9a-f]+|-) |version account-id )"),
+            # AWS WAF logs: one JSON object per line, naming the web ACL.
+            ("a WAF log", r'\{.*"webaclId":'),
+        )
+    )
+
+
 def _type_from_content(line: str) -> str | None:
     for log_type in _DETECTION_ORDER:
         try:
@@ -129,7 +191,7 @@ def tokenize(line: str) -> list[str]:
     """
     parts = line.split('"')
     if not len(parts) & 1:
-        raise ParseError("unbalanced double quotes")
+        raise FormatMismatchError("unbalanced double quotes")
     tokens = parts[0].split()
     for i in range(1, len(parts), 2):
         tokens.append(parts[i])
@@ -140,17 +202,28 @@ def tokenize(line: str) -> list[str]:
 
 
 def split_host_port(value: str, what: str) -> tuple[str | None, int | None]:
-    """`ip:port` -> (ip, port); `-` -> (None, None). IPv6 is logged unbracketed: split at the LAST colon."""
+    """`ip:port` or `[ip]:port` -> (ip, port); `-` -> (None, None).
+
+    ELB logs IPv6 unbracketed, so the port follows the LAST colon; a bracketed address (as other
+    tools write it) loses its brackets.
+    """
     if value == "-":
         return None, None
-    at = value.rfind(":")
-    if at <= 0:
-        raise ParseError(f"{what} is not ip:port: {value[:60]!r}")
+    if value.startswith("["):
+        end = value.find("]:")
+        host, at = value[1:end], end + 1
+        if end < 2:
+            raise ParseError(f"{what} is not [ip]:port: {value[:60]!r}")
+    else:
+        at = value.rfind(":")
+        host = value[:at]
+        if at <= 0:
+            raise ParseError(f"{what} is not ip:port: {value[:60]!r}")
     try:
         port = int(value[at + 1 :])
     except ValueError:
         raise ParseError(f"{what} port is not a number: {value[:60]!r}") from None
-    return value[:at], port
+    return host, port
 
 
 def split_request(request: str) -> tuple[str | None, str | None, str | None]:

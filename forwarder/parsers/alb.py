@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from forwarder.parsers import ParseError, split_host_port, split_request, to_float, to_int
+from forwarder.parsers import FormatMismatchError, split_host_port, split_request, to_float, to_int
 
 # Fields 14-34, in log order, following the request (field 13). Kept as a tuple for zip().
 _TAIL_FIELDS = (
@@ -114,13 +114,13 @@ def parse_alb_access(line: str) -> dict[str, Any]:
     if end or lead_m or end_m or lead_r or end_r or lead_c or end_c:
         return _parse_general(parts)
     at = client.rfind(":")
-    if at <= 0:
+    if at <= 0 or client[0] == "[":  # a bracketed IPv6 address: split_host_port removes the brackets
         return _parse_general(parts)
     if target == "-":
         target_ip = target_port = None
     else:
         target_at = target.rfind(":")
-        if target_at <= 0:
+        if target_at <= 0 or target[0] == "[":
             return _parse_general(parts)
         target_ip = target[:target_at]
         target_port = target[target_at + 1 :]
@@ -226,13 +226,13 @@ def _parse_earlier_layout(parts: list[str], count: int) -> dict[str, Any]:
     if end or lead_m or end_m or lead_r or end_r:
         return _parse_general(parts)
     at = client.rfind(":")
-    if at <= 0:
+    if at <= 0 or client[0] == "[":  # a bracketed IPv6 address: split_host_port removes the brackets
         return _parse_general(parts)
     if target == "-":
         target_ip = target_port = None
     else:
         target_at = target.rfind(":")
-        if target_at <= 0:
+        if target_at <= 0 or target[0] == "[":
             return _parse_general(parts)
         target_ip = target[:target_at]
         target_port = target[target_at + 1 :]
@@ -318,10 +318,10 @@ def _parse_general(parts: list[str]) -> dict[str, Any]:
     """Any layout: tokenize quote-aware, then name fields by position."""
     count = len(parts)
     if not count & 1:
-        raise ParseError("unbalanced double quotes")
+        raise FormatMismatchError("unbalanced double quotes")
     head = parts[0].split()
     if len(head) != _HEAD_TOKENS or count < 3:
-        raise ParseError(f"expected 12 fields before the quoted request, found {len(head)}")
+        raise FormatMismatchError(f"expected 12 fields before the quoted request, found {len(head)}")
 
     # Everything after the 12 bare head fields: quoted values whole, bare segments split on spaces.
     rest: list[str] = []
@@ -376,7 +376,7 @@ def _head_fields(head: list[str]) -> dict[str, Any]:
     at = client.rfind(":")
     target_code = head[9]
     try:
-        if at <= 0:
+        if at <= 0 or client[0] == "[":
             raise ValueError(client)
         return {
             "type": head[0],

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from forwarder.parsers import ParseError, split_host_port, split_request, to_float, to_int, tokenize
+from forwarder.parsers import FormatMismatchError, split_host_port, split_request, to_float, to_int, tokenize
 
 _TAIL_FIELDS = ("user_agent", "ssl_cipher", "ssl_protocol")
 _MIN_FIELDS = 12  # through the request
@@ -24,7 +24,7 @@ def parse_classic_elb_access(line: str) -> dict[str, Any]:
     parts = line.split('"', 1)
     bare_head = parts[0].split()
     if len(bare_head) != _MIN_FIELDS - 1 or len(parts) < 2:
-        raise ParseError(f"expected 11 fields before the quoted request, found {len(bare_head)}")
+        raise FormatMismatchError(f"expected 11 fields before the quoted request, found {len(bare_head)}")
     tokens = tokenize(line)
     client_ip, client_port = split_host_port(tokens[2], "client")
     backend_ip, backend_port = split_host_port(tokens[3], "backend")

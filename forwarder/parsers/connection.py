@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from forwarder.parsers import ParseError, dash_to_none, to_float, to_int, tokenize
+from forwarder.parsers import FormatMismatchError, dash_to_none, to_float, to_int, tokenize
 
 _FIELDS = (
     "time",
@@ -38,7 +38,7 @@ def parse_alb_connection(line: str) -> dict[str, Any]:
     """Parse one ALB connection log line; raise ParseError when it is not one."""
     tokens = tokenize(line)
     if len(tokens) < _MIN_FIELDS:
-        raise ParseError(f"expected at least {_MIN_FIELDS} fields, found {len(tokens)}")
+        raise FormatMismatchError(f"expected at least {_MIN_FIELDS} fields, found {len(tokens)}")
     record: dict[str, Any] = dict(zip(_FIELDS, dash_to_none(tokens), strict=False))
     record["client_port"] = to_int(tokens[2], "client_port")
     record["listener_port"] = to_int(tokens[3], "listener_port")

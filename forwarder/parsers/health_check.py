@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from forwarder.parsers import ParseError, dash_to_none, to_float, to_int
+from forwarder.parsers import FormatMismatchError, dash_to_none, to_float, to_int
 
 _FIELDS = (
     "type",
@@ -31,9 +31,9 @@ def parse_alb_health_check(line: str) -> dict[str, Any]:
     """Parse one ALB health check log line; raise ParseError when it is not one."""
     tokens = line.split()
     if len(tokens) < _MIN_FIELDS:
-        raise ParseError(f"expected at least {_MIN_FIELDS} fields, found {len(tokens)}")
+        raise FormatMismatchError(f"expected at least {_MIN_FIELDS} fields, found {len(tokens)}")
     if '"' in line:
-        raise ParseError("unexpected double quote in a health check line")
+        raise FormatMismatchError("unexpected double quote")
     record: dict[str, Any] = dict(zip(_FIELDS, dash_to_none(tokens), strict=False))
     record["latency"] = to_float(tokens[2], "latency")
     record["status_code"] = to_int(tokens[6], "status_code")

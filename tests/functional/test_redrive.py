@@ -18,7 +18,7 @@ from urllib.parse import unquote
 
 import boto3
 import pytest
-from alb_log_factory import ACCOUNT, REGION, log_key
+from alb_log_factory import ACCOUNT, REGION, gzip_lines, log_key
 from aws_events import (
     BUCKET,
     FUNCTION_NAME,
@@ -94,7 +94,7 @@ class Account:
         return [call["Payload"] for call in self.invocations]
 
     def put_log(self, key: str, lines: list[str]) -> Stored:
-        body = "".join(f"{line}\n" for line in lines).encode()
+        body = gzip_lines(lines)  # a .log.gz key holds gzip, as the load balancer writes it
         etag = self.s3.put_object(Bucket=BUCKET, Key=key, Body=body)["ETag"].strip('"')
         return Stored(BUCKET, key, etag, len(body), tuple(lines))
 

@@ -189,8 +189,13 @@ def test_broken_lines_raise_parse_error_with_a_reason(line: str) -> None:
             ("2001:db8:85a3::8a2e:370:7334", 51234, "2001:db8::20", 8080),
         ),
         ("::ffff:203.0.113.7:443", "-", ("::ffff:203.0.113.7", 443, None, None)),
+        (
+            "[fe80::202:b3ff:fe1e:8329]:443",
+            "[2001:db8::1]:80",
+            ("fe80::202:b3ff:fe1e:8329", 443, "2001:db8::1", 80),
+        ),
     ],
-    ids=["ipv4", "ipv6-unbracketed", "no-target"],
+    ids=["ipv4", "ipv6-unbracketed", "no-target", "ipv6-bracketed"],
 )
 def test_addresses_split_at_the_last_colon(
     client: str, target: str, expected: tuple[str, int, str | None, int | None]
@@ -367,6 +372,7 @@ VARIANTS = {
         "tls": "- -",
     },
     "odd-request-ipv6": {"request": "- http://h:80-/ ", "client": "2001:db8::1:4431"},
+    "bracketed-ipv6": {"client": "[2001:db8::1]:4431", "target": "[2001:db8::20]:8080"},
     "two-targets": {"target_list": "10.0.1.20:8080 10.0.1.21:8080", "code_list": "200 -"},
     "trailing": {"trailing": " extra more"},
     "quoted-trailing": {"trailing": ' "new quoted field"'},

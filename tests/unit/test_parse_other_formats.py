@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from forwarder.parsers import LOG_TYPES, ParseError, detect_log_type, parser_for
@@ -226,6 +228,44 @@ def test_nlb_example_with_alpn_and_creation_time() -> None:
     assert "extra_fields" not in record
 
 
+def test_nlb_version_1_0_line_has_no_alpn_fields() -> None:
+    # Version 1.0, the first NLB access log layout (AWS docs, 2019): 18 fields, ending at domain_name.
+    line = NLB_NO_ALPN.replace("tls 2.0", "tls 1.0").removesuffix(" - - -")
+    expected = parse_nlb_access(NLB_NO_ALPN) | {"version": "1.0"}
+    for name in ("alpn_fe_protocol", "alpn_be_protocol", "alpn_client_preference_list"):
+        del expected[name]
+    assert parse_nlb_access(line) == expected
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (
+            NLB_NO_ALPN.replace("tls 2.0", "tls 1.0").rsplit(" ", 4)[0],
+            "expected at least 18 fields in a version 1.0 line, found 17",
+        ),
+        (NLB_NO_ALPN.rsplit(" ", 1)[0], "expected at least 21 fields in a version 2.0 line, found 20"),
+        (
+            NLB_NO_ALPN.replace("tls 2.0", "tls 3.1").rsplit(" ", 1)[0],
+            "expected at least 21 fields in a version 3.1 line, found 20",
+        ),
+    ],
+    ids=["v1.0-short", "v2.0-short", "unknown-version-short"],
+)
+def test_nlb_line_shorter_than_its_version_says_so(line: str, reason: str) -> None:
+    with pytest.raises(ParseError, match=f"^{re.escape(reason)}$"):
+        parse_nlb_access(line)
+
+
+def test_nlb_bracketed_ipv6_addresses_lose_their_brackets() -> None:
+    line = NLB_NO_ALPN.replace(
+        "72.21.218.154:51341 172.100.100.185:443", "[2001:db8::7]:51341 [2001:db8::1]:443"
+    )
+    record = parse_nlb_access(line)
+    assert (record["client_ip"], record["client_port"]) == ("2001:db8::7", 51341)
+    assert (record["destination_ip"], record["destination_port"]) == ("2001:db8::1", 443)
+
+
 def test_nlb_failed_handshake_and_alert() -> None:
     line = NLB_NO_ALPN.replace(" 5 2 98 246 - ", " 7 - 0 0 40 ")
     record = parse_nlb_access(line)
@@ -296,6 +336,14 @@ def test_classic_https_and_pre_2015_lines() -> None:
     assert old["request_url"] == "http://www.example.com:80/"
     assert "user_agent" not in old
     assert "ssl_cipher" not in old
+
+
+def test_classic_bracketed_ipv6_addresses_lose_their_brackets() -> None:
+    record = parse_classic_elb_access(
+        CLASSIC_HTTP.replace("192.168.131.39:2817 10.0.0.1:80", "[2001:db8::7]:2817 [2001:db8::1]:80")
+    )
+    assert (record["client_ip"], record["client_port"]) == ("2001:db8::7", 2817)
+    assert (record["backend_ip"], record["backend_port"]) == ("2001:db8::1", 80)
 
 
 def test_classic_unreachable_backend() -> None:
@@ -393,6 +441,7 @@ def test_detect_by_key_wins_over_content(key: str, expected: str) -> None:
         (CONN_FAILED, "alb_connection"),
         (HEALTH_PASS, "alb_health_check"),
         (NLB_NO_ALPN, "nlb_access"),
+        (NLB_NO_ALPN.replace("tls 2.0", "tls 1.0").removesuffix(" - - -"), "nlb_access"),
         (CLASSIC_HTTP, "classic_elb_access"),
         (CLASSIC_TCP, "classic_elb_access"),
     ],

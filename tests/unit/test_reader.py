@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import random
 import re
 import tracemalloc
 import zlib
@@ -241,9 +242,76 @@ def test_truncated_gzip_is_an_error_not_a_short_file() -> None:
         list(iter_lines([compressed + compressed[:12]]))
 
 
-def test_garbage_after_a_member_is_an_error() -> None:
-    with pytest.raises(CorruptObjectError, match="offset"):
-        list(iter_lines([gzip.compress(b"fine\n") + b"trailing junk"]))
+def test_truncated_next_member_header_is_truncation_not_garbage() -> None:
+    with pytest.raises(CorruptObjectError, match="the object is truncated"):
+        list(iter_lines([b"\x1f"], compressed=True))  # one byte of the magic: a member cut short
+    compressed = gzip.compress(b"a line\n")
+    for tail in (b"\x1f", b"\x1f\x8b", b"\x1f\x8b\x08"):
+        for size in (1, 2, len(compressed) + len(tail)):
+            with pytest.raises(CorruptObjectError, match="the object is truncated"):
+                list(iter_lines(split_every(compressed + tail, size)))
+
+
+@pytest.mark.parametrize("compressed", [None, True], ids=["detected", "required"])
+def test_garbage_after_the_last_member_is_named_for_what_it_is(compressed: bool | None) -> None:
+    first, second = gzip.compress(b"fine\n"), gzip.compress(b"also fine\n")
+    data = first + second + b"trailing junk"
+    end = len(first) + len(second) - 1
+    expected = (
+        f"13 bytes after the last complete gzip member (ending at byte {end}) are not gzip: "
+        "74 72 61 69 6c 69 6e 67 20 6a 75 6e 6b"
+    )
+    for size in (1, 3, len(data)):
+        seen: list[str] = []
+        with pytest.raises(CorruptObjectError) as caught:
+            for line in iter_lines(split_every(data, size), compressed=compressed):
+                seen.append(line.text)
+        assert str(caught.value) == expected, f"chunk size {size}"
+        assert "truncated" not in str(caught.value)
+        assert seen == ["fine", "also fine"]  # the complete members' lines come first
+
+
+def test_garbage_after_zero_padding_counts_the_padding_and_shows_the_garbage() -> None:
+    member = gzip.compress(b"fine\n")
+    junk = bytes(range(0x80, 0xA0))  # 32 bytes: only the first 16 are shown
+    with pytest.raises(CorruptObjectError) as caught:
+        list(iter_lines([member + bytes(3) + junk]))
+    message = str(caught.value)
+    assert message.startswith(
+        f"35 bytes after the last complete gzip member (ending at byte {len(member) - 1}) are not gzip: "
+    )
+    assert message.endswith(f"(after 3 zero bytes) {junk[:16].hex(' ')} ...")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(b"2025-03-14 plain text under a .gz name\n", id="plain-text"),
+        pytest.param(b"\x1f\x8c" + gzip.compress(b"x\n")[2:], id="damaged-magic"),
+        pytest.param(random.Random(7).randbytes(4096), id="random-bytes"),  # noqa: S311 -- test data
+        pytest.param(bytes(10) + gzip.compress(b"x\n"), id="leading-zeros"),
+    ],
+)
+def test_compressed_object_that_is_not_gzip_is_corrupt_and_yields_nothing(data: bytes) -> None:
+    for size in (1, len(data)):
+        lines = iter_lines(split_every(data, size), compressed=True)
+        with pytest.raises(CorruptObjectError, match=r"^the object is not gzip: it starts with ") as caught:
+            next(lines)
+    assert data[:8].hex(" ") in str(caught.value)
+    assert "(gzip starts with 1f 8b)" in str(caught.value)
+
+
+@pytest.mark.parametrize("chunks", [[], [b""], [b"", b""]], ids=["no-chunks", "one-empty", "two-empty"])
+def test_empty_compressed_object_has_no_lines(chunks: list[bytes]) -> None:
+    assert list(iter_lines(chunks, compressed=True)) == []
+
+
+def test_plain_object_is_never_decompressed() -> None:
+    data = gzip.compress(b"x\n")
+    assert texts([data]) == ["x"]  # detected by its magic
+    assert [line.text for line in iter_lines([data], compressed=False)] == [
+        data.decode("utf-8", "replace").rstrip("\n")
+    ]
 
 
 def test_lines_before_the_damage_are_yielded_first() -> None:

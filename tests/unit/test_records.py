@@ -231,3 +231,79 @@ def test_dumps_falls_back_to_the_standard_library_without_orjson(monkeypatch: py
         monkeypatch.setattr(builtins, "__import__", real_import)
         importlib.reload(jsonutil)
     assert jsonutil._fast_dumps is not None
+
+
+# --- why a line did not parse: the log it looks like, or that it is not the detected format -------------
+
+# Lines of other AWS logs, shaped as their documentation shows them.
+CLOUDFRONT_LINE = (
+    "2019-12-04\t21:02:31\tLAX1\t392\t192.0.2.100\tGET\td111111abcdef8.cloudfront.net\t/index.html\t200\t-\t"
+    "Mozilla/5.0%20(Windows%20NT%2010.0)\t-\t-\tHit\tSOX4xwn4XV6Q4rgb7XiVGOHms_BGlTAC4KyHmureZmBNrjGdRLiNIQ==\t"
+    "d111111abcdef8.cloudfront.net\thttps\t23\t0.001\t-\tTLSv1.2\tECDHE-RSA-AES128-GCM-SHA256\tHit\tHTTP/2.0\t-\t-"
+)
+S3_ACCESS_LINE = (
+    "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be amzn-s3-demo-bucket1 "
+    "[06/Feb/2019:00:00:38 +0000] 192.0.2.3 79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be "
+    '3E57427F3EXAMPLE REST.GET.VERSIONING - "GET /amzn-s3-demo-bucket1?versioning HTTP/1.1" 200 - 113 - 7 - '
+    '"-" "S3Console/0.4" - s9lzHYrFp76ZVxRcpX9+5cjAnEH2ROuNkd2BHfIa6UkFVdtjf5mKR3/eTPFvsiP/XV/VLi31234= '
+    "SigV4 ECDHE-RSA-AES128-GCM-SHA256 AuthHeader amzn-s3-demo-bucket1.s3.us-west-1.amazonaws.com TLSV1.2"
+)
+VPC_FLOW_LINE = (
+    "2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 "
+    "1418530010 1418530070 ACCEPT OK"
+)
+WAF_LINE = (
+    '{"timestamp":1576280412771,"formatVersion":1,"webaclId":"arn:aws:wafv2:ap-southeast-2:111122223333:'
+    'regional/webacl/STMTest/1EXAMPLE-2ARN-3ARN-4ARN-123456EXAMPLE","terminatingRuleId":"STMTest_SQLi_XSS",'
+    '"terminatingRuleType":"REGULAR","action":"BLOCK","httpRequest":{"clientIp":"1.1.1.1","country":"AU"}}'
+)
+NLB_LINE = (
+    "tls 2.0 2018-12-20T02:59:40 net/my-network-loadbalancer/c6e77e28c25b2234 g3d4b5e8bb8464cd "
+    "72.21.218.154:51341 172.100.100.185:443 5 2 98 246 - - - ECDHE-RSA-AES128-SHA tlsv12 - - - - -"
+)
+FORMAT_LABELS = {
+    "alb_access": "an ALB access log",
+    "alb_connection": "an ALB connection log",
+    "alb_health_check": "an ALB health check log",
+    "nlb_access": "an NLB access log",
+    "classic_elb_access": "a Classic ELB access log",
+}
+
+
+@pytest.mark.parametrize("log_type", list(FORMAT_LABELS))
+@pytest.mark.parametrize(
+    ("line", "looks_like"),
+    [
+        (CLOUDFRONT_LINE, "a CloudFront access log"),
+        ("#Fields: date time x-edge-location sc-bytes c-ip cs-method", "a CloudFront access log"),
+        (S3_ACCESS_LINE, "an S3 server access log"),
+        (VPC_FLOW_LINE, "a VPC flow log"),
+        ("version account-id interface-id srcaddr dstaddr srcport dstport", "a VPC flow log"),
+        (WAF_LINE, "a WAF log"),
+    ],
+    ids=["cloudfront", "cloudfront-header", "s3-access", "vpc-flow", "vpc-flow-header", "waf"],
+)
+def test_lines_of_other_aws_logs_are_named_for_the_log_they_look_like(
+    log_type: str, line: str, looks_like: str
+) -> None:
+    (record,) = records([Line(line)], log_type=log_type)
+    assert record["parse_error"] == f"not {FORMAT_LABELS[log_type]} line: looks like {looks_like} line"
+
+
+def test_elb_lines_of_another_format_are_named_for_it() -> None:
+    (nlb_as_alb,) = records([Line(NLB_LINE)])
+    assert nlb_as_alb["parse_error"] == "not an ALB access log line: looks like an NLB access log line"
+    (alb_as_nlb,) = records([Line(ALB_LINE)], log_type="nlb_access")
+    assert alb_as_nlb["parse_error"] == "not an NLB access log line: looks like an ALB access log line"
+
+
+def test_unrecognised_lines_say_they_are_not_of_the_detected_format() -> None:
+    (record,) = records([Line("this is not an ALB access log line")])
+    assert record["parse_error"] == (
+        "not an ALB access log line: expected 12 fields before the quoted request, found 8"
+    )
+
+
+def test_a_broken_field_of_the_right_format_keeps_its_precise_reason() -> None:
+    (record,) = records([Line(ALB_LINE.replace(" 312 4821 ", " 312 many "))])
+    assert record["parse_error"] == "sent_bytes is not an integer: 'many'"
