@@ -25,7 +25,7 @@ from forwarder import __version__
 from forwarder.config import MAX_RETRY_WAIT_LIMIT
 from forwarder.jsonutil import dumps_line
 from forwarder.parsers import LOG_TYPES, detect_log_type
-from forwarder.reader import DEFAULT_MAX_LINE_BYTES, CorruptObjectError, Line, iter_lines
+from forwarder.reader import DEFAULT_MAX_LINE_BYTES, CorruptObjectError, Line, compression_for, iter_lines
 from forwarder.records import iter_records
 
 __all__ = ["main"]
@@ -132,7 +132,7 @@ def _run_parse(args: argparse.Namespace) -> int:
     out = _stdout_writer()
     try:
         chunks = iter(partial(source.read, _READ_BYTES), b"")
-        lines = iter_lines(chunks, max_line_bytes=args.max_line_bytes)
+        lines = iter_lines(chunks, compressed=compression_for(path), max_line_bytes=args.max_line_bytes)
         first = next(lines, None)
         if log_type is None:
             log_type = detect_log_type(path, first.text if first is not None else None)

@@ -17,7 +17,7 @@ from typing import Any
 from forwarder import jsonutil
 from forwarder.metrics import OUTCOME_FAILED, OUTCOME_OK, OUTCOME_TEST_MODE, ObjectStats
 from forwarder.parsers import detect_log_type
-from forwarder.reader import CorruptObjectError, Line, iter_lines
+from forwarder.reader import CorruptObjectError, Line, compression_for, iter_lines
 from forwarder.records import iter_records
 from forwarder.sender import (
     Batch,
@@ -82,9 +82,7 @@ def _run(
     config = sender.config
     obj = open_object(s3, stats.bucket, stats.key, version_id=version_id)
     stats.etag = obj.etag
-    # ALB and NLB write gzip files named .log.gz; Classic ELB writes plain .log files. A .gz key whose
-    # bytes are not gzip is damaged, never text; other keys are read as gzip only if they start like it.
-    compressed = True if obj.key.endswith(".gz") else None
+    compressed = compression_for(obj.key)
     damage: list[CorruptObjectError] = []
     lines = _until_damage(
         iter_lines(

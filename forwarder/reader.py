@@ -21,7 +21,7 @@ except ImportError:
 else:
     _isal = isal_zlib
 
-__all__ = ["DEFAULT_MAX_LINE_BYTES", "CorruptObjectError", "Line", "iter_lines"]
+__all__ = ["DEFAULT_MAX_LINE_BYTES", "CorruptObjectError", "Line", "compression_for", "iter_lines"]
 
 DEFAULT_MAX_LINE_BYTES = 65536
 
@@ -65,6 +65,15 @@ class Line:
 
 class CorruptObjectError(ValueError):
     """The object is not valid gzip: not gzip at all, corrupt, cut short, or followed by other bytes."""
+
+
+def compression_for(name: str) -> bool | None:
+    """What `iter_lines` must expect of an object with this key or file name.
+
+    ALB and NLB write gzip files named .log.gz; Classic ELB writes plain .log files. A .gz name whose
+    bytes are not gzip is damaged, never text; other names are read as gzip only if they start like it.
+    """
+    return True if name.endswith(".gz") else None
 
 
 def iter_lines(

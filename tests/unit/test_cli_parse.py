@@ -152,6 +152,18 @@ def test_truncated_gzip_exits_2(tmp_path: Path, capsysbinary: pytest.CaptureFixt
     assert "truncated" in err
 
 
+def test_a_gz_file_that_is_not_gzip_exits_2_as_the_forwarder_refuses_it(
+    tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    """The preview follows the forwarder's rule: a .gz name promises gzip; text under it is damage."""
+    path = tmp_path / ALB_NAME
+    path.write_text("\n".join(ALB_LINES) + "\n")
+    status, records, err = run_parse(capsysbinary, str(path))
+    assert status == 2
+    assert records == []
+    assert "is not gzip" in err
+
+
 def test_many_lines_are_all_written(tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
     path = write_gz(tmp_path / ALB_NAME, ALB_LINES[:2] * 2500)
     status, records, _ = run_parse(capsysbinary, str(path))
