@@ -297,7 +297,6 @@ def _apply(
                 forwarder,
                 permission_sid(record.gen),
                 created_arn,
-                env.account,
                 replace=journal is None,
             )
             undo(

@@ -318,6 +318,41 @@ def test_provisioner_writes_only_its_own_logs() -> None:
     assert not allows(statements, "logs:PutLogEvents", f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:other:*")
 
 
+class RecordingLambda:
+    """Stands in for the Lambda client: records the AddPermission requests."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+
+    def add_permission(self, **request: Any) -> None:
+        self.requests.append(request)
+
+    def remove_permission(self, **request: Any) -> None:
+        return None
+
+
+@pytest.mark.parametrize("qualifier", ["", ":live"])
+def test_topic_invoke_permission_names_the_topic_only(qualifier: str) -> None:
+    """AWS documents SourceAccount for S3 and SES sources; for SNS its examples use the topic ARN alone."""
+    arns = importlib.import_module("provisioner.arns")
+    lambda_permission = importlib.import_module("provisioner.lambda_permission")
+    env = arns.Environment(partition="aws", region="us-east-1", account=ACCOUNT)
+    function = arns.parse_function_arn(f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:fwd{qualifier}", env)
+    topic = f"arn:aws:sns:us-east-1:{ACCOUNT}:web-logs-alb-logs-{GEN}"
+    client = RecordingLambda()
+    lambda_permission.allow_topic(client, function, "sid", topic)
+    (request,) = client.requests
+    assert request["Principal"] == "sns.amazonaws.com"
+    assert request["SourceArn"] == topic
+    assert "SourceAccount" not in request
+    for s in scenario_stacks():
+        for logical_id, res in s.template["Resources"].items():
+            if res["Type"] == "AWS::Lambda::Permission" and s.exists(logical_id):
+                props = s.properties(logical_id)
+                if props["Principal"] == "sns.amazonaws.com":
+                    assert "SourceAccount" not in props and props.get("SourceArn"), logical_id
+
+
 # -- forwarder -------------------------------------------------------------------------------------------
 def forwarder_read_resources(s: Stack) -> list[str]:
     return [
