@@ -88,7 +88,14 @@ def provisioner_resources(s: Stack, bucket: str) -> dict[str, str]:
     }
 
 
+# Actions S3 authorises for a bucket that does not exist yet (CreateBucket with ObjectOwnership also needs
+# PutBucketOwnershipControls): there is no owner to compare, so s3:ResourceAccount may be absent.
+BUCKET_CREATION = {"s3:CreateBucket", "s3:PutBucketOwnershipControls"}
+
+
 def s3_context(action: str, account: str = ACCOUNT) -> dict[str, str]:
+    if action in BUCKET_CREATION:
+        return {}
     return {"s3:ResourceAccount": account} if action.startswith("s3:") else {}
 
 
@@ -236,8 +243,27 @@ def test_provisioner_cannot_touch_buckets_of_another_account() -> None:
     statements = s.role_statements("ProvisionerRole")
     resources = provisioner_resources(s, created_bucket_name(s))
     for action, kind in provisioner_needs():
-        if action.startswith("s3:"):
+        # Creating a bucket makes it this account's; a name another account holds answers BucketAlreadyExists.
+        if action.startswith("s3:") and action not in BUCKET_CREATION:
             assert not allows(statements, action, resources[kind], s3_context(action, OTHER_ACCOUNT)), action
+
+
+def test_bucket_creation_never_depends_on_the_resource_account_key() -> None:
+    for role, st in every_statement():
+        keys = {k.lower() for tests in st.get("Condition", {}).values() for k in tests}
+        if "s3:resourceaccount" in keys:
+            assert not BUCKET_CREATION & set(as_list(st["Action"])), (role, st.get("Sid"))
+
+
+@pytest.mark.parametrize("bucket_name", ["", "team-alb-logs"])
+def test_the_provisioner_creates_only_the_buckets_it_may_own(bucket_name: str) -> None:
+    s = make_stack(LogBucketName=bucket_name)
+    statements = s.role_statements("ProvisionerRole")
+    mine = f"arn:aws:s3:::{bucket_name or created_bucket_name(s)}"
+    for action in BUCKET_CREATION:
+        assert allows(statements, action, mine)
+        for other in ("arn:aws:s3:::payments-data", "arn:aws:s3:::alb-logs-999988887777-us-east-1-0a1b2c3d"):
+            assert not allows(statements, action, other), (action, other)
 
 
 def test_provisioner_changes_only_application_load_balancers_of_this_account_and_region() -> None:
