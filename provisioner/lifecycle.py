@@ -490,6 +490,7 @@ def update(
             deadline=deadline,
             progress=progress,
         )
+    _refuse_leaving_an_undeletable_bucket(record, new_target[1], raw_props, raw_old_props)
     log_event(logger, "replacement", replaced_gen=record.gen, changed=new_target != old_target)
     return create(
         clients,
@@ -499,6 +500,34 @@ def update(
         on_physical_id=_ignore,
         progress=progress,
         replacing=record,
+    )
+
+
+def _refuse_leaving_an_undeletable_bucket(
+    record: Record,
+    new_bucket_name: str,
+    raw_props: Mapping[str, Any],
+    raw_old_props: Mapping[str, Any] | None,
+) -> None:
+    """Refuse to move away from a bucket the stack created under LogBucketName and would delete.
+
+    The role may create, empty and delete only the bucket LogBucketName names now (and the default name),
+    and CloudFormation updates the role before it deletes the replaced resource: that Delete could no
+    longer delete the old bucket. A kept bucket only loses our policy statements and notification rule,
+    which the role may do on any bucket of the account.
+    """
+    created_by_name = record.bucket_created and record.bucket_source == SOURCE_NAMED
+    if not created_by_name or new_bucket_name == record.bucket:
+        return
+    # Which properties the replaced resource's Delete carries is not ours to choose: both must keep it.
+    if lenient_properties(raw_old_props).retain_bucket and lenient_properties(raw_props).retain_bucket:
+        return
+    raise PreconditionError(
+        f"LogBucketName cannot change from {show(record.bucket)} while RetainLogBucket is false: the stack "
+        f"created that bucket and would delete it with the replaced resource, but the new template lets the "
+        f"provisioner's role delete only the bucket LogBucketName now names, so {show(record.bucket)} would "
+        f"be left behind. Change RetainLogBucket to true first (on its own), then LogBucketName: the old "
+        f"bucket is kept with its logs; delete it yourself if you no longer need it"
     )
 
 

@@ -297,6 +297,20 @@ def test_after_an_update_replaces_load_balancer_and_bucket_the_old_resource_can_
         assert allows(statements, action, undo[kind], s3_context(action)), f"{action} on {kind} ({where[0]})"
 
 
+def test_after_log_bucket_name_changes_a_created_named_bucket_can_be_kept_but_not_deleted() -> None:
+    """Why the provisioner refuses that rename unless RetainLogBucket is true (provisioner/lifecycle.py)."""
+    old = make_stack(IngestEndpoint=ENDPOINT, RetainLogBucket="false", LogBucketName="first-logs")
+    new = make_stack(IngestEndpoint=ENDPOINT, RetainLogBucket="false", LogBucketName="second-logs")
+    before = old.role_statements("ProvisionerRole")
+    after = new.role_statements("ProvisionerRole")
+    first = provisioner_resources(old, "first-logs")
+    for (action, kind), where in provisioner_needs().items():
+        assert allows(before, action, first[kind], s3_context(action)), f"{action} on {kind} ({where[0]})"
+        # Keeping the old bucket needs only what the role may do on any bucket of the account.
+        allowed_after = allows(after, action, first[kind], s3_context(action))
+        assert allowed_after is (kind not in CREATED_BUCKET_ONLY), (action, kind)
+
+
 def test_provisioner_manages_only_topics_named_for_this_stack() -> None:
     s = make_stack()
     statements = s.role_statements("ProvisionerRole")
