@@ -390,6 +390,8 @@ def create(
     replacing: Record | None = None,
 ) -> Outcome:
     """Create (or, with `replacing`, replace): validate everything, then change with an undo journal."""
+    # CloudFormation creates (or, on a stack update, updates) our role just before this request.
+    clients.iam_propagation.open(deadline)
     gen = make_gen(ctx.stack_id, ctx.logical_id, ctx.request_id)
     if replacing is None:
         # Answer with a parseable id even if validation fails, so the rollback Delete recognises it.
@@ -455,6 +457,8 @@ def update(
     progress: Progress,
 ) -> Outcome:
     """In place when the load balancer and bucket stay; otherwise a replacement with a new id."""
+    # The stack update may have changed our role just before this request.
+    clients.iam_propagation.open(deadline)
     on_physical_id(physical_id)
     record = decode(physical_id)
     new_target = (property_text(raw_props, LOAD_BALANCER_ARN), property_text(raw_props, BUCKET_NAME))
@@ -599,6 +603,8 @@ def _update_in_place(
         except ArnError:
             function = None
         if function is not None:
+            # Denied when the update also took this grant from our role (see below): waiting cannot help.
+            clients.iam_propagation.close()
             with steps.step("remove the old forwarder's invoke permission"):
                 _revoke_old_forwarder(clients.lambda_, function, permission_sid(record.gen), new_forwarder)
     log_event(logger, "updated_in_place", gen=record.gen, prefix=prefix)
@@ -650,6 +656,8 @@ def delete(
     progress: Progress,
 ) -> None:
     """Undo what Create did, in reverse; already-gone things are fine, real errors are reported."""
+    # No change to our role precedes a Delete closely enough to wait for it: a denial is an answer.
+    clients.iam_propagation.close()
     record = decode(physical_id)
     if record is None:
         log_event(logger, "delete_unknown_physical_id", logging.WARNING, physical_id=physical_id)
