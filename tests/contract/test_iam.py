@@ -350,6 +350,58 @@ def test_provisioner_role_grants_nothing_its_code_does_not_use() -> None:
     assert granted - RUNTIME_ACTIONS - used == set()
 
 
+# How each service answers a call IAM does not allow (S3 HEAD requests carry only the status).
+DENIED_CODES = {
+    "elasticloadbalancing": ["AccessDenied"],
+    "s3": ["AccessDenied", "403"],
+    "sns": ["AuthorizationError"],
+    "lambda": ["AccessDeniedException"],
+}
+
+
+class DeniedHttp:
+    """The HTTP side of a 403 answer, as botocore's retry handlers read it."""
+
+    def __init__(self) -> None:
+        self.status_code = 403
+        self.headers: dict[str, str] = {}
+
+
+def test_every_provisioner_client_waits_for_role_changes_to_propagate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """CloudFormation changes the role right before Create and Update: each client retries denials."""
+    dataclasses = importlib.import_module("dataclasses")
+    clients_mod = importlib.import_module("provisioner.clients")
+    deadline = importlib.import_module("provisioner.deadline")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setattr(clients_mod, "RETRY_SLEEP", lambda _: None)
+    clients = clients_mod.make_clients("us-east-1")
+    clients.iam_propagation.open(deadline.Deadline.unlimited())
+    services = set()
+    for f in dataclasses.fields(clients):
+        client = getattr(clients, f.name)
+        if not hasattr(client, "meta"):
+            continue
+        model = client.meta.service_model
+        services.add(model.signing_name)
+        operation = model.operation_model(model.operation_names[0])
+        for code in DENIED_CODES[model.signing_name]:
+            responses = client.meta.events.emit(
+                f"needs-retry.{model.service_id.hyphenize()}.{operation.name}",
+                response=(DeniedHttp(), {"Error": {"Code": code, "Message": ""}}),
+                endpoint=None,
+                operation=operation,
+                attempts=1,
+                caught_exception=None,
+                request_dict={"context": {}},
+            )
+            assert any(r is not None for _, r in responses), (f.name, code)
+    # Every service the provisioner's code calls has such a client.
+    assert services == {action.split(":")[0] for action, _ in provisioner_needs()}
+
+
 def test_provisioner_writes_only_its_own_logs() -> None:
     s = make_stack()
     statements = s.role_statements("ProvisionerRole")
