@@ -656,7 +656,8 @@ def delete(
     progress: Progress,
 ) -> None:
     """Undo what Create did, in reverse; already-gone things are fine, real errors are reported."""
-    # No change to our role precedes a Delete closely enough to wait for it: a denial is an answer.
+    # A stack delete changes no role first, and an update's cleanup Delete comes after the whole update:
+    # a denial here is the answer, and waiting would only delay a failure the retried Delete reports.
     clients.iam_propagation.close()
     record = decode(physical_id)
     if record is None:
