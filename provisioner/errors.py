@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SHOWN_MAX = 200
+# Set by provisioner.clients on an AWS error answer still "access denied" after retrying while IAM
+# changes to the role propagated: {"Seconds": <retried for>, "Action": <the IAM action denied>}.
+DENIED_AFTER_RETRY = "ProvisionerDeniedAfterRetry"
 
 
 class ProvisionError(Exception):
@@ -63,7 +68,15 @@ def describe_aws_error(exc: BaseException) -> str:
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
         op = getattr(exc, "operation_name", "") or "call"
-        return f"{op} returned {show(err.get('Code', 'Unknown'))}: {show(err.get('Message', ''), 300)}"
+        code = show(err.get("Code", "Unknown"))
+        text = f"{op} returned {code}: {show(err.get('Message', ''), 300)}"
+        retried = cast(Mapping[str, Any], exc.response).get(DENIED_AFTER_RETRY)
+        if retried:
+            text += (
+                f"; still {code} after retrying for {retried['Seconds']} s; IAM changes to the provisioner "
+                f"role may not have propagated, or the role lacks {show(retried['Action'], 100)}"
+            )
+        return text
     if isinstance(exc, BotoCoreError):
         return f"{type(exc).__name__}: {show(exc, 300)}"
     if isinstance(exc, ProvisionError):

@@ -26,7 +26,6 @@ def allow_topic(
     function: FunctionArn,
     sid: str,
     topic_arn: str,
-    account: str,
     *,
     replace: bool = False,
 ) -> None:
@@ -34,13 +33,14 @@ def allow_topic(
 
     With `replace` (in-place updates), our statement is removed first so it is re-created as specified.
     """
+    # The topic ARN alone: it names the account. AWS documents AddPermission's SourceAccount for S3 and
+    # SES sources; its SNS examples use SourceArn only.
     request: dict[str, Any] = {
         **_target(function),
         "StatementId": sid,
         "Action": "lambda:InvokeFunction",
         "Principal": "sns.amazonaws.com",
         "SourceArn": topic_arn,
-        "SourceAccount": account,
     }
     if replace:
         revoke(lambda_, function, sid)

@@ -349,7 +349,6 @@ def _apply(
                 forwarder,
                 permission_sid(record.gen),
                 created_arn,
-                env.account,
                 replace=journal is None,
             )
             undo(
@@ -454,6 +453,8 @@ def create(
     replacing: Record | None = None,
 ) -> Outcome:
     """Create (or, with `replacing`, replace): validate everything, then change with an undo journal."""
+    # CloudFormation creates (or, on a stack update, updates) our role just before this request.
+    clients.iam_propagation.open(deadline)
     gen = make_gen(ctx.stack_id, ctx.logical_id, ctx.request_id)
     if replacing is None:
         # Answer with a parseable id even if validation fails, so the rollback Delete recognises it.
@@ -519,6 +520,8 @@ def update(
     progress: Progress,
 ) -> Outcome:
     """In place when the load balancer and bucket stay; otherwise a replacement with a new id."""
+    # The stack update may have changed our role just before this request.
+    clients.iam_propagation.open(deadline)
     on_physical_id(physical_id)
     record = decode(physical_id)
     new_target = (property_text(raw_props, LOAD_BALANCER_ARN), property_text(raw_props, BUCKET_NAME))
@@ -554,6 +557,7 @@ def update(
             deadline=deadline,
             progress=progress,
         )
+    _refuse_leaving_an_undeletable_bucket(record, new_target[1], raw_props, raw_old_props)
     log_event(logger, "replacement", replaced_gen=record.gen, changed=new_target != old_target)
     return create(
         clients,
@@ -563,6 +567,34 @@ def update(
         on_physical_id=_ignore,
         progress=progress,
         replacing=record,
+    )
+
+
+def _refuse_leaving_an_undeletable_bucket(
+    record: Record,
+    new_bucket_name: str,
+    raw_props: Mapping[str, Any],
+    raw_old_props: Mapping[str, Any] | None,
+) -> None:
+    """Refuse to move away from a bucket the stack created under LogBucketName and would delete.
+
+    The role may create, empty and delete only the bucket LogBucketName names now (and the default name),
+    and CloudFormation updates the role before it deletes the replaced resource: that Delete could no
+    longer delete the old bucket. A kept bucket only loses our policy statements and notification rule,
+    which the role may do on any bucket of the account.
+    """
+    created_by_name = record.bucket_created and record.bucket_source == SOURCE_NAMED
+    if not created_by_name or new_bucket_name == record.bucket:
+        return
+    # Which properties the replaced resource's Delete carries is not ours to choose: both must keep it.
+    if lenient_properties(raw_old_props).retain_bucket and lenient_properties(raw_props).retain_bucket:
+        return
+    raise PreconditionError(
+        f"LogBucketName cannot change from {show(record.bucket)} while RetainLogBucket is false: the stack "
+        f"created that bucket and would delete it with the replaced resource, but the new template lets the "
+        f"provisioner's role delete only the bucket LogBucketName now names, so {show(record.bucket)} would "
+        f"be left behind. Change RetainLogBucket to true first (on its own), then LogBucketName: the old "
+        f"bucket is kept with its logs; delete it yourself if you no longer need it"
     )
 
 
@@ -636,6 +668,8 @@ def _update_in_place(
         except ArnError:
             function = None
         if function is not None:
+            # Denied when the update also took this grant from our role (see below): waiting cannot help.
+            clients.iam_propagation.close()
             with steps.step("remove the old forwarder's invoke permission"):
                 _revoke_old_forwarder(clients.lambda_, function, permission_sid(record.gen), new_forwarder)
     log_event(logger, "updated_in_place", gen=record.gen, prefix=prefix)
@@ -687,6 +721,9 @@ def delete(
     progress: Progress,
 ) -> None:
     """Undo what Create did, in reverse; already-gone things are fine, real errors are reported."""
+    # A stack delete changes no role first, and an update's cleanup Delete comes after the whole update:
+    # a denial here is the answer, and waiting would only delay a failure the retried Delete reports.
+    clients.iam_propagation.close()
     record = decode(physical_id)
     if record is None:
         log_event(logger, "delete_unknown_physical_id", logging.WARNING, physical_id=physical_id)

@@ -88,7 +88,14 @@ def provisioner_resources(s: Stack, bucket: str) -> dict[str, str]:
     }
 
 
+# Actions S3 authorises for a bucket that does not exist yet (CreateBucket with ObjectOwnership also needs
+# PutBucketOwnershipControls): there is no owner to compare, so s3:ResourceAccount may be absent.
+BUCKET_CREATION = {"s3:CreateBucket", "s3:PutBucketOwnershipControls"}
+
+
 def s3_context(action: str, account: str = ACCOUNT) -> dict[str, str]:
+    if action in BUCKET_CREATION:
+        return {}
     return {"s3:ResourceAccount": account} if action.startswith("s3:") else {}
 
 
@@ -236,8 +243,27 @@ def test_provisioner_cannot_touch_buckets_of_another_account() -> None:
     statements = s.role_statements("ProvisionerRole")
     resources = provisioner_resources(s, created_bucket_name(s))
     for action, kind in provisioner_needs():
-        if action.startswith("s3:"):
+        # Creating a bucket makes it this account's; a name another account holds answers BucketAlreadyExists.
+        if action.startswith("s3:") and action not in BUCKET_CREATION:
             assert not allows(statements, action, resources[kind], s3_context(action, OTHER_ACCOUNT)), action
+
+
+def test_bucket_creation_never_depends_on_the_resource_account_key() -> None:
+    for role, st in every_statement():
+        keys = {k.lower() for tests in st.get("Condition", {}).values() for k in tests}
+        if "s3:resourceaccount" in keys:
+            assert not BUCKET_CREATION & set(as_list(st["Action"])), (role, st.get("Sid"))
+
+
+@pytest.mark.parametrize("bucket_name", ["", "team-alb-logs"])
+def test_the_provisioner_creates_only_the_buckets_it_may_own(bucket_name: str) -> None:
+    s = make_stack(LogBucketName=bucket_name)
+    statements = s.role_statements("ProvisionerRole")
+    mine = f"arn:aws:s3:::{bucket_name or created_bucket_name(s)}"
+    for action in BUCKET_CREATION:
+        assert allows(statements, action, mine)
+        for other in ("arn:aws:s3:::payments-data", "arn:aws:s3:::alb-logs-999988887777-us-east-1-0a1b2c3d"):
+            assert not allows(statements, action, other), (action, other)
 
 
 def test_provisioner_changes_only_application_load_balancers_of_this_account_and_region() -> None:
@@ -287,6 +313,20 @@ def test_after_an_update_replaces_load_balancer_and_bucket_the_old_resource_can_
         assert allows(statements, action, undo[kind], s3_context(action)), f"{action} on {kind} ({where[0]})"
 
 
+def test_after_log_bucket_name_changes_a_created_named_bucket_can_be_kept_but_not_deleted() -> None:
+    """Why the provisioner refuses that rename unless RetainLogBucket is true (provisioner/lifecycle.py)."""
+    old = make_stack(IngestEndpoint=ENDPOINT, RetainLogBucket="false", LogBucketName="first-logs")
+    new = make_stack(IngestEndpoint=ENDPOINT, RetainLogBucket="false", LogBucketName="second-logs")
+    before = old.role_statements("ProvisionerRole")
+    after = new.role_statements("ProvisionerRole")
+    first = provisioner_resources(old, "first-logs")
+    for (action, kind), where in provisioner_needs().items():
+        assert allows(before, action, first[kind], s3_context(action)), f"{action} on {kind} ({where[0]})"
+        # Keeping the old bucket needs only what the role may do on any bucket of the account.
+        allowed_after = allows(after, action, first[kind], s3_context(action))
+        assert allowed_after is (kind not in CREATED_BUCKET_ONLY), (action, kind)
+
+
 def test_provisioner_manages_only_topics_named_for_this_stack() -> None:
     s = make_stack()
     statements = s.role_statements("ProvisionerRole")
@@ -326,12 +366,99 @@ def test_provisioner_role_grants_nothing_its_code_does_not_use() -> None:
     assert granted - RUNTIME_ACTIONS - used == set()
 
 
+# How each service answers a call IAM does not allow (S3 HEAD requests carry only the status).
+DENIED_CODES = {
+    "elasticloadbalancing": ["AccessDenied"],
+    "s3": ["AccessDenied", "403"],
+    "sns": ["AuthorizationError"],
+    "lambda": ["AccessDeniedException"],
+}
+
+
+class DeniedHttp:
+    """The HTTP side of a 403 answer, as botocore's retry handlers read it."""
+
+    def __init__(self) -> None:
+        self.status_code = 403
+        self.headers: dict[str, str] = {}
+
+
+def test_every_provisioner_client_waits_for_role_changes_to_propagate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """CloudFormation changes the role right before Create and Update: each client retries denials."""
+    dataclasses = importlib.import_module("dataclasses")
+    clients_mod = importlib.import_module("provisioner.clients")
+    deadline = importlib.import_module("provisioner.deadline")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setattr(clients_mod, "RETRY_SLEEP", lambda _: None)
+    clients = clients_mod.make_clients("us-east-1")
+    clients.iam_propagation.open(deadline.Deadline.unlimited())
+    services = set()
+    for f in dataclasses.fields(clients):
+        client = getattr(clients, f.name)
+        if not hasattr(client, "meta"):
+            continue
+        model = client.meta.service_model
+        services.add(model.signing_name)
+        operation = model.operation_model(model.operation_names[0])
+        for code in DENIED_CODES[model.signing_name]:
+            responses = client.meta.events.emit(
+                f"needs-retry.{model.service_id.hyphenize()}.{operation.name}",
+                response=(DeniedHttp(), {"Error": {"Code": code, "Message": ""}}),
+                endpoint=None,
+                operation=operation,
+                attempts=1,
+                caught_exception=None,
+                request_dict={"context": {}},
+            )
+            assert any(r is not None for _, r in responses), (f.name, code)
+    # Every service the provisioner's code calls has such a client.
+    assert services == {action.split(":")[0] for action, _ in provisioner_needs()}
+
+
 def test_provisioner_writes_only_its_own_logs() -> None:
     s = make_stack()
     statements = s.role_statements("ProvisionerRole")
     group = s.get_att("ProvisionerLogGroup", "Arn").removesuffix(":*")
     assert allows(statements, "logs:PutLogEvents", f"{group}:log-stream:2025/01/31/[$LATEST]abc")
     assert not allows(statements, "logs:PutLogEvents", f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:other:*")
+
+
+class RecordingLambda:
+    """Stands in for the Lambda client: records the AddPermission requests."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+
+    def add_permission(self, **request: Any) -> None:
+        self.requests.append(request)
+
+    def remove_permission(self, **request: Any) -> None:
+        return None
+
+
+@pytest.mark.parametrize("qualifier", ["", ":live"])
+def test_topic_invoke_permission_names_the_topic_only(qualifier: str) -> None:
+    """AWS documents SourceAccount for S3 and SES sources; for SNS its examples use the topic ARN alone."""
+    arns = importlib.import_module("provisioner.arns")
+    lambda_permission = importlib.import_module("provisioner.lambda_permission")
+    env = arns.Environment(partition="aws", region="us-east-1", account=ACCOUNT)
+    function = arns.parse_function_arn(f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:fwd{qualifier}", env)
+    topic = f"arn:aws:sns:us-east-1:{ACCOUNT}:web-logs-alb-logs-{GEN}"
+    client = RecordingLambda()
+    lambda_permission.allow_topic(client, function, "sid", topic)
+    (request,) = client.requests
+    assert request["Principal"] == "sns.amazonaws.com"
+    assert request["SourceArn"] == topic
+    assert "SourceAccount" not in request
+    for s in scenario_stacks():
+        for logical_id, res in s.template["Resources"].items():
+            if res["Type"] == "AWS::Lambda::Permission" and s.exists(logical_id):
+                props = s.properties(logical_id)
+                if props["Principal"] == "sns.amazonaws.com":
+                    assert "SourceAccount" not in props and props.get("SourceArn"), logical_id
 
 
 # -- forwarder -------------------------------------------------------------------------------------------

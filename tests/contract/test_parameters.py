@@ -177,6 +177,20 @@ def test_code_bucket_prefix_leaves_room_for_the_longest_region_name() -> None:
     assert int(spec["MaxLength"]) + 1 + len(longest_region) <= 63
 
 
+# Lambda keeps 100 of an account's concurrency unreserved; the default account limit is 1000 (new accounts
+# may start lower).
+LAMBDA_DEFAULT_ACCOUNT_CONCURRENCY = 1000
+LAMBDA_MIN_UNRESERVED = 100
+
+
+def test_reserved_concurrency_admits_only_what_a_default_account_can_reserve() -> None:
+    spec = load_template()["Parameters"]["ForwarderReservedConcurrency"]
+    assert int(spec["MinValue"]) == -1
+    assert int(spec["MaxValue"]) == LAMBDA_DEFAULT_ACCOUNT_CONCURRENCY - LAMBDA_MIN_UNRESERVED
+    description = " ".join(str(spec["Description"]).split())
+    assert "100" in description and "unreserved" in description
+
+
 def test_every_default_satisfies_its_own_constraints() -> None:
     for name, spec in load_template()["Parameters"].items():
         if "Default" in spec and spec["Type"] == "String":

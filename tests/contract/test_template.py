@@ -140,6 +140,47 @@ def test_service_timeout_is_above_the_function_timeout_and_below_an_hour() -> No
     assert timeout < service_timeout < 3600
 
 
+def test_lambda_never_retries_the_provisioner() -> None:
+    """CloudFormation invokes the provisioner asynchronously; a retried run would replay a killed request
+    while CloudFormation is already acting on the timeout answer."""
+    s = stack()
+    configs = [
+        s.properties(logical_id)
+        for logical_id, res in load_template()["Resources"].items()
+        if res["Type"] == "AWS::Lambda::EventInvokeConfig"
+        and s.exists(logical_id)
+        and res["Properties"]["FunctionName"] == {"Ref": "ProvisionerFunction"}
+    ]
+    assert len(configs) == 1
+    (config,) = configs
+    # The ServiceToken is the unqualified ARN, which runs $LATEST.
+    assert s.properties(CUSTOM_RESOURCE)["ServiceToken"] == s.get_att("ProvisionerFunction", "Arn")
+    assert config["Qualifier"] == "$LATEST"
+    assert config["MaximumRetryAttempts"] == "0"
+    assert "DestinationConfig" not in config
+    # An event that waited longer could no longer be answered before CloudFormation's own timeout.
+    age = int(config["MaximumEventAgeInSeconds"])
+    timeout = int(s.properties("ProvisionerFunction")["Timeout"])
+    assert 60 <= age <= int(s.properties(CUSTOM_RESOURCE)["ServiceTimeout"]) - timeout
+
+
+def test_the_custom_resource_waits_for_the_no_retry_setting() -> None:
+    resources = load_template()["Resources"]
+    (config_id,) = [
+        k
+        for k, v in resources.items()
+        if v["Type"] == "AWS::Lambda::EventInvokeConfig"
+        and v["Properties"]["FunctionName"] == {"Ref": "ProvisionerFunction"}
+    ]
+    depends = resources[CUSTOM_RESOURCE].get("DependsOn", [])
+    assert config_id in ([depends] if isinstance(depends, str) else depends)
+
+
+def test_template_does_not_claim_the_provisioner_is_invoked_synchronously() -> None:
+    text = TEMPLATE_PATH.read_text(encoding="utf-8")
+    assert re.search(r"\bsynchronous", text) is None
+
+
 def test_custom_resource_passes_exactly_the_properties_the_provisioner_reads() -> None:
     properties = importlib.import_module("provisioner.properties")
     template_names = set(load_template()["Resources"][CUSTOM_RESOURCE]["Properties"]) - CFN_OWN_PROPERTIES

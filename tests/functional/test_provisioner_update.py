@@ -6,6 +6,7 @@ import io
 import zipfile
 from typing import Any
 
+import pytest
 from cfn import ACCOUNT, CustomResource, World, client, default_properties, snapshot
 
 ENDPOINT_A = "https://127.0.0.1:9/a"
@@ -370,3 +371,60 @@ def test_a_denied_permission_removal_still_fails_while_the_forwarder_stays(
 
     assert updated.status == "FAILED"
     assert "AccessDenied" in updated.reason
+
+
+@pytest.mark.parametrize(
+    ("old_retain", "new_retain", "new_bucket"),
+    [
+        ("false", "false", "second-logs"),
+        ("false", "false", ""),
+        ("false", "true", "second-logs"),
+        ("true", "false", ""),
+    ],
+)
+def test_renaming_log_bucket_name_away_from_a_bucket_the_stack_would_delete_is_refused(
+    resource: CustomResource, world: World, old_retain: str, new_retain: str, new_bucket: str
+) -> None:
+    """After the update the role may delete only the new name, so the old bucket would be left behind."""
+    old = default_properties(
+        world.alb_arn, world.forwarder_arn, BucketName="first-logs", RetainBucket=old_retain
+    )
+    created = resource.create(old)
+    assert created.status == "SUCCESS", created.reason
+    assert "first-logs" in world.bucket_names()
+    after_create = snapshot(world)
+    new = dict(old, BucketName=new_bucket, RetainBucket=new_retain)
+
+    refused = resource.update(created.physical_id, new, old)
+
+    assert refused.status == "FAILED"
+    assert "first-logs" in refused.reason
+    assert "Change RetainLogBucket to true first" in refused.reason
+    assert refused.physical_id == created.physical_id
+    assert snapshot(world) == after_create
+    # CloudFormation's rollback: an in-place update back to the old properties.
+    assert resource.update(created.physical_id, old, new).status == "SUCCESS"
+    assert snapshot(world) == after_create
+
+
+def test_renaming_log_bucket_name_after_setting_retain_keeps_the_old_bucket(
+    resource: CustomResource, world: World
+) -> None:
+    """The way the refusal points to: keep the bucket first (in place), then rename."""
+    old = default_properties(world.alb_arn, world.forwarder_arn, BucketName="first-logs")
+    created = resource.create(old)
+    assert created.status == "SUCCESS", created.reason
+    keep = dict(old, RetainBucket="true")
+    kept = resource.update(created.physical_id, keep, old)
+    assert kept.status == "SUCCESS", kept.reason
+    assert kept.physical_id == created.physical_id
+    renamed = dict(keep, BucketName="second-logs")
+
+    replaced = resource.update(created.physical_id, renamed, keep)
+
+    assert replaced.status == "SUCCESS", replaced.reason
+    assert replaced.data["BucketName"] == "second-logs"
+    assert resource.delete(created.physical_id, keep).status == "SUCCESS"
+    assert {"first-logs", "second-logs"} <= set(world.bucket_names())
+    assert world.notifications("first-logs").get("TopicConfigurations") is None
+    assert world.access_logs(world.alb_arn)["access_logs.s3.bucket"] == "second-logs"
