@@ -318,7 +318,7 @@ def _apply(
         ours = notifications.our_rule(rule_id(record.gen), created_arn, plan.key_prefix)
         merged_config = notifications.merge(config, ours, plan.replace_rule_ids)
         if merged_config != config:
-            notifications.write(s3, bucket, merged_config)
+            notifications.write_adding(s3, bucket, merged_config, ours, steps.deadline)
             displaced = [
                 r
                 for r in notifications.rules(config)
@@ -367,14 +367,14 @@ def _restore_rules(
     """Undo our notification change: the exact previous configuration if nobody changed it since."""
     config = notifications.read(s3, bucket)
     if config == written:
-        notifications.write(s3, bucket, before)
+        notifications.write(s3, bucket, before, validate=False)
         return
     restored = notifications.remove(config, {our_id, *(str(r.get("Id")) for r in displaced)})
     for rule in displaced:
         key = notifications.list_key_of(rule)
         restored[key] = [*restored.get(key, []), rule]
     if restored != config:
-        notifications.write(s3, bucket, restored)
+        notifications.write(s3, bucket, restored, validate=False)
 
 
 # -------------------------------------------------------------------------------------------- create
@@ -667,7 +667,7 @@ def delete(
     def remove_rule() -> None:
         config = notifications.read(s3, bucket)
         if notifications.has_rule(config, rule_id(gen)):
-            notifications.write(s3, bucket, notifications.remove(config, {rule_id(gen)}))
+            notifications.write(s3, bucket, notifications.remove(config, {rule_id(gen)}), validate=False)
 
     def revoke_permission() -> None:
         try:
