@@ -269,16 +269,16 @@ def _apply(
             bucket_mod.set_expiry(s3, bucket, props.log_retention_days)
 
     with steps.step("merge the bucket policy"):
-        before = bucket_policy.read(s3, bucket)
-        merged = bucket_policy.merge(
-            before, _statements(env, record, props, plan.prefix), policy_sids(record.gen)
-        )
-        if merged != before:
-            bucket_policy.write(s3, bucket, merged)
-            undo(
+        bucket_policy.add_statements(
+            s3,
+            bucket,
+            _statements(env, record, props, plan.prefix),
+            policy_sids(record.gen),
+            before_first_write=lambda: undo(
                 "remove our bucket policy statements",
                 lambda: _remove_statements(s3, bucket, record.gen, False),
-            )
+            ),
+        )
 
     with steps.step("create the topic"):
         created_arn = topic.create(clients.sns, plan.topic_name)
@@ -316,20 +316,29 @@ def _apply(
         if conflicts:  # someone added a rule since the checks ran
             raise PreconditionError(notifications.conflict_reason(conflicts, bucket, plan.key_prefix))
         ours = notifications.our_rule(rule_id(record.gen), created_arn, plan.key_prefix)
-        merged_config = notifications.merge(config, ours, plan.replace_rule_ids)
-        if merged_config != config:
-            notifications.write_adding(s3, bucket, merged_config, ours, steps.deadline)
-            displaced = [
-                r
-                for r in notifications.rules(config)
-                if r.get("Id") in plan.replace_rule_ids and r.get("Id") != ours["Id"]
-            ]
-            undo(
+        displaced = [
+            r
+            for r in notifications.rules(config)
+            if r.get("Id") in plan.replace_rule_ids and r.get("Id") != ours["Id"]
+        ]
+        notifications.add_rule(
+            s3,
+            bucket,
+            ours,
+            plan.replace_rule_ids,
+            steps.deadline,
+            before_first_write=lambda: undo(
                 "remove our notification rule",
-                lambda: _restore_rules(
-                    s3, bucket, our_id=ours["Id"], before=config, written=merged_config, displaced=displaced
+                lambda: notifications.restore_rules(
+                    s3,
+                    bucket,
+                    before=config,
+                    rule=ours,
+                    replace_ids=plan.replace_rule_ids,
+                    displaced=displaced,
                 ),
-            )
+            ),
+        )
 
     with steps.step("enable access logs on the load balancer"):
         lb_arn = record.load_balancer_arn
@@ -345,36 +354,10 @@ def _apply(
 
 def _remove_statements(s3: Any, bucket: str, gen: str, keep_tls: bool) -> bool:
     """Remove our Sids from the bucket policy; False when there was nothing to remove."""
-    current = bucket_policy.read(s3, bucket)
     sids = set(policy_sids(gen))
     if keep_tls:
         sids.discard(tls_sid(gen))
-    if not bucket_policy.sids_in(current) & sids:
-        return False
-    bucket_policy.write(s3, bucket, bucket_policy.remove(current, sids))
-    return True
-
-
-def _restore_rules(
-    s3: Any,
-    bucket: str,
-    *,
-    our_id: str,
-    before: notifications.Config,
-    written: notifications.Config,
-    displaced: list[dict[str, Any]],
-) -> None:
-    """Undo our notification change: the exact previous configuration if nobody changed it since."""
-    config = notifications.read(s3, bucket)
-    if config == written:
-        notifications.write(s3, bucket, before, validate=False)
-        return
-    restored = notifications.remove(config, {our_id, *(str(r.get("Id")) for r in displaced)})
-    for rule in displaced:
-        key = notifications.list_key_of(rule)
-        restored[key] = [*restored.get(key, []), rule]
-    if restored != config:
-        notifications.write(s3, bucket, restored, validate=False)
+    return bucket_policy.remove_statements(s3, bucket, sids)
 
 
 # -------------------------------------------------------------------------------------------- create
@@ -664,11 +647,6 @@ def delete(
             # The user pointed logging elsewhere since: their choice stands.
             log_event(logger, "load_balancer_left_alone", enabled=current.enabled, bucket=current.bucket)
 
-    def remove_rule() -> None:
-        config = notifications.read(s3, bucket)
-        if notifications.has_rule(config, rule_id(gen)):
-            notifications.write(s3, bucket, notifications.remove(config, {rule_id(gen)}), validate=False)
-
     def revoke_permission() -> None:
         try:
             function = parse_function_arn(settings.forwarder_arn, env)
@@ -678,7 +656,9 @@ def delete(
         revoke(clients.lambda_, function, permission_sid(gen))
 
     tolerant("restore the load balancer's access log settings", restore_load_balancer)
-    tolerant("remove our bucket notification rule", remove_rule)
+    tolerant(
+        "remove our bucket notification rule", lambda: notifications.remove_rules(s3, bucket, {rule_id(gen)})
+    )
     # A bucket we created and keep stays TLS-only.
     tolerant(
         "remove our bucket policy statements",

@@ -8,7 +8,8 @@ S3 also validates every topic, queue and Lambda destination of the whole configu
 (it sends each an s3:TestEvent) unless the request sets SkipDestinationValidation, so one rule of
 someone else whose destination is gone would fail every write. Writes that only remove or restore rules
 skip validation; the write that adds our rule keeps it, retries while our fresh topic policy propagates
-and names the rule that failed.
+and names the rule that failed. Every change is read back and merged again if a concurrent writer
+replaced it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from botocore.exceptions import ClientError
 from provisioner.deadline import Deadline
 from provisioner.errors import PreconditionError, error_code, show
 from provisioner.logs import log_event
+from provisioner.merge_write import merge_write
 from provisioner.naming import LOG_SUFFIX
 
 if TYPE_CHECKING:
@@ -303,3 +305,88 @@ def write_adding(s3: S3Client, bucket: str, config: Config, rule: dict[str, Any]
             log_event(logger, "own_topic_not_validated_yet", logging.WARNING, attempt=attempt, retry_in=delay)
             RETRY_SLEEP(delay)
             waited += delay
+
+
+def _document(bucket: str) -> str:
+    return f"the notification configuration of bucket {show(bucket)}"
+
+
+def add_rule(
+    s3: S3Client,
+    bucket: str,
+    rule: dict[str, Any],
+    replace_ids: Iterable[str],
+    deadline: Deadline,
+    *,
+    before_first_write: Callable[[], object] | None = None,
+) -> bool:
+    """Merge our rule in (replacing rules `replace_ids`), validated; False when it was already there."""
+    replace = set(replace_ids)
+    stale = replace - {rule["Id"]}
+    return merge_write(
+        read=lambda: read(s3, bucket),
+        merge=lambda current: merge(current, rule, replace),
+        holds=lambda current: has_rule(current, rule["Id"]) and not any(has_rule(current, i) for i in stale),
+        write=lambda config: write_adding(s3, bucket, config, rule, deadline),
+        document=_document(bucket),
+        operation="PutBucketNotificationConfiguration",
+        before_first_write=before_first_write,
+    )
+
+
+def remove_rules(s3: S3Client, bucket: str, ids: Iterable[str]) -> bool:
+    """Remove rules by id, without destination validation; False when none was there."""
+    drop = set(ids)
+
+    def gone(config: Config) -> bool:
+        return not any(has_rule(config, i) for i in drop)
+
+    def without(config: Config) -> Config:
+        return config if gone(config) else remove(config, drop)
+
+    return merge_write(
+        read=lambda: read(s3, bucket),
+        merge=without,
+        holds=gone,
+        write=lambda config: write(s3, bucket, config, validate=False),
+        document=_document(bucket),
+        operation="PutBucketNotificationConfiguration",
+    )
+
+
+def restore_rules(
+    s3: S3Client,
+    bucket: str,
+    *,
+    before: Config,
+    rule: dict[str, Any],
+    replace_ids: Iterable[str],
+    displaced: list[dict[str, Any]],
+) -> bool:
+    """Undo add_rule: the exact previous configuration if nobody changed it since, else our rule out and
+    the rules it displaced back; without destination validation."""
+    written = merge(before, rule, replace_ids)
+    displaced_ids = {str(r.get("Id")) for r in displaced}
+
+    def restored(config: Config) -> bool:
+        return not has_rule(config, rule["Id"]) and all(has_rule(config, i) for i in displaced_ids)
+
+    def restore(config: Config) -> Config:
+        if restored(config):
+            return config
+        if config == written:
+            return before
+        result = remove(config, {rule["Id"], *displaced_ids})
+        for item in displaced:
+            key = list_key_of(item)
+            result[key] = [*result.get(key, []), item]
+        return result
+
+    return merge_write(
+        read=lambda: read(s3, bucket),
+        merge=restore,
+        holds=restored,
+        write=lambda config: write(s3, bucket, config, validate=False),
+        document=_document(bucket),
+        operation="PutBucketNotificationConfiguration",
+    )
