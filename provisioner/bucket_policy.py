@@ -194,16 +194,28 @@ def add_statements(
     statements: Iterable[Statement],
     own_sids: Iterable[str],
     *,
+    only_if_missing: bool = False,
     before_first_write: Callable[[], object] | None = None,
 ) -> bool:
-    """Merge our statements into the bucket's policy, replacing any of `own_sids`; False if already there."""
+    """Merge our statements into the bucket's policy, replacing any of `own_sids`; False if already there.
+
+    With `only_if_missing`, a policy that has exactly our Sids is left as it is (S3 may have reformatted
+    our statements: a rewrite would change nothing).
+    """
     ours = list(statements)
     replace = set(own_sids)
     wanted = {str(s["Sid"]) for s in ours}
+
+    def holds(current: Policy | None) -> bool:
+        return wanted <= sids_in(current) and not sids_in(current) & (replace - wanted)
+
+    def merged(current: Policy | None) -> Policy | None:
+        return current if only_if_missing and holds(current) else merge(current, ours, replace)
+
     return merge_write(
         read=lambda: read(s3, bucket),
-        merge=lambda current: merge(current, ours, replace),
-        holds=lambda current: wanted <= sids_in(current) and not sids_in(current) & (replace - wanted),
+        merge=merged,
+        holds=holds,
         write=lambda policy: write(s3, bucket, policy),
         document=f"the policy of bucket {show(bucket)}",
         operation="PutBucketPolicy",

@@ -268,11 +268,12 @@ def _apply(
         with steps.step("set the bucket's expiry rule"):
             bucket_mod.set_expiry(s3, bucket, props.log_retention_days)
 
+    statements = _statements(env, record, props, plan.prefix)
     with steps.step("merge the bucket policy"):
         bucket_policy.add_statements(
             s3,
             bucket,
-            _statements(env, record, props, plan.prefix),
+            statements,
             policy_sids(record.gen),
             before_first_write=lambda: undo(
                 "remove our bucket policy statements",
@@ -350,6 +351,12 @@ def _apply(
                 "restore the load balancer's access log settings",
                 lambda: load_balancer.write_access_logs(clients.elbv2, lb_arn, current),
             )
+
+    # A writer that read the bucket before our change and wrote after our read-back dropped it unseen;
+    # such a write has landed by now (the steps since took seconds): look once more.
+    with steps.step("check that the bucket policy and notification rule are still in place"):
+        bucket_policy.add_statements(s3, bucket, statements, policy_sids(record.gen), only_if_missing=True)
+        notifications.add_rule(s3, bucket, ours, plan.replace_rule_ids, steps.deadline, only_if_missing=True)
 
 
 def _remove_statements(s3: Any, bucket: str, gen: str, keep_tls: bool) -> bool:
@@ -655,19 +662,25 @@ def delete(
             return
         revoke(clients.lambda_, function, permission_sid(gen))
 
+    def remove_rule() -> None:
+        notifications.remove_rules(s3, bucket, {rule_id(gen)})
+
+    def remove_statements() -> None:
+        # A bucket we created and keep stays TLS-only.
+        _remove_statements(s3, bucket, gen, keep_tls=record.bucket_created and not delete_bucket)
+
     tolerant("restore the load balancer's access log settings", restore_load_balancer)
-    tolerant(
-        "remove our bucket notification rule", lambda: notifications.remove_rules(s3, bucket, {rule_id(gen)})
-    )
-    # A bucket we created and keep stays TLS-only.
-    tolerant(
-        "remove our bucket policy statements",
-        lambda: _remove_statements(s3, bucket, gen, keep_tls=record.bucket_created and not delete_bucket),
-    )
+    tolerant("remove our bucket notification rule", remove_rule)
+    tolerant("remove our bucket policy statements", remove_statements)
     name = topic_name(stack_name(ctx.stack_id), gen)
     tolerant("delete the topic", lambda: topic.delete(clients.sns, topic_arn(env, name)))
     if settings.forwarder_arn:
         tolerant("remove the forwarder's invoke permission", revoke_permission)
+    if not failures:
+        # A writer that read the bucket before our removal and wrote after our read-back put our rule (now
+        # pointing at a deleted topic) or statements back unseen: look once more.
+        tolerant("check that our notification rule stayed removed", remove_rule)
+        tolerant("check that our bucket policy statements stayed removed", remove_statements)
     if delete_bucket and not failures:
         tolerant("delete the bucket", lambda: _delete_bucket(clients, ctx, record, deadline))
     elif record.bucket_created:

@@ -318,15 +318,26 @@ def add_rule(
     replace_ids: Iterable[str],
     deadline: Deadline,
     *,
+    only_if_missing: bool = False,
     before_first_write: Callable[[], object] | None = None,
 ) -> bool:
-    """Merge our rule in (replacing rules `replace_ids`), validated; False when it was already there."""
+    """Merge our rule in (replacing rules `replace_ids`), validated; False when it was already there.
+
+    With `only_if_missing`, a configuration that has our rule Id and none of `replace_ids` is left as it is.
+    """
     replace = set(replace_ids)
     stale = replace - {rule["Id"]}
+
+    def holds(current: Config) -> bool:
+        return has_rule(current, rule["Id"]) and not any(has_rule(current, i) for i in stale)
+
+    def merged(current: Config) -> Config:
+        return current if only_if_missing and holds(current) else merge(current, rule, replace)
+
     return merge_write(
         read=lambda: read(s3, bucket),
-        merge=lambda current: merge(current, rule, replace),
-        holds=lambda current: has_rule(current, rule["Id"]) and not any(has_rule(current, i) for i in stale),
+        merge=merged,
+        holds=holds,
         write=lambda config: write_adding(s3, bucket, config, rule, deadline),
         document=_document(bucket),
         operation="PutBucketNotificationConfiguration",

@@ -79,6 +79,31 @@ class WorstInterleaving:
             self._wait(self.a_wrote, "A wrote first")
 
 
+class LateOverwrite(WorstInterleaving):
+    """Both read, A writes and reads its change back, and only then B writes the version it read."""
+
+    def __init__(self, read_op: str, write_op: str) -> None:
+        super().__init__(read_op, write_op)
+        self.a_read_back = threading.Event()
+
+    def attach(self, a: Any, b: Any) -> None:
+        super().attach(a, b)
+        a.meta.events.register(f"after-call.s3.{self.read_op}", self._a_after_read)
+
+    def _a_after_read(self, **_: Any) -> None:
+        if self.a_wrote.is_set():
+            self.a_read_back.set()
+
+    def _a_before_read(self, **_: Any) -> None:
+        if self.a_read_back.is_set():
+            self._wait(self.b_wrote, "B overwrote A's change after A read it back")
+
+    def _b_before_write(self, **_: Any) -> None:
+        if not self.b_at_write.is_set():
+            self.b_at_write.set()
+            self._wait(self.a_read_back, "A wrote and read its change back")
+
+
 class Stack:
     """One stack's custom resource, driven through lifecycle with its own clients."""
 
@@ -139,9 +164,9 @@ def stacks(world: World) -> tuple[Stack, Stack]:
     return Stack("web", world.alb_arn, "web", world), Stack("api", world.alb2_arn, "api", world)
 
 
-def interleave_worst(a: Stack, b: Stack) -> None:
-    WorstInterleaving("GetBucketPolicy", "PutBucketPolicy").attach(a.clients.s3, b.clients.s3)
-    WorstInterleaving("GetBucketNotificationConfiguration", "PutBucketNotificationConfiguration").attach(
+def interleave(a: Stack, b: Stack, order: type[WorstInterleaving] = WorstInterleaving) -> None:
+    order("GetBucketPolicy", "PutBucketPolicy").attach(a.clients.s3, b.clients.s3)
+    order("GetBucketNotificationConfiguration", "PutBucketNotificationConfiguration").attach(
         a.clients.s3, b.clients.s3
     )
 
@@ -159,7 +184,7 @@ def test_two_creates_racing_on_one_bucket_both_keep_their_statements_and_rules(
     world: World, stacks: tuple[Stack, Stack]
 ) -> None:
     a, b = stacks
-    interleave_worst(a, b)
+    interleave(a, b)
 
     together(a.create, b.create)
 
@@ -173,11 +198,37 @@ def test_two_deletes_racing_on_one_bucket_both_remove_theirs_and_keep_the_rest(
     a, b = stacks
     a.create()
     b.create()
-    interleave_worst(a, b)
+    interleave(a, b)
 
     together(a.delete, b.delete)
 
     assert sids(world) == {"Theirs"}
+    assert world.policy(BUCKET) == {"Version": "2012-10-17", "Statement": [THEIRS]}
+    assert rule_ids(world) == {"theirs"}
+
+
+def test_a_create_whose_change_is_overwritten_after_its_read_back_merges_it_again_before_answering(
+    world: World, stacks: tuple[Stack, Stack]
+) -> None:
+    a, b = stacks
+    interleave(a, b, LateOverwrite)
+
+    together(a.create, b.create)
+
+    assert {f"AlbLogDelivery{a.gen()}", f"AlbLogDelivery{b.gen()}", "Theirs"} <= sids(world)
+    assert rule_ids(world) == {rule_id(a.gen()), rule_id(b.gen()), "theirs"}
+
+
+def test_a_delete_whose_removal_is_undone_after_its_read_back_removes_again_before_answering(
+    world: World, stacks: tuple[Stack, Stack]
+) -> None:
+    a, b = stacks
+    a.create()
+    b.create()
+    interleave(a, b, LateOverwrite)
+
+    together(a.delete, b.delete)
+
     assert world.policy(BUCKET) == {"Version": "2012-10-17", "Statement": [THEIRS]}
     assert rule_ids(world) == {"theirs"}
 
