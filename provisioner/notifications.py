@@ -219,7 +219,7 @@ def read(s3: S3Client, bucket: str) -> Config:
 
 
 def write(s3: S3Client, bucket: str, config: Config, *, validate: bool) -> None:
-    """Replace the whole configuration; with `validate`, S3 first checks (test-messages) every destination."""
+    """Replace the whole configuration; with `validate`, S3 first sends every destination a test message."""
     s3.put_bucket_notification_configuration(
         Bucket=bucket,
         NotificationConfiguration=config,  # type: ignore[arg-type]
@@ -276,7 +276,7 @@ def _foreign_reason(bucket: str, config: Config, others: list[DestinationFailure
 def _own_reason(
     rule: dict[str, Any], failures: list[DestinationFailure], attempts: int, waited: float
 ) -> str:
-    problem = f" ({show(failures[0].problem, 160)})" if failures else ""
+    problem = f" ({show(failures[0].problem, 160)})" if failures else " (S3 named no destination)"
     return (
         f"S3 could not validate this stack's rule '{show(rule['Id'])}' sending to topic "
         f"{show(rule['TopicArn'])}{problem} in {attempts} attempts over {waited:.0f} s, although the topic's "
