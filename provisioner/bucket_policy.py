@@ -1,13 +1,13 @@
 """The bucket policy: our statements (by Sid) merged into whatever policy the bucket has.
 
 Statements we did not write are never changed, reordered or dropped; the policy's Version and Id are
-kept as they are.
+kept as they are. Every change is read back and merged again if a concurrent writer replaced it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 from provisioner.arns import bucket_arn
 from provisioner.elb_accounts import LOG_DELIVERY_SERVICE_PRINCIPAL, elb_account_id
 from provisioner.errors import PreconditionError, error_code, show
+from provisioner.merge_write import merge_write
 from provisioner.naming import (
     delivery_account_sid,
     delivery_sid,
@@ -185,3 +186,55 @@ def write(s3: S3Client, bucket: str, policy: Policy | None) -> None:
         s3.delete_bucket_policy(Bucket=bucket)
     else:
         s3.put_bucket_policy(Bucket=bucket, Policy=serialise(policy))
+
+
+def add_statements(
+    s3: S3Client,
+    bucket: str,
+    statements: Iterable[Statement],
+    own_sids: Iterable[str],
+    *,
+    only_if_missing: bool = False,
+    before_first_write: Callable[[], object] | None = None,
+) -> bool:
+    """Merge our statements into the bucket's policy, replacing any of `own_sids`; False if already there.
+
+    With `only_if_missing`, a policy that has exactly our Sids is left as it is (S3 may have reformatted
+    our statements: a rewrite would change nothing).
+    """
+    ours = list(statements)
+    replace = set(own_sids)
+    wanted = {str(s["Sid"]) for s in ours}
+
+    def holds(current: Policy | None) -> bool:
+        return wanted <= sids_in(current) and not sids_in(current) & (replace - wanted)
+
+    def merged(current: Policy | None) -> Policy | None:
+        return current if only_if_missing and holds(current) else merge(current, ours, replace)
+
+    return merge_write(
+        read=lambda: read(s3, bucket),
+        merge=merged,
+        holds=holds,
+        write=lambda policy: write(s3, bucket, policy),
+        document=f"the policy of bucket {show(bucket)}",
+        operation="PutBucketPolicy",
+        before_first_write=before_first_write,
+    )
+
+
+def remove_statements(s3: S3Client, bucket: str, sids: Iterable[str]) -> bool:
+    """Remove our Sids from the bucket policy (deleted when nothing else is left); False if none was there."""
+    drop = set(sids)
+
+    def without(current: Policy | None) -> Policy | None:
+        return remove(current, drop) if sids_in(current) & drop else current
+
+    return merge_write(
+        read=lambda: read(s3, bucket),
+        merge=without,
+        holds=lambda current: not sids_in(current) & drop,
+        write=lambda policy: write(s3, bucket, policy),
+        document=f"the policy of bucket {show(bucket)}",
+        operation="PutBucketPolicy",
+    )

@@ -44,6 +44,10 @@ class DeadlineError(ProvisionError):
     """Not enough time is left in this invocation to start or finish a step safely."""
 
 
+class ConcurrentChangeError(ProvisionError):
+    """Another writer kept replacing a shared document (bucket policy, notifications) while we merged ours."""
+
+
 class PhysicalIdError(ProvisionError):
     """The physical id cannot carry the record it must carry."""
 

@@ -320,17 +320,18 @@ def _apply(
         with steps.step("set the bucket's expiry rule"):
             bucket_mod.set_expiry(s3, bucket, props.log_retention_days)
 
+    statements = _statements(env, record, props, plan.prefix)
     with steps.step("merge the bucket policy"):
-        before = bucket_policy.read(s3, bucket)
-        merged = bucket_policy.merge(
-            before, _statements(env, record, props, plan.prefix), policy_sids(record.gen)
-        )
-        if merged != before:
-            bucket_policy.write(s3, bucket, merged)
-            undo(
+        bucket_policy.add_statements(
+            s3,
+            bucket,
+            statements,
+            policy_sids(record.gen),
+            before_first_write=lambda: undo(
                 "remove our bucket policy statements",
                 lambda: _remove_statements(s3, bucket, record.gen, False),
-            )
+            ),
+        )
 
     with steps.step("create the topic"):
         created_arn = topic.create(clients.sns, plan.topic_name)
@@ -367,20 +368,29 @@ def _apply(
         if conflicts:  # someone added a rule since the checks ran
             raise PreconditionError(notifications.conflict_reason(conflicts, bucket, plan.key_prefix))
         ours = notifications.our_rule(rule_id(record.gen), created_arn, plan.key_prefix)
-        merged_config = notifications.merge(config, ours, plan.replace_rule_ids)
-        if merged_config != config:
-            notifications.write(s3, bucket, merged_config)
-            displaced = [
-                r
-                for r in notifications.rules(config)
-                if r.get("Id") in plan.replace_rule_ids and r.get("Id") != ours["Id"]
-            ]
-            undo(
+        displaced = [
+            r
+            for r in notifications.rules(config)
+            if r.get("Id") in plan.replace_rule_ids and r.get("Id") != ours["Id"]
+        ]
+        notifications.add_rule(
+            s3,
+            bucket,
+            ours,
+            plan.replace_rule_ids,
+            steps.deadline,
+            before_first_write=lambda: undo(
                 "remove our notification rule",
-                lambda: _restore_rules(
-                    s3, bucket, our_id=ours["Id"], before=config, written=merged_config, displaced=displaced
+                lambda: notifications.restore_rules(
+                    s3,
+                    bucket,
+                    before=config,
+                    rule=ours,
+                    replace_ids=plan.replace_rule_ids,
+                    displaced=displaced,
                 ),
-            )
+            ),
+        )
 
     lb_arn = record.load_balancer_arn
     with steps.step("tag the load balancer"):
@@ -404,39 +414,19 @@ def _apply(
                 lambda: load_balancer.write_access_logs(clients.elbv2, lb_arn, current),
             )
 
+    # A writer that read the bucket before our change and wrote after our read-back dropped it unseen;
+    # such a write has landed by now (the steps since took seconds): look once more.
+    with steps.step("check that the bucket policy and notification rule are still in place"):
+        bucket_policy.add_statements(s3, bucket, statements, policy_sids(record.gen), only_if_missing=True)
+        notifications.add_rule(s3, bucket, ours, plan.replace_rule_ids, steps.deadline, only_if_missing=True)
+
 
 def _remove_statements(s3: Any, bucket: str, gen: str, keep_tls: bool) -> bool:
     """Remove our Sids from the bucket policy; False when there was nothing to remove."""
-    current = bucket_policy.read(s3, bucket)
     sids = set(policy_sids(gen))
     if keep_tls:
         sids.discard(tls_sid(gen))
-    if not bucket_policy.sids_in(current) & sids:
-        return False
-    bucket_policy.write(s3, bucket, bucket_policy.remove(current, sids))
-    return True
-
-
-def _restore_rules(
-    s3: Any,
-    bucket: str,
-    *,
-    our_id: str,
-    before: notifications.Config,
-    written: notifications.Config,
-    displaced: list[dict[str, Any]],
-) -> None:
-    """Undo our notification change: the exact previous configuration if nobody changed it since."""
-    config = notifications.read(s3, bucket)
-    if config == written:
-        notifications.write(s3, bucket, before)
-        return
-    restored = notifications.remove(config, {our_id, *(str(r.get("Id")) for r in displaced)})
-    for rule in displaced:
-        key = notifications.list_key_of(rule)
-        restored[key] = [*restored.get(key, []), rule]
-    if restored != config:
-        notifications.write(s3, bucket, restored)
+    return bucket_policy.remove_statements(s3, bucket, sids)
 
 
 # -------------------------------------------------------------------------------------------- create
@@ -782,11 +772,6 @@ def delete(
         if owner == mine:
             load_balancer.write_owner(clients.elbv2, lb_arn, None)
 
-    def remove_rule() -> None:
-        config = notifications.read(s3, bucket)
-        if notifications.has_rule(config, rule_id(gen)):
-            notifications.write(s3, bucket, notifications.remove(config, {rule_id(gen)}))
-
     def revoke_permission() -> None:
         try:
             function = parse_function_arn(settings.forwarder_arn, env)
@@ -795,17 +780,25 @@ def delete(
             return
         revoke(clients.lambda_, function, permission_sid(gen))
 
+    def remove_rule() -> None:
+        notifications.remove_rules(s3, bucket, {rule_id(gen)})
+
+    def remove_statements() -> None:
+        # A bucket we created and keep stays TLS-only.
+        _remove_statements(s3, bucket, gen, keep_tls=record.bucket_created and not delete_bucket)
+
     tolerant("restore the load balancer's access log settings", restore_load_balancer)
     tolerant("remove our bucket notification rule", remove_rule)
-    # A bucket we created and keep stays TLS-only.
-    tolerant(
-        "remove our bucket policy statements",
-        lambda: _remove_statements(s3, bucket, gen, keep_tls=record.bucket_created and not delete_bucket),
-    )
+    tolerant("remove our bucket policy statements", remove_statements)
     name = topic_name(stack_name(ctx.stack_id), gen)
     tolerant("delete the topic", lambda: topic.delete(clients.sns, topic_arn(env, name)))
     if settings.forwarder_arn:
         tolerant("remove the forwarder's invoke permission", revoke_permission)
+    if not failures:
+        # A writer that read the bucket before our removal and wrote after our read-back put our rule (now
+        # pointing at a deleted topic) or statements back unseen: look once more.
+        tolerant("check that our notification rule stayed removed", remove_rule)
+        tolerant("check that our bucket policy statements stayed removed", remove_statements)
     if delete_bucket and not failures:
         tolerant("delete the bucket", lambda: _delete_bucket(clients, ctx, record, deadline))
     elif record.bucket_created:

@@ -110,3 +110,34 @@ def test_our_rule_filters_created_log_files_under_the_account_prefix() -> None:
 def test_removing_the_only_rule_leaves_an_empty_configuration() -> None:
     ours = notifications.our_rule("id", "arn:aws:sns:us-east-1:1:t", KEY_PREFIX)
     assert notifications.remove({"TopicConfigurations": [ours]}, {"id"}) == {}
+
+
+def test_destination_failures_read_every_refused_destination_from_s3s_answer() -> None:
+    from botocore.exceptions import ClientError
+
+    function = "arn:aws:lambda:us-east-1:123456789012:function:resize:dev"
+    refused = ClientError(
+        {
+            "Error": {
+                "Code": "InvalidArgument",
+                "Message": "Unable to validate the following destination configurations",
+                "ArgumentName1": "arn:aws:sqs:us-east-1:123456789012:orders",
+                "ArgumentValue1": "The destination queue does not exist",
+                "ArgumentName2": f"{function}, null",
+                "ArgumentValue2": f"Not authorized to invoke function [{function}]",
+            }
+        },
+        "PutBucketNotificationConfiguration",
+    )
+    ambiguous = ClientError(
+        {"Error": {"Code": "InvalidArgument", "Message": "Configuration is ambiguously defined."}},
+        "PutBucketNotificationConfiguration",
+    )
+
+    assert notifications.destination_failures(refused) == [
+        notifications.DestinationFailure(
+            "arn:aws:sqs:us-east-1:123456789012:orders", "The destination queue does not exist"
+        ),
+        notifications.DestinationFailure(function, f"Not authorized to invoke function [{function}]"),
+    ]
+    assert notifications.destination_failures(ambiguous) is None
