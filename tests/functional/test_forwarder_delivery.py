@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from alb_log_factory import log_key
-from aws_events import FakeContext, s3_notification, sns_event
+from aws_events import ShrinkingContext, s3_notification, sns_event
 from ingest_server import Hang, IngestServer, Reply
 
 from forwarder import handler
@@ -164,17 +164,6 @@ def test_deadline_before_sending_fails_cleanly(invoke: Any, put_log: Any, ingest
     with pytest.raises(DeadlineError, match="stopped before sending lines 1-10"):
         invoke(sns_event(s3_notification(obj)), remaining_ms=3000)
     assert ingest.requests == []
-
-
-class ShrinkingContext(FakeContext):
-    """Plenty of time for the first check, then almost none: the deadline arrives mid-object."""
-
-    def __init__(self, answers: list[int]) -> None:
-        super().__init__()
-        self.answers = answers
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
 
 
 def test_deadline_mid_object_then_retry_resends_with_same_ids(
