@@ -263,7 +263,7 @@ def test_rejected_twice_fails_after_one_refresh() -> None:
 def test_plain_credential_is_not_refreshed() -> None:
     transport = ScriptedTransport(HttpResponse(401, None, b""))
     config = Config(endpoint="https://logs.example.com/in", auth_type="bearer", auth_credentials="t")
-    credential = CachedCredential(PlainCredential("t"), 300)
+    credential = CachedCredential(PlainCredential("t", "bearer"), 300)
     sender, _ = make_sender(transport, config=config, credential=credential)
     with pytest.raises(PermanentDeliveryError, match="HTTP 401"):
         sender.send(b"body")
