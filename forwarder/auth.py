@@ -259,11 +259,13 @@ def auth_headers(config: Config, credential: str | None) -> dict[str, str]:
 
 
 def secret_forms(config: Config, credential: str | None) -> tuple[str, ...]:
-    """Every form in which the credential could leak into a message (raw, and as sent on the wire)."""
+    """Every form in which the credential could come back in an answer: as stored, as sent (the header
+    value after its scheme word, so the Basic pair in base64) and each of these JSON-escaped."""
     if not credential:
         return ()
     forms = {credential}
     forms.update(value.split(" ", 1)[-1] for value in auth_headers(config, credential).values())
+    forms.update([json.dumps(form)[1:-1] for form in forms])
     return tuple(sorted(forms, key=len, reverse=True))
 
 

@@ -4,7 +4,8 @@ Retry rules: connection errors, timeouts, 408, 429 and 5xx are retried with expo
 jitter, or after the server's ``Retry-After``; never more than ``max_retries`` times and never when the
 invocation could not finish another attempt. 401/403 trigger one credential refresh and one more attempt
 (the secret may have been rotated). Anything else (other 4xx, 3xx) is permanent: redirects are not
-followed, so the credential is never sent to another host.
+followed, so the credential is never sent to another host. Whatever the endpoint sends back is masked
+for every run of the credential before it goes into a message.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from typing import Any, Protocol
 import urllib3
 
 import forwarder
+from forwarder import redaction
 from forwarder.auth import CachedCredential, auth_headers, secret_forms
 from forwarder.config import Config, describe_endpoint
+from forwarder.redaction import Redactor
 
 logger = logging.getLogger(__name__)
 
@@ -316,8 +319,9 @@ def _describe_transport_error(exc: BaseException) -> str:
 
 def _reason(exc: BaseException) -> str:
     # urllib3 messages embed the pool object and sometimes the URL; keep only the last, useful part.
+    # The sender masks the credential in it (the transport does not know the credential).
     text = str(exc)
-    return _sanitize(text.rsplit(": ", 1)[-1] if ": " in text else text, ())
+    return _sanitize(text.rsplit(": ", 1)[-1] if ": " in text else text)
 
 
 # --- sending ---------------------------------------------------------------------------------------------
@@ -331,13 +335,13 @@ class SendResult:
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_NO_SECRETS = Redactor()
 
 
-def _sanitize(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[REDACTED]")
-    text = _CONTROL.sub(" ", text).strip()
+def _sanitize(text: str, redact: Redactor = _NO_SECRETS) -> str:
+    """Text an endpoint sent, fit for a message: control characters flattened (first, so a flattened
+    character cannot join two pieces into a credential run), every credential run masked, length capped."""
+    text = redact(_CONTROL.sub(" ", text).strip())
     return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 3] + "..."
 
 
@@ -388,7 +392,7 @@ class Sender:
         """POST one gzip body; return on 2xx, raise PermanentDeliveryError or TransientDeliveryError."""
         config = self._config
         credential = self._credential.get() if self._credential else None
-        headers = self._headers(credential)
+        headers, redact = self._headers(credential)
         attempts = retries = 0
         refreshed = False
         while True:
@@ -397,7 +401,7 @@ class Sender:
             try:
                 response = self._transport.post(config.endpoint, body, headers, config.timeout_seconds)
             except TransportError as exc:
-                failure = str(exc)
+                failure = redact(str(exc))
             else:
                 status = response.status
                 if 200 <= status <= 299:
@@ -416,13 +420,11 @@ class Sender:
                         "it changed" if fresh != credential else "unchanged",
                     )
                     credential = fresh
-                    headers = self._headers(credential)
+                    headers, redact = self._headers(credential)
                     retries += 1
                     continue
                 if not is_retryable_status(status):
-                    raise PermanentDeliveryError(
-                        self._permanent_message(response, credential), retries=retries
-                    )
+                    raise PermanentDeliveryError(self._permanent_message(response, redact), retries=retries)
                 failure = f"HTTP {status} {_phrase(status)}".rstrip()
                 retry_after = parse_retry_after(response.retry_after, self._wall_clock())
             decision = plan_retry(
@@ -450,18 +452,24 @@ class Sender:
             self._sleep(decision.delay)
             retries += 1
 
-    def _headers(self, credential: str | None) -> dict[str, str]:
+    def _headers(self, credential: str | None) -> tuple[dict[str, str], Redactor]:
+        """The request headers, and what masks the credential in any text the endpoint sends back.
+
+        The credential's forms are also handed to the log formatter's last guard.
+        """
         headers = {
             "Content-Type": "application/json",
             "Content-Encoding": "gzip",
             "User-Agent": USER_AGENT,
         }
         headers.update(auth_headers(self._config, credential))
-        return headers
+        forms = secret_forms(self._config, credential)
+        redaction.remember(forms)
+        return headers, Redactor(forms)
 
-    def _permanent_message(self, response: HttpResponse, credential: str | None) -> str:
+    def _permanent_message(self, response: HttpResponse, redact: Redactor) -> str:
         status = response.status
-        snippet = _sanitize(response.body.decode("utf-8", "replace"), secret_forms(self._config, credential))
+        snippet = _sanitize(response.body.decode("utf-8", "replace"), redact)
         text = f"{self.endpoint_name} answered HTTP {status} {_phrase(status)}".rstrip()
         if snippet:
             text += f": {snippet!r}"

@@ -1,6 +1,7 @@
-"""Unsendable secrets, through the Lambda handler as AWS invokes it.
+"""A hostile ingest endpoint and unsendable secrets, through the Lambda handler as AWS invokes it.
 
-The secret may hold characters no HTTP header can carry.
+The endpoint echoes the credential (whole or in part) in 401/403 bodies, quotes the
+Authorization header back, or resets connections; the secret may hold characters no HTTP header can carry.
 Each case checks the summary line, how many of the file's lines the receiver got, and that no run of 6
 characters of the credential, in any form it is sent, appears in anything the forwarder produced: its log
 lines as its own JSON formatter writes them, the exception the handler raises (what Lambda records and a
@@ -28,7 +29,7 @@ from aws_events import (
     sns_event,
     sqs_event,
 )
-from ingest_server import IngestServer
+from ingest_server import IngestServer, Reflect, Reply, Reset
 
 from forwarder import handler
 from forwarder.metrics import JsonFormatter
@@ -166,6 +167,108 @@ def basic_secret(forwarder_env: Callable[..., None], password: str = TOKEN) -> s
     arn = create_secret(password)
     forwarder_env(HTTP_AUTH_TYPE="basic", HTTP_AUTH_USERNAME=USERNAME, HTTP_AUTH_SECRET_ARN=arn)
     return arn
+
+
+# --- (b) the credential echoed in a 401/403 body ----------------------------------------------------------
+
+ECHOES = {
+    "whole": f'{{"error":"invalid token {TOKEN}"}}',
+    "first-12": f'{{"error":"token {TOKEN[:12]}... is not valid"}}',
+    "middle-of-text": f"denied:key=x{TOKEN[5:15]}y;retry later",
+    "last-8-json": f'{{"detail":{{"hint":"ends with {TOKEN[-8:]}"}}}}',
+}
+
+
+@pytest.mark.parametrize("status", [401, 403])
+@pytest.mark.parametrize("echo", ECHOES, ids=list(ECHOES))
+def test_rejection_body_echoing_the_credential(
+    hostile: Any, forwarder_env: Any, ingest: IngestServer, status: int, echo: str
+) -> None:
+    bearer_secret(forwarder_env)
+    ingest.set_default(Reply(status, body=ECHOES[echo].encode()))
+    outcome = hostile()
+    assert type(outcome.error).__name__ == "PermanentDeliveryError"
+    assert f"answered HTTP {status}" in str(outcome.error)
+    assert "[REDACTED]" in str(outcome.error)
+    assert (outcome.summary["outcome"], outcome.summary["error_type"]) == ("failed", "PermanentDeliveryError")
+    assert len(ingest.requests) == 2  # fetched again once (rotation), refused again
+    assert (len(ingest.records()), outcome.lines_in_files) == (0, LINES)
+    assert_nothing_leaked(outcome, *bearer_forms())
+
+
+def test_rejection_echo_through_sqs(hostile: Any, forwarder_env: Any, ingest: IngestServer) -> None:
+    bearer_secret(forwarder_env)
+    ingest.set_default(Reply(401, body=ECHOES["first-12"].encode()))
+    outcome = hostile(trigger="sqs", files=2)
+    failed = [{"itemIdentifier": record["messageId"]} for record in outcome.event["Records"]]
+    assert outcome.answer == {"batchItemFailures": failed}
+    assert [s["error_type"] for s in outcome.summaries] == ["PermanentDeliveryError"] * 2
+    assert (len(ingest.records()), outcome.lines_in_files) == (0, 2 * LINES)
+    assert_nothing_leaked(outcome, *bearer_forms())
+
+
+# --- (d) the Authorization header quoted back --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("auth", ["bearer", "basic"])
+@pytest.mark.parametrize(
+    ("where", "error_type", "requests"),
+    [
+        ("body", "PermanentDeliveryError", 1),
+        ("header_line", "PermanentDeliveryError", 1),
+        # Not HTTP at all: a transport error, retried once (HTTP_MAX_RETRIES=1).
+        ("status_line", "TransientDeliveryError", 2),
+    ],
+)
+def test_authorization_header_reflected(  # noqa: PLR0917 -- pytest fixtures and parameters
+    hostile: Any,
+    forwarder_env: Any,
+    ingest: IngestServer,
+    auth: str,
+    where: str,
+    error_type: str,
+    requests: int,
+) -> None:
+    (bearer_secret if auth == "bearer" else basic_secret)(forwarder_env)
+    ingest.set_default(Reflect(400, where=where))
+    outcome = hostile()
+    assert type(outcome.error).__name__ == error_type
+    assert (outcome.summary["outcome"], outcome.summary["error_type"]) == ("failed", error_type)
+    assert len(ingest.requests) == requests
+    assert (len(ingest.records()), outcome.lines_in_files) == (0, LINES)
+    assert_nothing_leaked(outcome, *(bearer_forms() if auth == "bearer" else basic_forms()))
+
+
+# --- (c) connection resets ---------------------------------------------------------------------------------
+
+
+def test_resets_then_success_delivers_every_line(
+    hostile: Any, forwarder_env: Any, ingest: IngestServer
+) -> None:
+    bearer_secret(forwarder_env)
+    forwarder_env(HTTP_MAX_RETRIES="3")
+    ingest.script(Reset(), Reset())
+    outcome = hostile()
+    assert outcome.error is None
+    assert (outcome.summary["outcome"], outcome.summary["retries"]) == ("ok", 2)
+    assert [r.status for r in ingest.requests] == [0, 0, 200]
+    assert (len(ingest.records()), outcome.lines_in_files) == (LINES, LINES)
+    assert_nothing_leaked(outcome, *bearer_forms())
+
+
+def test_endpoint_that_always_resets(hostile: Any, forwarder_env: Any, ingest: IngestServer) -> None:
+    bearer_secret(forwarder_env)
+    ingest.set_default(Reset())
+    outcome = hostile()
+    assert type(outcome.error).__name__ == "TransientDeliveryError"
+    assert "connection" in str(outcome.error).lower()
+    assert "gave up after 1 retries" in str(outcome.error)
+    assert (outcome.summary["outcome"], outcome.summary["error_type"]) == ("failed", "TransientDeliveryError")
+    assert len(ingest.requests) == 2
+    assert (len(ingest.records()), outcome.lines_in_files) == (0, LINES)
+    emf = json.loads(outcome.metrics[-1])
+    assert (emf["ObjectsFailed"], emf["DeliveryFailures"], emf["DeliveryRetries"]) == (1, 1, 1)
+    assert_nothing_leaked(outcome, *bearer_forms())
 
 
 # --- secrets no HTTP header can carry ---------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -13,7 +14,9 @@ from forwarder.auth import (
     SecretsManagerCredential,
     SsmParameterCredential,
     check_sendable,
+    secret_forms,
 )
+from forwarder.config import Config
 
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:alb-ingest-token-AbCdEf"
 TOKEN = "hx7Qm2vR9pLs4TzW8kNcJ3"
@@ -97,3 +100,12 @@ def test_each_source_refuses_when_it_fetches() -> None:
 
 def test_a_trailing_line_break_of_a_raw_secret_is_still_dropped() -> None:
     assert SecretsManagerCredential(lambda: FakeSecrets(TOKEN + "\n"), ARN, "bearer").fetch() == TOKEN
+
+
+def test_secret_forms_cover_what_is_sent() -> None:
+    basic = Config(endpoint="https://x", auth_type="basic", auth_username="alb", auth_credentials="p\u00e4ss")
+    pair = base64.b64encode("alb:p\u00e4ss".encode()).decode()
+    assert set(secret_forms(basic, "p\u00e4ss")) == {"p\u00e4ss", "p\\u00e4ss", pair}
+    bearer = Config(endpoint="https://x", auth_type="bearer", auth_credentials=TOKEN)
+    assert secret_forms(bearer, TOKEN) == (TOKEN,)
+    assert secret_forms(bearer, None) == ()

@@ -280,3 +280,17 @@ def test_credential_cache_expires() -> None:
     now[0] = 300
     assert credential.get() == "v2"
     assert source.fetches == 2
+
+
+def test_transport_error_text_is_masked_for_the_credential() -> None:
+    token = "tok-ABCDEF-123456"
+    transport = ScriptedTransport(
+        *[TransportError(f"connection broken: BadStatusLine('HTTP/1.1 Bearer {token[:11]}')")] * 10
+    )
+    config = Config(endpoint="https://logs.example.com/in", auth_type="bearer", auth_credentials=token)
+    credential = CachedCredential(PlainCredential(token, "bearer"), 300)
+    sender, _ = make_sender(transport, config=config, credential=credential)
+    with pytest.raises(TransientDeliveryError) as caught:
+        sender.send(b"body")
+    assert "BadStatusLine('HTTP/1.1 Bearer [REDACTED]')" in str(caught.value)
+    assert token[:6] not in str(caught.value)
