@@ -120,6 +120,15 @@ def test_endpoint_that_always_hangs_is_bounded(
     assert len(ingest.requests) == 3
 
 
+def test_refused_connection_is_reported_as_such(invoke: Any, put_log: Any, forwarder_env: Any) -> None:
+    with IngestServer() as gone:
+        url = gone.url
+    forwarder_env(HTTP_ENDPOINT=url, HTTP_MAX_RETRIES="0")
+    with pytest.raises(TransientDeliveryError, match="could not connect") as caught:
+        invoke(sns_event(s3_notification(put_log(KEY, count=2))))
+    assert "timed out" not in str(caught.value)
+
+
 def test_multi_megabyte_object_split_into_batches_each_line_once(
     invoke: Any, put_log: Any, forwarder_env: Any, ingest: IngestServer
 ) -> None:
@@ -176,7 +185,8 @@ def test_deadline_mid_object_then_retry_resends_with_same_ids(
         caplog.at_level(logging.INFO),
         pytest.raises(DeadlineError, match="stopped before sending lines 31-60"),
     ):
-        handler.handler(event, ShrinkingContext([300_000, 1_000]))
+        # Asked before the first batch and by the sender for its attempt: plenty; before the second: 1 s.
+        handler.handler(event, ShrinkingContext([300_000, 300_000, 1_000]))
     assert len(ingest.event_ids()) == 30
     summary = next(r for r in caplog.records if r.name == "forwarder.summary").summary
     assert (summary["outcome"], summary["error_type"]) == ("failed", "DeadlineError")

@@ -1,6 +1,6 @@
 """A hostile ingest endpoint and unsendable secrets, through the Lambda handler as AWS invokes it.
 
-The endpoint echoes the credential (whole or in part) in 401/403 bodies, quotes the
+The endpoint drips its answer, echoes the credential (whole or in part) in 401/403 bodies, quotes the
 Authorization header back, or resets connections; the secret may hold characters no HTTP header can carry.
 Each case checks the summary line, how many of the file's lines the receiver got, and that no run of 6
 characters of the credential, in any form it is sent, appears in anything the forwarder produced: its log
@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import ssl
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -24,12 +25,14 @@ import pytest
 from alb_log_factory import log_key
 from aws_events import (
     FakeContext,
+    LateStartContext,
+    ShrinkingContext,
     destination_record,
     s3_notification,
     sns_event,
     sqs_event,
 )
-from ingest_server import IngestServer, Reflect, Reply, Reset
+from ingest_server import Drip, IngestServer, Reflect, Reply, Reset
 
 from forwarder import handler
 from forwarder.metrics import JsonFormatter
@@ -269,6 +272,103 @@ def test_endpoint_that_always_resets(hostile: Any, forwarder_env: Any, ingest: I
     emf = json.loads(outcome.metrics[-1])
     assert (emf["ObjectsFailed"], emf["DeliveryFailures"], emf["DeliveryRetries"]) == (1, 1, 1)
     assert_nothing_leaked(outcome, *bearer_forms())
+
+
+# --- (a) an endpoint that drips its answer -----------------------------------------------------------------
+
+# 0.05 s a byte: each read returns well within any per-read timeout, but a whole answer takes over 10 s.
+PARTS = ["status", "headers", "body"]
+SLOW_BODY = b'{"status":"ok","padding":"' + b"." * 200 + b'"}'
+
+
+@pytest.mark.parametrize("part", PARTS)
+def test_drip_with_time_left_fails_after_the_retries_naming_the_total_timeout(
+    hostile: Any, forwarder_env: Any, ingest: IngestServer, part: str
+) -> None:
+    bearer_secret(forwarder_env)
+    forwarder_env(HTTP_TIMEOUT_SECONDS="0.3")
+    ingest.set_default(Drip(Reply(200, body=SLOW_BODY), part=part))
+    outcome = hostile()
+    message = str(outcome.error)
+    assert type(outcome.error).__name__ == "TransientDeliveryError"
+    assert "0.3s" in message and "HTTP_TIMEOUT_SECONDS" in message
+    assert "gave up after 1 retries" in message
+    assert outcome.seconds < 3  # two attempts of at most 0.3 s each; a whole dripped answer takes over 10 s
+    assert (outcome.summary["outcome"], outcome.summary["error_type"]) == ("failed", "TransientDeliveryError")
+    assert len(ingest.requests) == 2
+    assert (len(ingest.accepted()), outcome.lines_in_files) == (0, LINES)
+    assert json.loads(outcome.metrics[-1])["DeliveryFailures"] == 1
+    assert_nothing_leaked(outcome, *bearer_forms())
+
+
+@pytest.mark.parametrize("part", PARTS)
+def test_drip_near_the_deadline_ends_in_deadline_error(
+    hostile: Any, forwarder_env: Any, ingest: IngestServer, part: str
+) -> None:
+    bearer_secret(forwarder_env)
+    forwarder_env(HTTP_TIMEOUT_SECONDS="0.5", HTTP_MAX_RETRIES="5")
+    ingest.set_default(Drip(Reply(200, body=SLOW_BODY), part=part))
+    # 5.8 s left at the check before sending: one 0.5 s attempt fits before the 5 s margin, a second not.
+    outcome = hostile(context=LateStartContext(remaining_ms=5_800))
+    assert type(outcome.error).__name__ == "DeadlineError"
+    assert outcome.seconds < 3  # one attempt of 0.5 s
+    assert (outcome.summary["outcome"], outcome.summary["error_type"]) == ("failed", "DeadlineError")
+    assert len(ingest.requests) == 1
+    assert (len(ingest.accepted()), outcome.lines_in_files) == (0, LINES)
+    assert json.loads(outcome.metrics[-1])["ObjectsFailed"] == 1
+    assert_nothing_leaked(outcome, *bearer_forms())
+
+
+def test_attempt_is_cut_at_the_deadline_not_at_the_timeout(
+    hostile: Any, forwarder_env: Any, ingest: IngestServer
+) -> None:
+    bearer_secret(forwarder_env)
+    forwarder_env(HTTP_TIMEOUT_SECONDS="20")
+    ingest.set_default(Drip(Reply(200, body=SLOW_BODY), part="body"))
+    # Time enough at the check before sending; then 5.6 s: the attempt may take 0.6 s, not 20.
+    outcome = hostile(trigger="sqs", files=2, context=ShrinkingContext([300_000, 5_600]))
+    assert outcome.seconds < 3  # one attempt of 0.6 s, where the timeout alone would allow 20
+    failed = [{"itemIdentifier": record["messageId"]} for record in outcome.event["Records"]]
+    assert outcome.answer == {"batchItemFailures": failed}  # the second file was not even tried
+    assert (outcome.summary["outcome"], outcome.summary["error_type"]) == ("failed", "DeadlineError")
+    assert len(ingest.requests) == 1
+    assert (len(ingest.accepted()), outcome.lines_in_files) == (0, 2 * LINES)
+    assert_nothing_leaked(outcome, *bearer_forms())
+
+
+def test_drip_over_tls_is_cut_too(
+    hostile: Any, forwarder_env: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))  # OpenSSL reads it: the test CA is trusted
+    bearer_secret(forwarder_env)
+    with IngestServer(ssl_context=server_context, default=Drip(Reply(200, body=SLOW_BODY))) as tls_server:
+        forwarder_env(HTTP_ENDPOINT=tls_server.url, HTTP_ALLOW_INSECURE="false", HTTP_TIMEOUT_SECONDS="0.3")
+        outcome = hostile()
+        assert type(outcome.error).__name__ == "TransientDeliveryError"
+        assert "no complete answer within 0.3s" in str(outcome.error)
+        assert outcome.seconds < 3
+        assert (len(tls_server.requests), len(tls_server.accepted())) == (2, 0)
+    assert_nothing_leaked(outcome, *bearer_forms())
+
+
+def test_pool_is_healthy_after_an_aborted_attempt(
+    hostile: Any, forwarder_env: Any, ingest: IngestServer
+) -> None:
+    bearer_secret(forwarder_env)
+    forwarder_env(HTTP_TIMEOUT_SECONDS="0.3", HTTP_MAX_RETRIES="2")
+    ingest.script(Drip(Reply(200, body=SLOW_BODY), part="body"))
+    first = hostile()
+    second = hostile()
+    assert (first.error, second.error) == (None, None)
+    assert [first.summary["retries"], second.summary["retries"]] == [1, 0]
+    assert [r.status for r in ingest.requests] == [0, 200, 200]
+    assert len(ingest.records()) == 2 * LINES
 
 
 # --- secrets no HTTP header can carry ---------------------------------------------------------------------
