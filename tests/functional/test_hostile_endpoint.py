@@ -172,7 +172,7 @@ def basic_secret(forwarder_env: Callable[..., None], password: str = TOKEN) -> s
     return arn
 
 
-# --- (b) the credential echoed in a 401/403 body ----------------------------------------------------------
+# --- the credential echoed in a 401/403 body -------------------------------------------------------------
 
 ECHOES = {
     "whole": f'{{"error":"invalid token {TOKEN}"}}',
@@ -210,7 +210,7 @@ def test_rejection_echo_through_sqs(hostile: Any, forwarder_env: Any, ingest: In
     assert_nothing_leaked(outcome, *bearer_forms())
 
 
-# --- (d) the Authorization header quoted back --------------------------------------------------------------
+# --- the Authorization header quoted back ----------------------------------------------------------------
 
 
 @pytest.mark.parametrize("auth", ["bearer", "basic"])
@@ -242,7 +242,7 @@ def test_authorization_header_reflected(  # noqa: PLR0917 -- pytest fixtures and
     assert_nothing_leaked(outcome, *(bearer_forms() if auth == "bearer" else basic_forms()))
 
 
-# --- (c) connection resets ---------------------------------------------------------------------------------
+# --- connection resets -----------------------------------------------------------------------------------
 
 
 def test_resets_then_success_delivers_every_line(
@@ -274,7 +274,7 @@ def test_endpoint_that_always_resets(hostile: Any, forwarder_env: Any, ingest: I
     assert_nothing_leaked(outcome, *bearer_forms())
 
 
-# --- (a) an endpoint that drips its answer -----------------------------------------------------------------
+# --- an endpoint that drips its answer -------------------------------------------------------------------
 
 # 0.05 s a byte: each read returns well within any per-read timeout, but a whole answer takes over 10 s.
 PARTS = ["status", "headers", "body"]
@@ -296,7 +296,7 @@ def test_drip_with_time_left_fails_after_the_retries_naming_the_total_timeout(
     assert outcome.seconds < 3  # two attempts of at most 0.3 s each; a whole dripped answer takes over 10 s
     assert (outcome.summary["outcome"], outcome.summary["error_type"]) == ("failed", "TransientDeliveryError")
     assert len(ingest.requests) == 2
-    assert (len(ingest.accepted()), outcome.lines_in_files) == (0, LINES)
+    assert (len(ingest.records()), outcome.lines_in_files) == (0, LINES)
     assert json.loads(outcome.metrics[-1])["DeliveryFailures"] == 1
     assert_nothing_leaked(outcome, *bearer_forms())
 
@@ -314,7 +314,7 @@ def test_drip_near_the_deadline_ends_in_deadline_error(
     assert outcome.seconds < 3  # one attempt of 0.5 s
     assert (outcome.summary["outcome"], outcome.summary["error_type"]) == ("failed", "DeadlineError")
     assert len(ingest.requests) == 1
-    assert (len(ingest.accepted()), outcome.lines_in_files) == (0, LINES)
+    assert (len(ingest.records()), outcome.lines_in_files) == (0, LINES)
     assert json.loads(outcome.metrics[-1])["ObjectsFailed"] == 1
     assert_nothing_leaked(outcome, *bearer_forms())
 
@@ -332,7 +332,7 @@ def test_attempt_is_cut_at_the_deadline_not_at_the_timeout(
     assert outcome.answer == {"batchItemFailures": failed}  # the second file was not even tried
     assert (outcome.summary["outcome"], outcome.summary["error_type"]) == ("failed", "DeadlineError")
     assert len(ingest.requests) == 1
-    assert (len(ingest.accepted()), outcome.lines_in_files) == (0, 2 * LINES)
+    assert (len(ingest.records()), outcome.lines_in_files) == (0, 2 * LINES)
     assert_nothing_leaked(outcome, *bearer_forms())
 
 
@@ -353,7 +353,7 @@ def test_drip_over_tls_is_cut_too(
         assert type(outcome.error).__name__ == "TransientDeliveryError"
         assert "no complete answer within 0.3s" in str(outcome.error)
         assert outcome.seconds < 3
-        assert (len(tls_server.requests), len(tls_server.accepted())) == (2, 0)
+        assert (len(tls_server.requests), len(tls_server.records())) == (2, 0)
     assert_nothing_leaked(outcome, *bearer_forms())
 
 
@@ -371,7 +371,7 @@ def test_pool_is_healthy_after_an_aborted_attempt(
     assert len(ingest.records()) == 2 * LINES
 
 
-# --- secrets no HTTP header can carry ---------------------------------------------------------------------
+# --- secrets no HTTP header can carry --------------------------------------------------------------------
 
 BAD_SECRETS = {
     "newline": (f"{TOKEN[:10]}\n{TOKEN[10:]}", "contains a newline at position 11"),
