@@ -3,6 +3,8 @@
 A Secrets Manager secret or an SSM parameter holds either the credential itself, or a JSON object with the
 credential under one of the keys in ``CREDENTIAL_KEYS`` (the first key present wins; the key named after
 the auth type is looked at first: ``token`` for bearer, ``password`` for basic, ``apikey`` for apikey).
+A value that cannot be sent (a line break, a control character, or for a header carried as is a character
+outside Latin-1) is refused as soon as it is fetched, by position, never by value.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -44,13 +47,14 @@ class PlainCredential:
     description = "HTTP_AUTH_CREDENTIALS"
     by_reference = False
 
-    __slots__ = ("_value",)
+    __slots__ = ("_auth_type", "_value")
 
-    def __init__(self, value: str) -> None:
+    def __init__(self, value: str, auth_type: str) -> None:
         self._value = value
+        self._auth_type = auth_type
 
     def fetch(self) -> str:
-        return self._value
+        return check_sendable(self._value, self._auth_type, self.description)
 
     def __repr__(self) -> str:
         return "PlainCredential(<redacted>)"
@@ -116,7 +120,8 @@ class SsmParameterCredential:
 
 
 def extract_credential(value: str, auth_type: str, description: str) -> str:
-    """The raw string, or the credential key of a JSON object; error (without the value) when neither."""
+    """The raw string, or the credential key of a JSON object, once checked sendable; error (without the
+    value) when neither."""
     text = value.strip()
     if text.startswith("{"):
         try:
@@ -129,14 +134,44 @@ def extract_credential(value: str, auth_type: str, description: str) -> str:
             for key in keys:
                 candidate = parsed.get(key)
                 if isinstance(candidate, str) and candidate:
-                    return candidate
+                    return check_sendable(candidate, auth_type, description)
             raise CredentialError(
                 f"{description} is a JSON object without a non-empty string under any of the keys "
                 f"{', '.join(CREDENTIAL_KEYS)} (found keys: {', '.join(sorted(map(str, parsed))[:10])})"
             )
     if not text:
         raise CredentialError(f"{description} is empty")
-    return text
+    return check_sendable(text, auth_type, description)
+
+
+# http.client refuses CR and LF in a header value (header injection) and encodes values as Latin-1;
+# RFC 9110 allows no other control character than HTAB there, and RFC 7617 none in a Basic user-pass
+# (which goes out as UTF-8, then base64, so any other character is fine).
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_UNSENDABLE_IN_HEADER = re.compile(r"[\x00-\x1f\x7f-\x9f]|[^\x00-\xff]")
+_NAMED = {"\n": "a newline", "\r": "a carriage return"}
+
+
+def check_sendable(credential: str, auth_type: str, description: str) -> str:
+    """``credential`` unchanged if the configured auth type can send it; else a CredentialError that says
+    where it came from and which character is wrong, by position, never the value."""
+    pattern = _CONTROL_CHARACTER if auth_type == AUTH_BASIC else _UNSENDABLE_IN_HEADER
+    found = pattern.search(credential)
+    if found is None:
+        return credential
+    character = found.group()
+    if character in _NAMED:
+        problem, advice = _NAMED[character], "store the credential on a single line"
+    else:
+        problem = (
+            "a control character, which HTTP basic authentication does not allow,"
+            if auth_type == AUTH_BASIC
+            else "a character that cannot be sent in an HTTP header (non-Latin-1/control)"
+        )
+        advice = "store the credential exactly as issued (copying it may have added the character)"
+    raise CredentialError(
+        f"the credential in {description} contains {problem} at position {found.start() + 1}; {advice}"
+    )
 
 
 class CachedCredential:
@@ -203,7 +238,7 @@ def credential_from_config(
     elif config.auth_parameter_name:
         source = SsmParameterCredential(ssm, config.auth_parameter_name, config.auth_type)
     elif config.auth_credentials:
-        source = PlainCredential(config.auth_credentials)
+        source = PlainCredential(config.auth_credentials, config.auth_type)
     else:  # Config.from_env rejects this; a hand-built Config could still get here.
         raise CredentialError(f"HTTP_AUTH_TYPE={config.auth_type} but no credential source is configured")
     return CachedCredential(source, config.auth_cache_seconds, clock=clock)
@@ -224,11 +259,13 @@ def auth_headers(config: Config, credential: str | None) -> dict[str, str]:
 
 
 def secret_forms(config: Config, credential: str | None) -> tuple[str, ...]:
-    """Every form in which the credential could leak into a message (raw, and as sent on the wire)."""
+    """Every form in which the credential could come back in an answer: as stored, as sent (the header
+    value after its scheme word, so the Basic pair in base64) and each of these JSON-escaped."""
     if not credential:
         return ()
     forms = {credential}
     forms.update(value.split(" ", 1)[-1] for value in auth_headers(config, credential).values())
+    forms.update([json.dumps(form)[1:-1] for form in forms])
     return tuple(sorted(forms, key=len, reverse=True))
 
 

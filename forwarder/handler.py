@@ -20,6 +20,7 @@ from typing import Any
 import boto3
 from botocore.config import Config as BotoConfig
 
+from forwarder import redaction
 from forwarder.auth import credential_from_config
 from forwarder.config import DEFAULT_LOG_LEVEL, LOG_LEVEL, LOG_LEVELS, Config
 from forwarder.events import SOURCE_SQS, Message, ParsedEvent, parse_event
@@ -77,6 +78,7 @@ def reset(*, sleep: Callable[[float], None] = time.sleep) -> None:
         _runtime = None
         _sleep = sleep
     reset_pool()
+    redaction.forget()
 
 
 def _handle_sqs(

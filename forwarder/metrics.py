@@ -16,6 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from forwarder import redaction
+from forwarder.redaction import Redactor
+
 NAMESPACE = "AlbLogOnboarding"
 
 OUTCOME_OK = "ok"
@@ -153,7 +156,12 @@ _STANDARD_ATTRS = frozenset(
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per log record: level, time, logger, message, request id and any ``extra`` fields."""
+    """One JSON object per log record: level, time, logger, message, request id and any ``extra`` fields.
+
+    Last guard against a credential leak: every string in the line (message, extras, exception text,
+    including what libraries log about a malformed answer) is masked for runs of the credentials the
+    sender has used (``redaction.remember``).
+    """
 
     def __init__(self, request_id: Callable[[], str | None] = lambda: None) -> None:
         super().__init__()
@@ -175,7 +183,23 @@ class JsonFormatter(logging.Formatter):
                 data[key] = value
         if record.exc_info:
             data["exception"] = self.formatException(record.exc_info)
+        redact = redaction.known()
+        if redact:
+            data = _masked(data, redact)
         return json.dumps(data, default=str, separators=(",", ":"))
+
+
+def _masked(value: Any, redact: Redactor) -> Any:
+    """``value`` with every string in it masked; objects json would turn into strings are turned first."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {_masked(key, redact): _masked(item, redact) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_masked(item, redact) for item in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return redact(str(value))
 
 
 def configure_logging(level: str, request_id: Callable[[], str | None] = lambda: None) -> None:

@@ -2,30 +2,39 @@
 
 Retry rules: connection errors, timeouts, 408, 429 and 5xx are retried with exponential backoff and full
 jitter, or after the server's ``Retry-After`` (capped at HTTP_MAX_RETRY_WAIT_SECONDS); never more than
-``max_retries`` times and never when the invocation could not finish another attempt. 401/403 trigger one
-credential refresh and one more attempt (the secret may have been rotated). Anything else (other 4xx,
-3xx) is permanent: redirects are not followed, so the credential is never sent to another host.
+``max_retries`` times and never when the invocation could not finish another attempt (then DeadlineError).
+401/403 trigger one credential refresh and one more attempt (the secret may have been rotated). Anything
+else (other 4xx, 3xx) is permanent: redirects are not followed, so the credential is never sent to another
+host.
+
+Each attempt has a wall-clock budget, from connecting to the last byte of the answer: HTTP_TIMEOUT_SECONDS,
+or less when the invocation's deadline (minus the margin) comes first. Whatever the endpoint sends back
+is masked for every run of the credential before it goes into a message.
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import importlib
 import logging
 import math
 import random
 import re
+import socket
 import threading
 import time
 import zlib
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import urllib3
+import urllib3.connection
 
 import forwarder
+from forwarder import redaction
 from forwarder.auth import CachedCredential, auth_headers, secret_forms
 from forwarder.config import (
     DEFAULT_MAX_RETRY_WAIT_SECONDS,
@@ -33,6 +42,7 @@ from forwarder.config import (
     Config,
     describe_endpoint,
 )
+from forwarder.redaction import Redactor
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +76,9 @@ class TransientDeliveryError(DeliveryError):
     """Retryable failures did not clear up within the retry budget or the invocation's time."""
 
 
-class DeadlineError(Exception):
-    """Too little of the invocation is left to send another batch safely; the retry resends it."""
+class DeadlineError(TransientDeliveryError):
+    """The invocation's time ran out before the batch was delivered (before sending it, or before another
+    attempt could finish); the platform's retry resends the object with the same event_ids."""
 
 
 # --- retry policy (pure) ---------------------------------------------------------------------------------
@@ -111,6 +122,7 @@ def backoff_delay(
 class RetryDecision:
     delay: float | None
     reason: str
+    out_of_time: bool = False  # no retry because the invocation has no time for one (not the retry count)
 
     @property
     def retry(self) -> bool:
@@ -149,6 +161,7 @@ def plan_retry(
             None,
             f"stopped after {retries_done} retries: waiting ({source}) and another attempt (up to "
             f"{attempt_seconds:g}s) do not fit in the {max(seconds_left, 0):.1f}s the invocation has left",
+            out_of_time=True,
         )
     return RetryDecision(delay, source)
 
@@ -253,8 +266,119 @@ class TransportError(Exception):
     """The request got no HTTP answer (connection refused or reset, TLS failure, timeout)."""
 
 
+class AttemptTimeoutError(TransportError):
+    """No complete answer arrived within the attempt's time budget."""
+
+
 class Transport(Protocol):
+    """One POST. ``timeout`` bounds the whole attempt, from connecting to the last byte of the answer:
+    raise AttemptTimeoutError when it runs out, TransportError when no answer came."""
+
     def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> HttpResponse: ...
+
+
+# --- per-attempt watchdog --------------------------------------------------------------------------------
+
+# urllib3's connect and read timeouts apply to each socket operation, and the read timeout starts again
+# with every byte received (its Timeout.total does not bound reading the answer either): an endpoint that
+# drips its answer could hold one attempt open far past any limit. A timer that shuts the socket down
+# makes the blocked read return at once, wherever the attempt is (TLS handshake, status line, headers,
+# body).
+_running = threading.local()
+
+
+class _Watchdog:
+    """Shuts down the socket of the attempt running on this thread once ``seconds`` have passed."""
+
+    __slots__ = ("_connection", "_done", "_lock", "_timer", "fired")
+
+    def __init__(self, seconds: float) -> None:
+        self._lock = threading.Lock()
+        self._connection: Any = None
+        self._done = False
+        self.fired = False
+        self._timer = threading.Timer(max(seconds, 0.0), self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        _running.watchdog = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._timer.cancel()
+        with self._lock:
+            self._done = True
+        _running.watchdog = None
+
+    def watch(self, connection: Any) -> None:
+        """The attempt uses ``connection`` now (a new one connecting, or a kept-alive one sending)."""
+        with self._lock:
+            self._connection = connection
+            fired = self.fired
+        if fired:
+            _shut_down(connection)
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.fired = True
+            connection = self._connection
+        if connection is not None:
+            _shut_down(connection)
+
+
+def _shut_down(connection: Any) -> None:
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        # The plain socket call, also for a TLS socket: SSLSocket.shutdown would unwrap TLS under the
+        # reader's feet; this only makes the kernel end the blocked read. OSError: already closed.
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+def _watch(connection: Any) -> None:
+    watchdog: _Watchdog | None = getattr(_running, "watchdog", None)
+    if watchdog is not None:
+        watchdog.watch(connection)
+
+
+if TYPE_CHECKING:
+    _ConnectionBase = urllib3.connection.HTTPConnection
+else:
+    _ConnectionBase = object
+
+
+class _WatchedConnection(_ConnectionBase):
+    """Tells the running attempt's watchdog which connection to cut: before connecting (for TLS, the
+    handshake comes before the request) and before each request (a kept-alive connection)."""
+
+    def connect(self) -> None:
+        _watch(self)
+        super().connect()
+
+    def putrequest(
+        self, method: str, url: str, skip_host: bool = False, skip_accept_encoding: bool = False
+    ) -> None:
+        _watch(self)
+        super().putrequest(method, url, skip_host=skip_host, skip_accept_encoding=skip_accept_encoding)
+
+
+class _WatchedHTTPConnection(_WatchedConnection, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_WatchedConnection, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPConnectionPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSConnectionPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
 
 
 _pool: urllib3.PoolManager | None = None
@@ -268,6 +392,10 @@ def pool_manager() -> urllib3.PoolManager:
         if _pool is None:
             # TLS verification against the system trust store; no automatic retries or redirects.
             _pool = urllib3.PoolManager(num_pools=4, maxsize=2, cert_reqs="CERT_REQUIRED", retries=False)
+            _pool.pool_classes_by_scheme = {
+                "http": _WatchedHTTPConnectionPool,
+                "https": _WatchedHTTPSConnectionPool,
+            }
         return _pool
 
 
@@ -281,40 +409,58 @@ def reset_pool() -> None:
 
 
 class Urllib3Transport:
-    """POST with urllib3; reads at most a few KB of an error body."""
+    """POST with urllib3 within a wall-clock budget per attempt; reads at most a few KB of an error body."""
 
     def __init__(self, pool: Callable[[], urllib3.PoolManager] = pool_manager) -> None:
         self._pool = pool
 
     def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> HttpResponse:
-        try:
-            response = self._pool().urlopen(
-                "POST",
-                url,
-                body=body,
-                headers=headers,
-                timeout=urllib3.Timeout(connect=timeout, read=timeout),
-                retries=False,
-                redirect=False,
-                preload_content=False,
-            )
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise TransportError(_describe_transport_error(exc)) from exc
-        try:
-            data = response.read(_MAX_ERROR_BODY) if response.status >= 300 else b""
-            response.drain_conn()
-        except (urllib3.exceptions.HTTPError, OSError):
-            data = b""
-        finally:
-            response.release_conn()
+        with _Watchdog(timeout) as watchdog:
+            try:
+                response = self._pool().urlopen(
+                    "POST",
+                    url,
+                    body=body,
+                    headers=headers,
+                    timeout=urllib3.Timeout(connect=timeout, read=timeout),
+                    retries=False,
+                    redirect=False,
+                    preload_content=False,
+                )
+            except Exception as exc:
+                if watchdog.fired or _is_timeout(exc):
+                    raise AttemptTimeoutError(_timeout_message(exc, timeout)) from exc
+                if isinstance(exc, urllib3.exceptions.HTTPError | OSError):
+                    raise TransportError(_describe_transport_error(exc)) from exc
+                raise
+            try:
+                data = response.read(_MAX_ERROR_BODY) if response.status >= 300 else b""
+                response.drain_conn()
+            except (urllib3.exceptions.HTTPError, OSError):
+                data = b""
+            finally:
+                if watchdog.fired:
+                    response.close()  # its socket is shut down: the pool reconnects instead of reusing it
+                response.release_conn()
+        if watchdog.fired:
+            raise AttemptTimeoutError(_timeout_message(None, timeout))
         return HttpResponse(response.status, response.headers.get("Retry-After"), data)
 
 
-def _describe_transport_error(exc: BaseException) -> str:
-    if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
-        return "timed out waiting for the response"
+def _is_timeout(exc: BaseException) -> bool:
+    # urllib3's NewConnectionError (refused, unreachable) is a subclass of ConnectTimeoutError: no timeout.
+    return isinstance(exc, urllib3.exceptions.TimeoutError) and not isinstance(
+        exc, urllib3.exceptions.NewConnectionError
+    )
+
+
+def _timeout_message(exc: BaseException | None, seconds: float) -> str:
     if isinstance(exc, urllib3.exceptions.ConnectTimeoutError):
-        return "timed out connecting"
+        return f"timed out connecting: no connection within {seconds:.3g}s"
+    return f"timed out waiting for the response: no complete answer within {seconds:.3g}s"
+
+
+def _describe_transport_error(exc: BaseException) -> str:
     if isinstance(exc, urllib3.exceptions.SSLError):
         return f"TLS error: {_reason(exc)}"
     if isinstance(exc, urllib3.exceptions.NewConnectionError):
@@ -326,8 +472,9 @@ def _describe_transport_error(exc: BaseException) -> str:
 
 def _reason(exc: BaseException) -> str:
     # urllib3 messages embed the pool object and sometimes the URL; keep only the last, useful part.
+    # The sender masks the credential in it (the transport does not know the credential).
     text = str(exc)
-    return _sanitize(text.rsplit(": ", 1)[-1] if ": " in text else text, ())
+    return _sanitize(text.rsplit(": ", 1)[-1] if ": " in text else text)
 
 
 # --- sending ---------------------------------------------------------------------------------------------
@@ -341,13 +488,13 @@ class SendResult:
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_NO_SECRETS = Redactor()
 
 
-def _sanitize(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[REDACTED]")
-    text = _CONTROL.sub(" ", text).strip()
+def _sanitize(text: str, redact: Redactor = _NO_SECRETS) -> str:
+    """Text an endpoint sent, fit for a message: control characters flattened (first, so a flattened
+    character cannot join two pieces into a credential run), every credential run masked, length capped."""
+    text = redact(_CONTROL.sub(" ", text).strip())
     return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 3] + "..."
 
 
@@ -395,19 +542,26 @@ class Sender:
         return self._config.timeout_seconds + self.deadline_margin
 
     def send(self, body: bytes, *, seconds_left: Callable[[], float] = lambda: math.inf) -> SendResult:
-        """POST one gzip body; return on 2xx, raise PermanentDeliveryError or TransientDeliveryError."""
+        """POST one gzip body; return on 2xx, raise PermanentDeliveryError, TransientDeliveryError or
+        DeadlineError (the invocation has no time for another attempt)."""
         config = self._config
         credential = self._credential.get() if self._credential else None
-        headers = self._headers(credential)
+        headers, redact = self._headers(credential)
         attempts = retries = 0
         refreshed = False
         while True:
             attempts += 1
             retry_after: float | None = None
+            # No attempt may run past the deadline minus the margin, nor longer than the timeout.
+            budget = min(config.timeout_seconds, seconds_left() - self.deadline_margin)
             try:
-                response = self._transport.post(config.endpoint, body, headers, config.timeout_seconds)
+                if budget <= 0:
+                    raise AttemptTimeoutError("no time left for an attempt")
+                response = self._transport.post(config.endpoint, body, headers, budget)
             except TransportError as exc:
-                failure = str(exc)
+                failure = redact(str(exc))
+                if isinstance(exc, AttemptTimeoutError):
+                    failure += self._timeout_context(budget)
             else:
                 status = response.status
                 if 200 <= status <= 299:
@@ -426,13 +580,11 @@ class Sender:
                         "it changed" if fresh != credential else "unchanged",
                     )
                     credential = fresh
-                    headers = self._headers(credential)
+                    headers, redact = self._headers(credential)
                     retries += 1
                     continue
                 if not is_retryable_status(status):
-                    raise PermanentDeliveryError(
-                        self._permanent_message(response, credential), retries=retries
-                    )
+                    raise PermanentDeliveryError(self._permanent_message(response, redact), retries=retries)
                 failure = f"HTTP {status} {_phrase(status)}".rstrip()
                 retry_after = parse_retry_after(response.retry_after, self._wall_clock())
             decision = plan_retry(
@@ -445,10 +597,14 @@ class Sender:
                 rng=self._rng,
             )
             if decision.delay is None:
-                raise TransientDeliveryError(
-                    f"{self.endpoint_name}: {failure}; {decision.reason} ({attempts} attempts)",
-                    retries=retries,
-                )
+                message = f"{self.endpoint_name}: {failure}; {decision.reason} ({attempts} attempts)"
+                if decision.out_of_time:
+                    raise DeadlineError(
+                        f"{message}. The retry resends the object with the same event_ids; raise the "
+                        "function timeout or lower HTTP_TIMEOUT_SECONDS",
+                        retries=retries,
+                    )
+                raise TransientDeliveryError(message, retries=retries)
             logger.warning(
                 "%s: %s; retry %d of %d in %.2fs (%s)",
                 self.endpoint_name,
@@ -461,18 +617,30 @@ class Sender:
             self._sleep(decision.delay)
             retries += 1
 
-    def _headers(self, credential: str | None) -> dict[str, str]:
+    def _headers(self, credential: str | None) -> tuple[dict[str, str], Redactor]:
+        """The request headers, and what masks the credential in any text the endpoint sends back.
+
+        The credential's forms are also handed to the log formatter's last guard.
+        """
         headers = {
             "Content-Type": "application/json",
             "Content-Encoding": "gzip",
             "User-Agent": USER_AGENT,
         }
         headers.update(auth_headers(self._config, credential))
-        return headers
+        forms = secret_forms(self._config, credential)
+        redaction.remember(forms)
+        return headers, Redactor(forms)
 
-    def _permanent_message(self, response: HttpResponse, credential: str | None) -> str:
+    def _timeout_context(self, budget: float) -> str:
+        timeout = self._config.timeout_seconds
+        if budget < timeout:
+            return f" (cut from HTTP_TIMEOUT_SECONDS={timeout:g} to the time left before the deadline)"
+        return " (HTTP_TIMEOUT_SECONDS bounds a whole attempt, from connecting to the last byte)"
+
+    def _permanent_message(self, response: HttpResponse, redact: Redactor) -> str:
         status = response.status
-        snippet = _sanitize(response.body.decode("utf-8", "replace"), secret_forms(self._config, credential))
+        snippet = _sanitize(response.body.decode("utf-8", "replace"), redact)
         text = f"{self.endpoint_name} answered HTTP {status} {_phrase(status)}".rstrip()
         if snippet:
             text += f": {snippet!r}"

@@ -42,6 +42,30 @@ class FakeContext:
         return max(0, int(self.remaining_ms - (time.monotonic() - self._started) * 1000))
 
 
+@dataclass
+class LateStartContext(FakeContext):
+    """Like FakeContext, but the clock starts when the forwarder first asks: setup time does not count."""
+
+    asked: bool = False
+
+    def get_remaining_time_in_millis(self) -> int:
+        if not self.asked:
+            self.asked = True
+            self._started = time.monotonic()
+        return super().get_remaining_time_in_millis()
+
+
+class ShrinkingContext(FakeContext):
+    """Reports the given remaining times in turn, then the last one for good: the deadline arrives early."""
+
+    def __init__(self, answers: list[int]) -> None:
+        super().__init__()
+        self.answers = answers
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+
 # --- event builders --------------------------------------------------------------------------------------
 
 

@@ -1,9 +1,10 @@
 """A real HTTP(S) log receiver on 127.0.0.1 for tests and the demo.
 
 It accepts what the forwarder sends (POST, gzip JSON ``{"logs": [...]}``), records every request, and can
-be scripted to misbehave: answer with any status (429 with Retry-After, 500, 401 ...), or hang without
-answering. Requests that break the contract (not gzip, not JSON, no ``logs`` list) get a 400 and are
-recorded with the reason.
+be scripted to misbehave: answer with any status (429 with Retry-After, 500, 401 ...), hang without
+answering, drip the answer a byte at a time, reset the connection, or quote a request header back (in
+the body, in a malformed header line or as the status line). Requests that break the contract (not gzip,
+not JSON, no ``logs`` list) get a 400 and are recorded with the reason.
 
     with IngestServer() as server:
         server.script(Reply(429, headers={"Retry-After": "1"}), Reply(500))  # then 200s
@@ -15,12 +16,15 @@ from __future__ import annotations
 
 import gzip
 import json
+import socket
 import ssl
+import struct
 import threading
 import zlib
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -42,7 +46,36 @@ class Hang:
     seconds: float = 30.0
 
 
-Action = Reply | Hang
+@dataclass(frozen=True, slots=True)
+class Drip:
+    """Answer ``reply`` one byte every ``interval`` seconds from the start of ``part`` ("status": the whole
+    answer, "headers": after the status line, "body": after the headers); stop when the client leaves."""
+
+    reply: Reply = field(default_factory=Reply)
+    interval: float = 0.05
+    part: str = "status"
+
+
+@dataclass(frozen=True, slots=True)
+class Reset:
+    """Read the request, then drop the connection with a TCP reset instead of answering."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reflect:
+    """Answer ``status`` quoting the request's ``header`` back to the client.
+
+    ``where``: "body" (in a JSON body and in an ``X-Echo`` header), "header_line" (as a header line
+    without a colon, which HTTP clients report as unparseable) or "status_line" (in place of the status
+    code, so the answer is not HTTP at all).
+    """
+
+    status: int = 400
+    header: str = "Authorization"
+    where: str = "body"
+
+
+Action = Reply | Hang | Drip | Reset | Reflect
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +239,13 @@ def _handler_class(server: IngestServer) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 return
             logs, error = decode_body(headers, raw)
+            if isinstance(action, Drip | Reset | Reflect):
+                # None of these answers is a complete 2xx: nothing here counts as accepted.
+                status = action.status if isinstance(action, Reflect) else 0
+                name = type(action).__name__.lower()
+                server._record(ReceivedRequest("POST", self.path, headers, raw, logs, status, error or name))
+                self._misbehave(action, headers)
+                return
             if self.path.split("?", 1)[0] != server.path:
                 logs, error = (), f"unknown path {self.path}"
                 reply = Reply(404, body=b'{"error":"not found"}')
@@ -220,18 +260,62 @@ def _handler_class(server: IngestServer) -> type[BaseHTTPRequestHandler]:
             self._reply(Reply(405, body=b'{"error":"POST only"}'))
 
         def _reply(self, reply: Reply) -> None:
-            self.send_response(reply.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(reply.body)))
-            for name, value in reply.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(reply.body)
+            self.wfile.write(b"".join(_render(reply)))
+
+        def _misbehave(self, action: Drip | Reset | Reflect, headers: dict[str, str]) -> None:
+            self.close_connection = True
+            if isinstance(action, Reset):
+                # SO_LINGER on with a zero timeout: closing sends RST instead of FIN.
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
+                return
+            if isinstance(action, Reflect):
+                self.wfile.write(b"".join(_reflection(action, headers)))
+                return
+            status_line, head, body = _render(action.reply)
+            sent = {"status": b"", "headers": status_line, "body": status_line + head}[action.part]
+            rest = (status_line + head + body)[len(sent) :]
+            try:
+                self.wfile.write(sent)
+                for index in range(len(rest)):
+                    if server._stopping.wait(action.interval):
+                        return
+                    self.wfile.write(rest[index : index + 1])
+            except OSError:
+                return  # the client gave up, as it should
 
         def log_message(self, format: str, *args: Any) -> None:
             return  # keep test output quiet
 
     return _Handler
+
+
+def _render(reply: Reply) -> tuple[bytes, bytes, bytes]:
+    """The answer as (status line, header lines and the blank line, body)."""
+    status_line = f"HTTP/1.1 {reply.status} {_phrase(reply.status)}\r\n".encode("latin-1")
+    headers = {"Content-Type": "application/json", "Content-Length": str(len(reply.body)), **reply.headers}
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers.items()) + "\r\n"
+    return status_line, head.encode("latin-1"), reply.body
+
+
+def _reflection(action: Reflect, headers: dict[str, str]) -> tuple[bytes, bytes, bytes]:
+    wanted = action.header.lower()
+    value = next((v for k, v in headers.items() if k.lower() == wanted), "")
+    body = json.dumps({"error": "malformed request", "received": value}).encode()
+    if action.where == "body":
+        return _render(Reply(action.status, headers={"X-Echo": value}, body=body))
+    status_line, head, body = _render(Reply(action.status, body=body))
+    if action.where == "status_line":
+        return f"HTTP/1.1 {value}\r\n".encode("latin-1"), head, body
+    # The quoted line goes last, after Content-Length, so the answer still has a readable length.
+    return status_line, head[:-2] + value.encode("latin-1") + b"\r\n\r\n", body
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
 
 
 def serve(actions: Iterable[Action] = (), **kwargs: Any) -> IngestServer:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from alb_log_factory import log_key
-from aws_events import FakeContext, s3_notification, sns_event
+from aws_events import ShrinkingContext, s3_notification, sns_event
 from ingest_server import Hang, IngestServer, Reply
 
 from forwarder import handler
@@ -120,6 +120,15 @@ def test_endpoint_that_always_hangs_is_bounded(
     assert len(ingest.requests) == 3
 
 
+def test_refused_connection_is_reported_as_such(invoke: Any, put_log: Any, forwarder_env: Any) -> None:
+    with IngestServer() as gone:
+        url = gone.url
+    forwarder_env(HTTP_ENDPOINT=url, HTTP_MAX_RETRIES="0")
+    with pytest.raises(TransientDeliveryError, match="could not connect") as caught:
+        invoke(sns_event(s3_notification(put_log(KEY, count=2))))
+    assert "timed out" not in str(caught.value)
+
+
 def test_multi_megabyte_object_split_into_batches_each_line_once(
     invoke: Any, put_log: Any, forwarder_env: Any, ingest: IngestServer
 ) -> None:
@@ -166,17 +175,6 @@ def test_deadline_before_sending_fails_cleanly(invoke: Any, put_log: Any, ingest
     assert ingest.requests == []
 
 
-class ShrinkingContext(FakeContext):
-    """Plenty of time for the first check, then almost none: the deadline arrives mid-object."""
-
-    def __init__(self, answers: list[int]) -> None:
-        super().__init__()
-        self.answers = answers
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
-
-
 def test_deadline_mid_object_then_retry_resends_with_same_ids(
     invoke: Any, put_log: Any, forwarder_env: Any, ingest: IngestServer, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -187,7 +185,8 @@ def test_deadline_mid_object_then_retry_resends_with_same_ids(
         caplog.at_level(logging.INFO),
         pytest.raises(DeadlineError, match="stopped before sending lines 31-60"),
     ):
-        handler.handler(event, ShrinkingContext([300_000, 1_000]))
+        # Asked before the first batch and by the sender for its attempt: plenty; before the second: 1 s.
+        handler.handler(event, ShrinkingContext([300_000, 300_000, 1_000]))
     assert len(ingest.event_ids()) == 30
     summary = next(r for r in caplog.records if r.name == "forwarder.summary").summary
     assert (summary["outcome"], summary["error_type"]) == ("failed", "DeadlineError")

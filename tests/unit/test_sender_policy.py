@@ -17,6 +17,8 @@ from forwarder.auth import CachedCredential, PlainCredential
 from forwarder.config import DEFAULT_MAX_RETRY_WAIT_SECONDS, Config
 from forwarder.sender import (
     ENVELOPE_BYTES,
+    AttemptTimeoutError,
+    DeadlineError,
     HttpResponse,
     PermanentDeliveryError,
     Sender,
@@ -177,9 +179,11 @@ class ScriptedTransport:
     def __init__(self, *answers: HttpResponse | Exception) -> None:
         self.answers = list(answers)
         self.calls: list[dict[str, str]] = []
+        self.timeouts: list[float] = []
 
     def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> HttpResponse:
         self.calls.append(dict(headers))
+        self.timeouts.append(timeout)
         answer = self.answers.pop(0) if self.answers else HttpResponse(200, None, b"")
         if isinstance(answer, Exception):
             raise answer
@@ -240,8 +244,9 @@ def test_sender_gives_up_after_max_retries() -> None:
 def test_sender_stops_when_time_runs_out() -> None:
     transport = ScriptedTransport(*[HttpResponse(503, "30", b"")] * 10)
     sender, sleeps = make_sender(transport)
-    with pytest.raises(TransientDeliveryError, match="do not fit"):
+    with pytest.raises(DeadlineError, match="do not fit") as caught:
         sender.send(b"body", seconds_left=lambda: 36.0)  # 36 - 5 margin < 30 + 2
+    assert "HTTP 503 Service Unavailable" in str(caught.value)
     assert sleeps == []
     assert len(transport.calls) == 1
 
@@ -298,7 +303,7 @@ def test_rejected_twice_fails_after_one_refresh() -> None:
 def test_plain_credential_is_not_refreshed() -> None:
     transport = ScriptedTransport(HttpResponse(401, None, b""))
     config = Config(endpoint="https://logs.example.com/in", auth_type="bearer", auth_credentials="t")
-    credential = CachedCredential(PlainCredential("t"), 300)
+    credential = CachedCredential(PlainCredential("t", "bearer"), 300)
     sender, _ = make_sender(transport, config=config, credential=credential)
     with pytest.raises(PermanentDeliveryError, match="HTTP 401"):
         sender.send(b"body")
@@ -315,3 +320,42 @@ def test_credential_cache_expires() -> None:
     now[0] = 300
     assert credential.get() == "v2"
     assert source.fetches == 2
+
+
+def test_each_attempt_gets_the_timeout_or_less_when_the_deadline_is_nearer() -> None:
+    transport = ScriptedTransport(AttemptTimeoutError("timed out waiting for the response"))
+    sender, _ = make_sender(transport)
+    assert sender.send(b"body", seconds_left=lambda: 300.0).attempts == 2
+    assert transport.timeouts == [2, 2]
+
+    transport = ScriptedTransport(*[AttemptTimeoutError("timed out waiting for the response")] * 3)
+    sender, sleeps = make_sender(transport)
+    with pytest.raises(DeadlineError) as caught:
+        sender.send(b"body", seconds_left=lambda: 5.6)  # 0.6 s before the 5 s margin
+    assert transport.timeouts == [pytest.approx(0.6)]
+    assert "cut from HTTP_TIMEOUT_SECONDS=2 to the time left before the deadline" in str(caught.value)
+    assert "raise the function timeout" in str(caught.value)
+    assert sleeps == []
+
+
+def test_timed_out_attempts_name_the_total_timeout() -> None:
+    transport = ScriptedTransport(*[AttemptTimeoutError("timed out waiting for the response")] * 4)
+    sender, _ = make_sender(transport)
+    with pytest.raises(TransientDeliveryError) as caught:
+        sender.send(b"body")
+    assert type(caught.value) is TransientDeliveryError
+    assert "HTTP_TIMEOUT_SECONDS bounds a whole attempt" in str(caught.value)
+
+
+def test_transport_error_text_is_masked_for_the_credential() -> None:
+    token = "tok-ABCDEF-123456"
+    transport = ScriptedTransport(
+        *[TransportError(f"connection broken: BadStatusLine('HTTP/1.1 Bearer {token[:11]}')")] * 10
+    )
+    config = Config(endpoint="https://logs.example.com/in", auth_type="bearer", auth_credentials=token)
+    credential = CachedCredential(PlainCredential(token, "bearer"), 300)
+    sender, _ = make_sender(transport, config=config, credential=credential)
+    with pytest.raises(TransientDeliveryError) as caught:
+        sender.send(b"body")
+    assert "BadStatusLine('HTTP/1.1 Bearer [REDACTED]')" in str(caught.value)
+    assert token[:6] not in str(caught.value)
