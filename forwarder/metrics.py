@@ -189,6 +189,15 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, default=str, separators=(",", ":"))
 
 
+class PlainFormatter(logging.Formatter):
+    """A plain text line (the command-line tools on a terminal), masked like ``JsonFormatter``'s."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        redact = redaction.known()
+        return redact(line) if redact else line
+
+
 def _masked(value: Any, redact: Redactor) -> Any:
     """``value`` with every string in it masked; objects json would turn into strings are turned first."""
     if isinstance(value, str):

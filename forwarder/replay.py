@@ -37,7 +37,7 @@ from forwarder import jsonutil
 from forwarder.auth import CachedCredential, CredentialError, credential_from_config
 from forwarder.config import HTTP_ENDPOINT, HTTP_MAX_RETRY_WAIT_SECONDS, Config, ConfigError
 from forwarder.events import ELB_TEST_FILE_SUFFIX
-from forwarder.metrics import ObjectStats
+from forwarder.metrics import ObjectStats, PlainFormatter
 from forwarder.pipeline import forward_object
 from forwarder.progress import Progress, count_of, format_bytes
 from forwarder.records import normalize_etag
@@ -670,7 +670,9 @@ def _configure_logging(level: str) -> None:
     root = logging.getLogger()
     if root.handlers:
         return
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(PlainFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     if level != "DEBUG":
         # botocore says where it found credentials at INFO; only the forwarder's own lines matter here.
         for name in ("botocore", "boto3", "urllib3"):
