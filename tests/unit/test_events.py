@@ -6,148 +6,44 @@ import json
 from typing import Any
 
 import pytest
+from aws_events import (
+    BUCKET,
+    S3_TEST_EVENT,
+    Stored,
+    destination_record,
+    eventbridge_event,
+    s3_event,
+    sns_envelope,
+    sns_event,
+    sqs_event,
+)
+from aws_events import s3_record as _s3_record
 
 from forwarder.events import EventError, ObjectRef, parse_event
 
-BUCKET = "alb-logs-123456789012-us-east-1"
 KEY = (
     "prod/AWSLogs/123456789012/elasticloadbalancing/us-east-1/2025/03/14/"
     "123456789012_elasticloadbalancing_us-east-1_app.my-lb.50dc6c495c0c9188_20250314T0930Z_10.0.1.25_2r6sxvm9.log.gz"
 )
-TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:onboarding-alb-logs-1a2b3c4d"
+ETAG = "0123456789abcdef"
+# What EventBridge's documented example carries for the object.
+EB_ETAG = "b1946ac92492d2347c6235b4d2611184"
+EB_VERSION = "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e"
 
 
-def s3_record(
-    key: str = KEY, *, event_name: str = "ObjectCreated:Put", etag: str = "0123456789abcdef"
-) -> dict:
-    return {
-        "eventVersion": "2.1",
-        "eventSource": "aws:s3",
-        "awsRegion": "us-east-1",
-        "eventTime": "2025-03-14T09:30:02.412Z",
-        "eventName": event_name,
-        "userIdentity": {"principalId": "AWS:AROAEXAMPLE:elasticloadbalancing"},
-        "requestParameters": {"sourceIPAddress": "10.0.1.25"},
-        "responseElements": {
-            "x-amz-request-id": "C3D13FE58DE4C810",
-            "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjpD",
-        },
-        "s3": {
-            "s3SchemaVersion": "1.0",
-            "configurationId": "alb-log-onboarding-1a2b3c4d",
-            "bucket": {
-                "name": BUCKET,
-                "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
-                "arn": f"arn:aws:s3:::{BUCKET}",
-            },
-            "object": {"key": key, "size": 1024, "eTag": etag, "sequencer": "0055AED6DCD90281E5"},
-        },
-    }
+def s3_record(key: str = KEY, *, event_name: str = "ObjectCreated:Put", etag: str = ETAG) -> dict:
+    """A record whose key is put exactly as given (the tests give it URL-encoded, as S3 sends it)."""
+    return _s3_record(Stored(BUCKET, key, etag), event_name=event_name, encoded_key=key)
 
 
-def s3_event(*records: dict) -> dict:
-    return {"Records": list(records)}
-
-
-TEST_EVENT = {
-    "Service": "Amazon S3",
-    "Event": "s3:TestEvent",
-    "Time": "2025-03-14T09:00:00.089Z",
-    "Bucket": BUCKET,
-    "RequestId": "5582815E1AEA5ADF",
-    "HostId": "8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3eKxsPzbB9wrR+YstdA6Knx4Ip8EXAMPLE",
-}
-
-
-def sns_envelope(message: dict, *, lambda_style: bool) -> dict:
-    """The SNS notification; Lambda spells the URL keys SigningCertUrl/UnsubscribeUrl, SQS ...URL."""
-    url = "Url" if lambda_style else "URL"
-    topic = TOPIC_ARN
-    return {
-        "Type": "Notification",
-        "MessageId": "95df01b4-ee98-5cb9-9903-4c221d41eb5e",
-        "TopicArn": topic,
-        "Subject": "Amazon S3 Notification",
-        "Message": json.dumps(message),
-        "Timestamp": "2025-03-14T09:30:02.512Z",
-        "SignatureVersion": "1",
-        "Signature": "EXAMPLE",
-        f"SigningCert{url}": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-EXAMPLE.pem",
-        f"Unsubscribe{url}": f"https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={topic}:x",
-        "MessageAttributes": {},
-    }
-
-
-def sns_event(*messages: dict) -> dict:
-    return {
-        "Records": [
-            {
-                "EventSource": "aws:sns",
-                "EventVersion": "1.0",
-                "EventSubscriptionArn": f"{TOPIC_ARN}:2bcfbf39-5b6a-4c5e-9d1e-3f0a6b7c8d9e",
-                "Sns": sns_envelope(message, lambda_style=True),
-            }
-            for message in messages
-        ]
-    }
-
-
-def sqs_event(*bodies: str) -> dict:
-    return {
-        "Records": [
-            {
-                "messageId": f"059f36b4-87a3-44ab-83d2-66197583{index:04d}",
-                "receiptHandle": "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a...",
-                "body": body,
-                "attributes": {
-                    "ApproximateReceiveCount": "1",
-                    "SentTimestamp": "1545082649183",
-                    "SenderId": "AIDAIENQZJOLO23YVJ4VO",
-                    "ApproximateFirstReceiveTimestamp": "1545082649185",
-                },
-                "messageAttributes": {},
-                "md5OfBody": "e4e68fb7bd0e697a0ae8f1bb342846b3",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:alb-log-files",
-                "awsRegion": "us-east-1",
-            }
-            for index, body in enumerate(bodies)
-        ]
-    }
-
-
-def eventbridge_event(key: str = KEY, detail_type: str = "Object Created") -> dict:
-    return {
-        "version": "0",
-        "id": "17793124-05d4-b198-2fde-7ededc63b103",
-        "detail-type": detail_type,
-        "source": "aws.s3",
-        "account": "123456789012",
-        "time": "2025-03-14T09:30:02Z",
-        "region": "us-east-1",
-        "resources": [f"arn:aws:s3:::{BUCKET}"],
-        "detail": {
-            "version": "0",
-            "bucket": {"name": BUCKET},
-            "object": {
-                "key": key,
-                "size": 5,
-                "etag": "b1946ac92492d2347c6235b4d2611184",
-                "version-id": "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e",
-                "sequencer": "617f08299329d189",
-            },
-            "request-id": "N4N7GDK58NMKJ12R",
-            "requester": "123456789012",
-            "source-ip-address": "1.2.3.4",
-            "reason": "PutObject",
-        },
-    }
+def eb_event(key: str = KEY, detail_type: str = "Object Created") -> dict:
+    return eventbridge_event(Stored(BUCKET, key, EB_ETAG, 5), detail_type=detail_type, version_id=EB_VERSION)
 
 
 def test_plain_s3_notification() -> None:
     parsed = parse_event(s3_event(s3_record()))
     assert parsed.source == "s3"
-    assert parsed.objects == (ObjectRef(BUCKET, KEY, etag="0123456789abcdef", size=1024),)
+    assert parsed.objects == (ObjectRef(BUCKET, KEY, etag=ETAG, size=1024),)
 
 
 def test_sns_wrapped_s3_notification_with_several_records() -> None:
@@ -160,13 +56,11 @@ def test_sns_wrapped_s3_notification_with_several_records() -> None:
 
 def test_sqs_with_s3_body_and_with_sns_envelope() -> None:
     raw = json.dumps(s3_event(s3_record()))
-    enveloped = json.dumps(sns_envelope(s3_event(s3_record(KEY + ".2")), lambda_style=False))
-    parsed = parse_event(sqs_event(raw, enveloped))
+    enveloped = json.dumps(sns_envelope(s3_event(s3_record(KEY + ".2")), for_lambda=False))
+    event = sqs_event(raw, enveloped)
+    parsed = parse_event(event)
     assert parsed.source == "sqs"
-    assert [m.message_id for m in parsed.messages] == [
-        "059f36b4-87a3-44ab-83d2-661975830000",
-        "059f36b4-87a3-44ab-83d2-661975830001",
-    ]
+    assert [m.message_id for m in parsed.messages] == [r["messageId"] for r in event["Records"]]
     assert [m.objects[0].key for m in parsed.messages] == [KEY, KEY + ".2"]
 
 
@@ -180,21 +74,21 @@ def test_sqs_message_that_is_not_a_notification_fails_alone() -> None:
 
 def test_eventbridge_object_created_key_is_not_url_decoded() -> None:
     key = "logs/a+b%20c.log.gz"
-    parsed = parse_event(eventbridge_event(key))
+    parsed = parse_event(eb_event(key))
     assert parsed.source == "eventbridge"
     assert parsed.objects == (
         ObjectRef(
             BUCKET,
             key,
-            etag="b1946ac92492d2347c6235b4d2611184",
-            version_id="IYV3p45BT0ac8hjHg1houSdS1a.Mro8e",
+            etag=EB_ETAG,
+            version_id=EB_VERSION,
             size=5,
         ),
     )
 
 
 def test_eventbridge_through_sqs() -> None:
-    parsed = parse_event(sqs_event(json.dumps(eventbridge_event())))
+    parsed = parse_event(sqs_event(json.dumps(eb_event())))
     assert parsed.messages[0].objects[0].key == KEY
 
 
@@ -214,13 +108,13 @@ def test_s3_keys_are_url_decoded(encoded: str, decoded: str) -> None:
 @pytest.mark.parametrize(
     "event",
     [
-        TEST_EVENT,
-        sns_event(TEST_EVENT),
+        S3_TEST_EVENT,
+        sns_event(S3_TEST_EVENT),
         s3_event(s3_record("prod/AWSLogs/123456789012/ELBAccessLogTestFile")),
         sns_event(s3_event(s3_record("AWSLogs/123456789012/ELBAccessLogTestFile"))),
         s3_event(s3_record(event_name="ObjectRemoved:Delete")),
-        eventbridge_event(detail_type="Object Deleted"),
-        eventbridge_event("AWSLogs/123456789012/ELBAccessLogTestFile"),
+        eb_event(detail_type="Object Deleted"),
+        eb_event("AWSLogs/123456789012/ELBAccessLogTestFile"),
     ],
     ids=[
         "test-event",
@@ -239,7 +133,7 @@ def test_ignored_quietly(event: dict[str, Any]) -> None:
 
 
 def test_sqs_test_event_is_a_success_with_nothing_to_do() -> None:
-    parsed = parse_event(sqs_event(json.dumps(TEST_EVENT)))
+    parsed = parse_event(sqs_event(json.dumps(S3_TEST_EVENT)))
     assert parsed.messages[0].error is None
     assert parsed.messages[0].objects == ()
 
@@ -270,28 +164,6 @@ def test_sns_message_that_is_not_json_raises() -> None:
     event["Records"][0]["Sns"]["Message"] = "Hello from SNS!"
     with pytest.raises(EventError, match=r"Sns\.Message is not JSON"):
         parse_event(event)
-
-
-def destination_record(original: dict) -> dict:
-    """What Lambda sends to the on-failure destination after the retries of an async invocation."""
-    return {
-        "version": "1.0",
-        "timestamp": "2025-03-14T09:41:07.568Z",
-        "requestContext": {
-            "requestId": "e4b46cbf-b738-4c2f-8880-a18cdf61200e",
-            "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:onboarding-forwarder:$LATEST",
-            "condition": "RetriesExhausted",
-            "approximateInvokeCount": 3,
-        },
-        "requestPayload": original,
-        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
-        "responsePayload": {
-            "errorMessage": "https://logs.example.com/in: HTTP 503 Service Unavailable; gave up",
-            "errorType": "TransientDeliveryError",
-            "requestId": "e4b46cbf-b738-4c2f-8880-a18cdf61200e",
-            "stackTrace": [],
-        },
-    }
 
 
 def test_dead_letter_record_invoked_directly_is_redriven() -> None:

@@ -1,4 +1,4 @@
-"""AWS-shaped events for the forwarder's functional tests, as the AWS documentation shows them.
+"""AWS-shaped events for the forwarder's tests (every tier), as the AWS documentation shows them.
 
 S3 notification (event version 2.1, key URL-encoded), SNS -> Lambda, SQS -> Lambda (raw S3 body or an SNS
 envelope), EventBridge "Object Created" (key not encoded), plus a Lambda context whose clock runs for real.
@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote_plus
 
-from alb_log_factory import ACCOUNT, REGION
-
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
 BUCKET = "alb-logs-123456789012-us-east-1-1a2b3c4d"
 TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:onboarding-alb-logs-1a2b3c4d"
 QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:alb-log-files"
@@ -76,11 +76,14 @@ class Stored:
     bucket: str
     key: str
     etag: str
-    size: int
-    lines: tuple[str, ...]
+    size: int = 1024
+    lines: tuple[str, ...] = ()
 
 
-def s3_record(obj: Stored, *, event_name: str = "ObjectCreated:Put") -> dict[str, Any]:
+def s3_record(
+    obj: Stored, *, event_name: str = "ObjectCreated:Put", encoded_key: str | None = None
+) -> dict[str, Any]:
+    """One S3 notification record; ``encoded_key`` puts a key exactly as given, instead of encoding it."""
     return {
         "eventVersion": "2.1",
         "eventSource": "aws:s3",
@@ -103,7 +106,7 @@ def s3_record(obj: Stored, *, event_name: str = "ObjectCreated:Put") -> dict[str
             },
             # S3 URL-encodes the key in notifications ('+' for a space).
             "object": {
-                "key": quote_plus(obj.key, safe="/"),
+                "key": quote_plus(obj.key, safe="/") if encoded_key is None else encoded_key,
                 "size": obj.size,
                 "eTag": obj.etag,
                 "sequencer": "0055AED6DCD90281E5",
@@ -112,8 +115,12 @@ def s3_record(obj: Stored, *, event_name: str = "ObjectCreated:Put") -> dict[str
     }
 
 
+def s3_event(*records: dict[str, Any]) -> dict[str, Any]:
+    return {"Records": list(records)}
+
+
 def s3_notification(*objects: Stored) -> dict[str, Any]:
-    return {"Records": [s3_record(obj) for obj in objects]}
+    return s3_event(*(s3_record(obj) for obj in objects))
 
 
 S3_TEST_EVENT = {
@@ -183,11 +190,13 @@ def sqs_event(*bodies: dict[str, Any] | str) -> dict[str, Any]:
     return {"Records": records}
 
 
-def eventbridge_event(obj: Stored) -> dict[str, Any]:
+def eventbridge_event(
+    obj: Stored, *, detail_type: str = "Object Created", version_id: str | None = None
+) -> dict[str, Any]:
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
-        "detail-type": "Object Created",
+        "detail-type": detail_type,
         "source": "aws.s3",
         "account": ACCOUNT,
         "time": "2025-03-14T09:30:02Z",
@@ -197,7 +206,13 @@ def eventbridge_event(obj: Stored) -> dict[str, Any]:
             "version": "0",
             "bucket": {"name": obj.bucket},
             # EventBridge does not URL-encode the key.
-            "object": {"key": obj.key, "size": obj.size, "etag": obj.etag, "sequencer": "617f08299329d189"},
+            "object": {
+                "key": obj.key,
+                "size": obj.size,
+                "etag": obj.etag,
+                **({"version-id": version_id} if version_id else {}),
+                "sequencer": "617f08299329d189",
+            },
             "request-id": "N4N7GDK58NMKJ12R",
             "requester": "127311923021",
             "source-ip-address": "10.0.1.25",
@@ -206,7 +221,12 @@ def eventbridge_event(obj: Stored) -> dict[str, Any]:
     }
 
 
-def destination_record(original: dict[str, Any], *, error_type: str, error_message: str) -> dict[str, Any]:
+def destination_record(
+    original: dict[str, Any],
+    *,
+    error_type: str = "TransientDeliveryError",
+    error_message: str = "logs.example.com: HTTP 503 Service Unavailable; gave up after 6 retries",
+) -> dict[str, Any]:
     """The on-failure destination record Lambda sends to the dead-letter queue after the last retry."""
     request_id = str(uuid.uuid4())
     return {
