@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import tomllib
+from pathlib import Path
 
 import pytest
 from packaging.licenses import canonicalize_license_expression
@@ -48,3 +50,21 @@ def test_license_is_an_spdx_string() -> None:
         if Requirement(text).name == "setuptools"
     )
     assert not setuptools.specifier.contains(Version("76.9"))
+
+
+def test_the_editable_install_prints_no_warning_of_ours(tmp_path: Path) -> None:
+    """`make venv` installs the project editable; setuptools warned about its layout on every install."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--quiet"]
+        + ["--no-deps", "--editable", str(REPO)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    # pip's own notes about this machine's package index configuration are not the project's.
+    ours = [line for line in result.stderr.splitlines() if line.strip() and "WARNING: Location" not in line]
+    assert ours == []
