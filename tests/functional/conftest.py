@@ -17,6 +17,9 @@ from cfn import (
 )
 from moto import mock_aws
 
+# Test modules import helpers from this plugin as well as loading it: let pytest rewrite its asserts first.
+pytest.register_assert_rewrite("hostile")
+
 REGION = "us-east-1"
 
 

@@ -3,42 +3,45 @@
 Each object is put into the moto bucket, announced with the SNS event the stack's topic delivers, and
 forwarded to the real receiver on 127.0.0.1. For each one the test checks what a user sees: the summary
 line (outcome, error type and message), whether the invocation failed (so Lambda retries the event and
-then keeps it in the dead-letter queue), and how many of the file's lines the receiver got.
+then keeps it in the dead-letter queue), how many of the file's lines the receiver got, and that no run of
+6 characters of the endpoint credential appears in anything captured (log lines, metrics, exceptions,
+the dead-letter record).
 """
 
 from __future__ import annotations
 
 import gzip
-import logging
 import random
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from alb_log_factory import ACCOUNT, REGION, gzip_lines, log_key, make_alb_lines
-from aws_events import Stored, s3_notification, sns_event
+from aws_events import Stored
+from hostile import assert_nothing_leaked, bearer_forms, bearer_secret
 from ingest_server import IngestServer
 
 from forwarder.source import ObjectCorruptError
 
-pytest_plugins = ["conftest_forwarder"]
+pytest_plugins = ["conftest_forwarder", "hostile"]
 
 TEN_MB = 10 * 1024 * 1024
 MAX_LINE_BYTES = 65536  # the forwarder's default
 RANDOM_BYTES = random.Random(3).randbytes(5000)  # noqa: S311 -- test data
 
 
-def forward(
-    invoke: Any, obj: Stored, caplog: pytest.LogCaptureFixture
-) -> tuple[dict[str, Any], Exception | None]:
-    """Invoke the handler for one object; return its summary line and the error the invocation raised."""
-    error: Exception | None = None
-    with caplog.at_level(logging.INFO, logger="forwarder.summary"):
-        try:
-            invoke(sns_event(s3_notification(obj)))
-        except Exception as exc:  # the test asserts on it
-            error = exc
-    (summary,) = [r.summary for r in caplog.records if r.name == "forwarder.summary"]
-    return summary, error
+@pytest.fixture
+def forward(hostile: Any, forwarder_env: Any) -> Callable[[Stored], tuple[dict[str, Any], Exception | None]]:
+    """Invoke the handler for one object, with a bearer credential configured; check that no run of it
+    leaked into anything captured; return the summary line and the error the invocation raised."""
+    bearer_secret(forwarder_env)
+
+    def run(obj: Stored) -> tuple[dict[str, Any], Exception | None]:
+        outcome = hostile(objects=[obj])
+        assert_nothing_leaked(outcome, *bearer_forms())
+        return outcome.summary, outcome.error
+
+    return run
 
 
 def assert_failed_as_corrupt(summary: dict[str, Any], error: Exception | None, obj: Stored) -> str:
@@ -61,17 +64,16 @@ def assert_failed_as_corrupt(summary: dict[str, Any], error: Exception | None, o
         pytest.param(gzip.decompress, "68 32 20", id="plain-text-under-gz"),
     ],
 )
-def test_gz_object_that_is_not_gzip_fails_and_sends_nothing(  # noqa: PLR0917 -- pytest fixtures
-    invoke: Any,
+def test_gz_object_that_is_not_gzip_fails_and_sends_nothing(
+    forward: Any,
     put_log: Any,
     ingest: IngestServer,
-    caplog: pytest.LogCaptureFixture,
     damage: Any,
     starts_with: str,
 ) -> None:
     lines = make_alb_lines(40)
     obj = put_log(log_key(), lines=lines, body=damage(gzip_lines(lines)))
-    summary, error = forward(invoke, obj, caplog)
+    summary, error = forward(obj)
     message = assert_failed_as_corrupt(summary, error, obj)
     assert f"(the object is not gzip: it starts with {starts_with}" in message
     assert "(gzip starts with 1f 8b)" in message
@@ -79,11 +81,9 @@ def test_gz_object_that_is_not_gzip_fails_and_sends_nothing(  # noqa: PLR0917 --
     assert ingest.requests == []
 
 
-def test_empty_gz_object_is_zero_lines_and_ok(
-    invoke: Any, put_log: Any, ingest: IngestServer, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_empty_gz_object_is_zero_lines_and_ok(forward: Any, put_log: Any, ingest: IngestServer) -> None:
     obj = put_log(log_key(), lines=[], body=b"")
-    summary, error = forward(invoke, obj, caplog)
+    summary, error = forward(obj)
     assert error is None
     assert (summary["outcome"], summary["lines"], summary["records_sent"]) == ("ok", 0, 0)
     assert ingest.requests == []
@@ -93,13 +93,13 @@ def test_empty_gz_object_is_zero_lines_and_ok(
 
 
 def test_trailing_garbage_after_a_valid_member_delivers_its_lines_then_fails(
-    invoke: Any, put_log: Any, ingest: IngestServer, caplog: pytest.LogCaptureFixture
+    forward: Any, put_log: Any, ingest: IngestServer
 ) -> None:
     lines = make_alb_lines(120)
     member = gzip_lines(lines)
     garbage = b"<html>proxy error</html>\n"
     obj = put_log(log_key(), lines=lines, body=member + garbage)
-    summary, error = forward(invoke, obj, caplog)
+    summary, error = forward(obj)
     message = assert_failed_as_corrupt(summary, error, obj)
     assert (
         f"({len(garbage)} bytes after the last complete gzip member (ending at byte {len(member) - 1}) "
@@ -111,12 +111,12 @@ def test_trailing_garbage_after_a_valid_member_delivers_its_lines_then_fails(
 
 
 def test_truncated_member_delivers_the_complete_lines_before_the_cut_then_fails(
-    invoke: Any, put_log: Any, ingest: IngestServer, caplog: pytest.LogCaptureFixture
+    forward: Any, put_log: Any, ingest: IngestServer
 ) -> None:
     lines = make_alb_lines(400)
     data = gzip_lines(lines)
     obj = put_log(log_key(), lines=lines, body=data[: len(data) * 2 // 3])
-    summary, error = forward(invoke, obj, caplog)
+    summary, error = forward(obj)
     message = assert_failed_as_corrupt(summary, error, obj)
     assert "gzip stream ends inside a member (member starting at byte 0" in message
     assert "the object is truncated" in message
@@ -131,13 +131,13 @@ def test_truncated_member_delivers_the_complete_lines_before_the_cut_then_fails(
 
 
 def test_nul_bytes_inside_lines_are_kept_and_every_line_counted(
-    invoke: Any, put_log: Any, ingest: IngestServer, caplog: pytest.LogCaptureFixture
+    forward: Any, put_log: Any, ingest: IngestServer
 ) -> None:
     lines = make_alb_lines(20)
     lines[4] = lines[4].replace(' "Root=', ' "\x00Root=', 1)  # NUL inside a quoted field: still parses
     lines[9] = "\x00" * 64  # a run of NULs where a line should be (a file pre-allocated and not filled)
     obj = put_log(log_key(), lines=lines)
-    summary, error = forward(invoke, obj, caplog)
+    summary, error = forward(obj)
     assert error is None
     assert (summary["outcome"], summary["lines"], summary["records_sent"]) == ("ok", 20, 20)
     assert summary["unparseable"] == 1
@@ -151,7 +151,7 @@ def test_nul_bytes_inside_lines_are_kept_and_every_line_counted(
 
 
 def test_invalid_utf8_is_replaced_and_the_line_still_parses(
-    invoke: Any, put_log: Any, ingest: IngestServer, caplog: pytest.LogCaptureFixture
+    forward: Any, put_log: Any, ingest: IngestServer
 ) -> None:
     lines = make_alb_lines(10)
     text = "".join(f"{line}\n" for line in lines).encode()
@@ -159,7 +159,7 @@ def test_invalid_utf8_is_replaced_and_the_line_still_parses(
     at = text.index(marker)
     body = gzip.compress(text[:at] + b' "\xff\xfe\xc3Root=' + text[at + len(marker) :], mtime=0)
     obj = put_log(log_key(), lines=lines, body=body)
-    summary, error = forward(invoke, obj, caplog)
+    summary, error = forward(obj)
     assert error is None
     assert (summary["outcome"], summary["lines"], summary["records_sent"], summary["unparseable"]) == (
         "ok",
@@ -176,11 +176,11 @@ def test_invalid_utf8_is_replaced_and_the_line_still_parses(
 
 
 def test_ten_megabyte_single_line_is_truncated_and_counted(
-    invoke: Any, put_log: Any, ingest: IngestServer, caplog: pytest.LogCaptureFixture
+    forward: Any, put_log: Any, ingest: IngestServer
 ) -> None:
     huge = "x" * TEN_MB
     obj = put_log(log_key(), lines=[huge], body=gzip.compress(huge.encode(), compresslevel=1, mtime=0))
-    summary, error = forward(invoke, obj, caplog)
+    summary, error = forward(obj)
     assert error is None
     assert (summary["outcome"], summary["lines"], summary["records_sent"]) == ("ok", 1, 1)
     assert (summary["truncated"], summary["unparseable"]) == (1, 1)
@@ -190,14 +190,14 @@ def test_ten_megabyte_single_line_is_truncated_and_counted(
 
 
 def test_ten_megabyte_line_between_normal_lines_leaves_its_neighbours_whole(
-    invoke: Any, put_log: Any, ingest: IngestServer, caplog: pytest.LogCaptureFixture
+    forward: Any, put_log: Any, ingest: IngestServer
 ) -> None:
     lines = make_alb_lines(40)
     # A realistic monster: an ALB line whose user agent is 10 MB (the rest of the line is lost with the cut).
     head, request, between, agent, rest = lines[20].split('"', 4)
     lines.insert(20, f'{head}"{request}"{between}"{"A" * TEN_MB}{agent}"{rest}')
     obj = put_log(log_key(), lines=lines, body=gzip_lines(lines, level=1))
-    summary, error = forward(invoke, obj, caplog)
+    summary, error = forward(obj)
     assert error is None
     assert (summary["outcome"], summary["lines"], summary["records_sent"]) == ("ok", 41, 41)
     assert summary["truncated"] == 1
@@ -225,12 +225,10 @@ CLASSIC_KEY = (
 )
 
 
-def test_plain_classic_elb_log_is_read_as_text(
-    invoke: Any, put_log: Any, ingest: IngestServer, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_plain_classic_elb_log_is_read_as_text(forward: Any, put_log: Any, ingest: IngestServer) -> None:
     body = "".join(f"{line}\n" for line in CLASSIC_LINES).encode()
     obj = put_log(CLASSIC_KEY, lines=CLASSIC_LINES, body=body)
-    summary, error = forward(invoke, obj, caplog)
+    summary, error = forward(obj)
     assert error is None
     assert (summary["outcome"], summary["log_type"], summary["lines"], summary["records_sent"]) == (
         "ok",
