@@ -56,9 +56,9 @@ def test_the_editable_install_prints_no_warning_of_ours(tmp_path: Path) -> None:
     """`make venv` installs the project editable; setuptools warned about its layout on every install."""
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    pip = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python")]
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--quiet"]
-        + ["--no-deps", "--editable", str(REPO)],
+        [*pip, "install", "--quiet", "--no-deps", "--editable", str(REPO)],
         capture_output=True,
         text=True,
         timeout=600,
