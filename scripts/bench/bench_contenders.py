@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import Any
 
 # The repository root, for `forwarder` when this file is run by hand. Appended, so that the copy of the
-# code that scripts/bench/benchmark.py puts first on PYTHONPATH is the one imported.
-sys.path.append(str(Path(__file__).resolve().parents[2]))
+# code that scripts/bench/benchmark.py puts first on PYTHONPATH is the one imported. scripts/common holds
+# the log line generator that bench_loggen builds on.
+sys.path += [str(Path(__file__).resolve().parents[2]), str(Path(__file__).resolve().parents[1] / "common")]
 
 BUCKET = "bench-log-bucket"
 KEY_PREFIX = "AWSLogs/123456789012/elasticloadbalancing/us-east-1/2025/03/14/"

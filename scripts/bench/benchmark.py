@@ -40,6 +40,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+# The log line generator the benchmark shares with the demo and the tests.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "common"))
+
 import bench_loggen
 
 REPO = Path(__file__).resolve().parents[2]

@@ -38,10 +38,12 @@ import moto
 
 SCRIPTS = Path(__file__).resolve().parent
 ROOT = SCRIPTS.parents[1]
-for _path in (str(SCRIPTS), str(ROOT)):
+# Its siblings, the log line generator it shares with the benchmark and the tests, and the Lambda code.
+for _path in (str(SCRIPTS), str(SCRIPTS.parent / "common"), str(ROOT)):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
+import alb_logs  # noqa: E402
 import demo_aws  # noqa: E402
 import demo_logs  # noqa: E402
 import demo_template  # noqa: E402
@@ -328,19 +330,20 @@ def deliver_logs(run: Run) -> None:
             "s3:TestEvent"
         )
 
-    lb = demo_logs.LoadBalancer(
+    lb = alb_logs.LoadBalancer(
         account=demo_aws.ACCOUNT,
         region=REGION,
         name=account.alb_name,
         lb_id=account.alb_id,
         target_group_arn=account.target_group_arn,
         certificate_arn=f"arn:aws:acm:{REGION}:{demo_aws.ACCOUNT}:certificate/{uuid.UUID(int=7)}",
+        target_net="10.20",  # the demo VPC's 10.20.0.0/16
     )
     rng = random.Random(2025)  # reproducible sample data, not security
     files, lines = run.args.files, run.args.lines
     with console.step(f"{_plural(files, 'ALB log file')} of {lines} lines written the way ALB writes them"):
         ends = demo_logs.file_end_times(files)
-        generations = demo_logs.GENERATIONS
+        generations = alb_logs.GENERATIONS
         run.files = [
             demo_logs.make_file(
                 lb,
