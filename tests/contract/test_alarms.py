@@ -201,7 +201,7 @@ def test_notification_accepts_an_email_or_a_topic_arn(value: str) -> None:
         "https://hooks.example.com/alarm",
         f"arn:aws:sqs:us-east-1:{ACCOUNT}:queue",
         f"arn:aws:sns:us-east-1:{ACCOUNT}:",
-        f"arn:aws:sns:us-east-1:{ACCOUNT}:alerts.fifo",  # CloudWatch alarms publish to standard topics only
+        f"arn:aws:sns:us-east-1:{ACCOUNT}:alerts.fifo",  # FIFO needs a group id alarms do not send
         f"arn:aws:sns:us-east-1:{ACCOUNT}:alerts:0a1b2c3d-1111-2222-3333-444455556666",  # a subscription
     ],
 )
