@@ -135,6 +135,8 @@ class Stack:
             return f"https://sqs.{r}.amazonaws.com/{a}/{s}-{name}"
         if kind == "AWS::IAM::Role":
             return f"{s}-{name}"
+        if kind == "AWS::SNS::Topic":
+            return f"arn:{p}:sns:{r}:{a}:{s}-{name}"
         raise ModelError(f"no Ref model for {kind}")
 
     def get_att(self, logical_id: str, attribute: str) -> Any:
@@ -151,6 +153,10 @@ class Stack:
             return f"arn:{p}:logs:{r}:{a}:log-group:{self.ref(logical_id)}:*"
         if (kind, attribute) == ("AWS::SQS::Queue", "Arn"):
             return f"arn:{p}:sqs:{r}:{a}:{s}-{logical_id}"
+        if (kind, attribute) == ("AWS::SQS::Queue", "QueueName"):
+            return f"{s}-{logical_id}"
+        if (kind, attribute) == ("AWS::CloudWatch::Alarm", "Arn"):
+            return f"arn:{p}:cloudwatch:{r}:{a}:alarm:{s}-{logical_id}"
         if (kind, attribute) == ("AWS::IAM::Role", "Arn"):
             return f"arn:{p}:iam::{a}:role/{s}-{logical_id}"
         raise ModelError(f"no GetAtt model for {kind}.{attribute}")

@@ -68,3 +68,26 @@ def test_the_editable_install_prints_no_warning_of_ours(tmp_path: Path) -> None:
     # pip's own notes about this machine's package index configuration are not the project's.
     ours = [line for line in result.stderr.splitlines() if line.strip() and "WARNING: Location" not in line]
     assert ours == []
+
+
+def _shipped_pins(requirements: Path) -> list[Requirement]:
+    """The `name==version` pins of a hash-pinned requirements file (continuation lines hold the hashes)."""
+    pins = []
+    for line in requirements.read_text().splitlines():
+        text = line.split("#", 1)[0].strip().removesuffix("\\").strip()
+        if text and not text.startswith("--"):
+            pins.append(Requirement(text))
+    return pins
+
+
+def test_a_plain_install_gets_every_library_the_forwarder_zip_ships() -> None:
+    """`pip install alb-log-onboarding` must run as fast as the Lambda: orjson and isal are not an extra."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    dependencies = {Requirement(text).name: Requirement(text) for text in project["dependencies"]}
+    pins = _shipped_pins(REPO / "lambda-requirements" / "forwarder.txt")
+    assert {pin.name for pin in pins} >= {"orjson", "isal"}
+    for pin in pins:
+        assert pin.name in dependencies, f"{pin.name} ships in forwarder.zip but is not a project dependency"
+        (version,) = (spec.version for spec in pin.specifier)
+        assert dependencies[pin.name].specifier.contains(version), (pin, dependencies[pin.name])
+    assert "fast" not in project.get("optional-dependencies", {})
