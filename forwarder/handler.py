@@ -1,9 +1,10 @@
-"""Lambda entry point: event -> units (S3 objects) -> forward_unit, and the answer Lambda expects.
+"""Lambda entry point: event -> units (S3 objects, CloudWatch Logs batches) -> forward_unit, and the answer
+Lambda expects.
 
 SQS invocations return a partial batch response (``batchItemFailures``; the event source mapping needs
-``ReportBatchItemFailures``) so one bad file does not send the whole batch back. SNS, S3 and EventBridge
-invoke asynchronously: a failure is raised, so Lambda retries the event and then hands it to the
-function's on-failure destination (the stack's dead-letter queue).
+``ReportBatchItemFailures``) so one bad file does not send the whole batch back. SNS, S3, EventBridge and
+CloudWatch Logs subscriptions invoke asynchronously: a failure is raised, so Lambda retries the event and
+then hands it to the function's on-failure destination (the stack's dead-letter queue).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """What the pipeline forwards: units that succeed or fail whole, each yielding records with an identity.
 
-The S3 object is the first source: the lines of one object version, identified by bucket, key, ETag and
-line number. The pipeline sees only the `Unit` protocol; parsers and records.py see only the provenance
-fields a source gives each line.
+Two sources: an S3 object (the lines of one object version, identified by bucket, key, ETag and line
+number) and a CloudWatch Logs subscription delivery (forwarder.cloudwatch). The pipeline sees only the
+`Unit` protocol; parsers and records.py see only the provenance fields a source gives each line.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from itertools import chain
 from typing import Any, Protocol
 
+from forwarder.cloudwatch import LogsBatch, LogsBatchUnit
 from forwarder.config import Config
 from forwarder.events import ObjectRef
 from forwarder.metrics import ObjectStats
@@ -32,8 +33,10 @@ class Unit(Protocol):
     def finish(self, stats: ObjectStats) -> None: ...
 
 
-def unit_for(announced: ObjectRef, *, s3: S3Client) -> Unit:
+def unit_for(announced: ObjectRef | LogsBatch, *, s3: S3Client) -> Unit:
     """The unit that forwards what an event announced."""
+    if isinstance(announced, LogsBatch):
+        return LogsBatchUnit(announced)
     return S3ObjectUnit(s3, announced.bucket, announced.key, version_id=announced.version_id)
 
 
