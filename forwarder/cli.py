@@ -27,6 +27,7 @@ from forwarder.jsonutil import dumps_line
 from forwarder.parsers import LOG_TYPES, detect_log_type
 from forwarder.reader import DEFAULT_MAX_LINE_BYTES, CorruptObjectError, Line, compression_for, iter_lines
 from forwarder.records import iter_records
+from forwarder.units import object_provenance
 
 __all__ = ["main"]
 
@@ -137,7 +138,7 @@ def _run_parse(args: argparse.Namespace) -> int:
         if log_type is None:
             log_type = detect_log_type(path, first.text if first is not None else None)
         every_line: Iterator[Line] = chain((first,), lines) if first is not None else lines
-        records = iter_records(every_line, log_type=log_type, bucket=None, key=path, etag="")
+        records = iter_records(every_line, log_type=log_type, provenance=object_provenance(None, path, ""))
         with _fewer_gc_passes():
             _write_records(records, out, counts)
     except CorruptObjectError as exc:

@@ -8,6 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+# Read by forwarder.formats, listed here with the others.
+from forwarder.formats import CLOUDWATCH_LOG_FORMAT, VPC_FLOW_LOG_FORMAT, FormatSettings
+
 logger = logging.getLogger(__name__)
 
 # Names of the environment variables the forwarder reads. The template sets a subset of them; the contract
@@ -50,6 +53,8 @@ ENV_VARS: tuple[str, ...] = (
     BATCH_MAX_BYTES,
     MAX_LINE_BYTES,
     LOG_LEVEL,
+    CLOUDWATCH_LOG_FORMAT,
+    VPC_FLOW_LOG_FORMAT,
 )
 
 AUTH_NONE = "none"
@@ -113,6 +118,7 @@ class Config:
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     log_level: str = DEFAULT_LOG_LEVEL
     allow_insecure: bool = False
+    formats: FormatSettings = field(default_factory=FormatSettings)
 
     @property
     def credential_source(self) -> str:
@@ -186,6 +192,7 @@ class Config:
         if log_level not in LOG_LEVELS:
             problems.append(f"{LOG_LEVEL} must be one of {', '.join(LOG_LEVELS)} (got {log_level!r})")
             log_level = DEFAULT_LOG_LEVEL
+        formats = FormatSettings.from_env(environ, problems)
 
         if problems:
             raise ConfigError("invalid forwarder configuration: " + "; ".join(problems))
@@ -219,6 +226,7 @@ class Config:
             max_line_bytes=max_line,
             log_level=log_level,
             allow_insecure=allow_insecure,
+            formats=formats,
         )
 
 

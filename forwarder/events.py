@@ -1,4 +1,4 @@
-"""Turn a Lambda event (SNS, SQS, S3 or EventBridge) into the S3 objects it announces.
+"""Turn a Lambda event (SNS, SQS, S3, EventBridge or CloudWatch Logs) into the units it announces.
 
 Shapes accepted, nested in any of the ways AWS delivers them:
 - S3 notification ``{"Records": [{"eventSource": "aws:s3", "s3": {...}}]}`` (keys URL-encoded, ``+`` = space);
@@ -6,6 +6,8 @@ Shapes accepted, nested in any of the ways AWS delivers them:
 - SQS to Lambda: each record's ``body`` is the S3 notification JSON, an SNS envelope whose ``Message`` is
   that JSON (SNS -> SQS without raw delivery), or an EventBridge event;
 - EventBridge ``Object Created`` events (``detail.object.key`` is NOT URL-encoded);
+- a CloudWatch Logs subscription filter's ``{"awslogs": {"data": ...}}``: one batch of log events (a
+  ``CONTROL_MESSAGE``, sent to check that the destination is reachable, is skipped);
 - a Lambda on-failure destination record (the dead-letter queue's messages): its ``requestPayload``, so
   a failed event can be redriven by invoking the function with the queue message as it is.
 ``s3:TestEvent`` messages, the ``ELBAccessLogTestFile`` ELB writes when logging is enabled and event types
@@ -20,11 +22,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
+from forwarder.cloudwatch import CONTROL_MESSAGE, LogsBatch, LogsDataError, decode_awslogs
+
 SOURCE_SNS = "sns"
 SOURCE_SQS = "sqs"
 SOURCE_S3 = "s3"
 SOURCE_EVENTBRIDGE = "eventbridge"
 SOURCE_REDRIVE = "redrive"
+SOURCE_CLOUDWATCH_LOGS = "cloudwatch_logs"
 
 ELB_TEST_FILE_SUFFIX = "ELBAccessLogTestFile"
 
@@ -53,9 +58,12 @@ class ObjectRef:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """A unit that succeeds or fails as a whole: one SQS message, or the whole event otherwise."""
+    """What succeeds or fails as a whole: one SQS message, or the whole event otherwise.
 
-    objects: tuple[ObjectRef, ...]
+    ``objects`` are the units it announces: S3 objects, or the CloudWatch Logs batch of a subscription.
+    """
+
+    objects: tuple[ObjectRef | LogsBatch, ...]
     skipped: tuple[str, ...] = ()
     message_id: str | None = None
     error: str | None = None
@@ -67,7 +75,7 @@ class ParsedEvent:
     messages: tuple[Message, ...]
 
     @property
-    def objects(self) -> tuple[ObjectRef, ...]:
+    def objects(self) -> tuple[ObjectRef | LogsBatch, ...]:
         return tuple(obj for message in self.messages for obj in message.objects)
 
 
@@ -90,6 +98,8 @@ def parse_event(event: Any) -> ParsedEvent:
         source = SOURCE_EVENTBRIDGE
     elif _is_destination_record(event):
         source = SOURCE_REDRIVE
+    elif "awslogs" in event:
+        source = SOURCE_CLOUDWATCH_LOGS
     else:
         source = SOURCE_S3
     return ParsedEvent(source, (collector.message(),))
@@ -134,7 +144,7 @@ class _Collector:
     __slots__ = ("objects", "skipped")
 
     def __init__(self) -> None:
-        self.objects: list[ObjectRef] = []
+        self.objects: list[ObjectRef | LogsBatch] = []
         self.skipped: list[str] = []
 
     def message(self, message_id: str | None = None) -> Message:
@@ -161,6 +171,9 @@ class _Collector:
         if "detail-type" in payload:
             self._eventbridge(payload)
             return
+        if "awslogs" in payload:
+            self._awslogs(payload["awslogs"])
+            return
         records = payload.get("Records")
         if isinstance(records, list):
             for record in records:
@@ -169,9 +182,10 @@ class _Collector:
                 else:
                     self._s3_record(record)
             return
+        keys = ", ".join(sorted(map(str, payload))[:10])
         raise EventError(
-            "unrecognised event: expected S3 notification Records, an SNS or SQS wrapper, or an "
-            f"EventBridge event (top-level keys: {', '.join(sorted(map(str, payload))[:10])})"
+            "unrecognised event: expected S3 notification Records, an SNS or SQS wrapper, an EventBridge "
+            f"event or a CloudWatch Logs subscription event (top-level keys: {keys})"
         )
 
     def _s3_record(self, record: Any) -> None:
@@ -210,6 +224,16 @@ class _Collector:
         obj = detail["object"]
         # EventBridge keys are not URL-encoded.
         self._add(bucket, key, obj.get("etag"), obj.get("version-id"), obj.get("size"))
+
+    def _awslogs(self, awslogs: Any) -> None:
+        try:
+            batch = decode_awslogs(awslogs)
+        except LogsDataError as exc:
+            raise EventError(f"CloudWatch Logs event: {exc}") from None
+        if batch.message_type == CONTROL_MESSAGE:
+            self.skipped.append(f"CloudWatch Logs {CONTROL_MESSAGE} for {batch.log_group or '?'}")
+            return
+        self.objects.append(batch)
 
     def _add(self, bucket: str, key: str, etag: Any, version_id: Any, size: Any) -> None:
         if key.endswith(ELB_TEST_FILE_SUFFIX):

@@ -1,9 +1,10 @@
-"""Lambda entry point: event -> objects -> forward_object, and the answer Lambda expects.
+"""Lambda entry point: event -> units (S3 objects, CloudWatch Logs batches) -> forward_unit, and the answer
+Lambda expects.
 
 SQS invocations return a partial batch response (``batchItemFailures``; the event source mapping needs
-``ReportBatchItemFailures``) so one bad file does not send the whole batch back. SNS, S3 and EventBridge
-invoke asynchronously: a failure is raised, so Lambda retries the event and then hands it to the
-function's on-failure destination (the stack's dead-letter queue).
+``ReportBatchItemFailures``) so one bad file does not send the whole batch back. SNS, S3, EventBridge and
+CloudWatch Logs subscriptions invoke asynchronously: a failure is raised, so Lambda retries the event and
+then hands it to the function's on-failure destination (the stack's dead-letter queue).
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from forwarder.auth import credential_from_config
 from forwarder.config import DEFAULT_LOG_LEVEL, LOG_LEVEL, LOG_LEVELS, Config
 from forwarder.events import SOURCE_SQS, Message, ParsedEvent, parse_event
 from forwarder.metrics import Reporter, configure_logging
-from forwarder.pipeline import forward_object
+from forwarder.pipeline import forward_unit
 from forwarder.sender import DeadlineError, Sender, reset_pool
+from forwarder.units import unit_for
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +103,7 @@ def _handle_sqs(
             out_of_time = True
             failed.append(message_id)
         except Exception:
-            # Reported by forward_object (summary line and metrics); the message goes back to the queue.
+            # Reported by forward_unit (summary line and metrics); the message goes back to the queue.
             logger.debug("SQS message %s failed", message_id, exc_info=True)
             failed.append(message_id)
     logger.info(
@@ -132,16 +134,13 @@ def _handle_async(
 def _forward_message(
     message: Message, runtime: _Runtime, reporter: Reporter, seconds_left: Callable[[], float]
 ) -> None:
-    """Forward each object of the message; keep going after a failure, except when out of time."""
+    """Forward each unit of the message; keep going after a failure, except when out of time."""
     first_error: Exception | None = None
-    for obj in message.objects:
+    for announced in message.objects:
         try:
-            forward_object(
-                runtime.clients["s3"],
-                obj.bucket,
-                obj.key,
+            forward_unit(
+                unit_for(announced, s3=runtime.clients["s3"]),
                 sender=runtime.sender,
-                version_id=obj.version_id,
                 seconds_left=seconds_left,
                 report=reporter,
             )

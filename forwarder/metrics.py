@@ -61,6 +61,13 @@ class ObjectStats:
     error: str | None = None
     error_type: str | None = None
     delivery_failures: int = 0
+    # A unit that is not an S3 object (CloudWatch Logs) names itself with these instead of bucket and key.
+    origin: dict[str, str] | None = None
+    label: str | None = None
+
+    @property
+    def uri(self) -> str:
+        return self.label or f"s3://{self.bucket}/{self.key}"
 
     @property
     def objects_failed(self) -> int:
@@ -68,9 +75,9 @@ class ObjectStats:
 
     def summary(self) -> dict[str, Any]:
         """The fields of the per-object summary log line."""
+        identity = self.origin if self.origin is not None else {"bucket": self.bucket, "key": self.key}
         data: dict[str, Any] = {
-            "bucket": self.bucket,
-            "key": self.key,
+            **identity,
             "log_type": self.log_type,
             "lines": self.lines,
             "parsed": self.parsed,
@@ -136,9 +143,7 @@ class Reporter:
         summary = stats.summary()
         log = logging.getLogger("forwarder.summary")
         level = logging.ERROR if stats.outcome == OUTCOME_FAILED else logging.INFO
-        log.log(
-            level, "object %s s3://%s/%s", stats.outcome, stats.bucket, stats.key, extra={"summary": summary}
-        )
+        log.log(level, "object %s %s", stats.outcome, stats.uri, extra={"summary": summary})
         if self.emit_metrics:
             document = emf_document(
                 stats, function_name=self.function_name, timestamp_ms=int(self._clock() * 1000)

@@ -1,7 +1,8 @@
-"""One S3 object end to end: stream -> lines -> records -> batches -> gzip -> POST, counting everything.
+"""One unit end to end: lines -> records -> batches -> gzip -> POST, counting everything.
 
-``forward_object`` is what the Lambda handler calls for each announced object, and what a replay tool calls
-for objects listed by hand. Memory stays flat: the body is read in chunks, lines and records are produced
+A unit is an S3 object or a CloudWatch Logs batch (forwarder.units). ``forward_unit`` is what the Lambda
+handler calls for each announced unit; ``forward_object`` is the S3 case, what a replay tool calls for
+objects listed by hand. Memory stays flat: the body is read in chunks, lines and records are produced
 lazily, and at most one batch (``BATCH_MAX_BYTES`` of JSON plus its gzip) is held at a time.
 """
 
@@ -11,14 +12,10 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterator
-from itertools import chain
 from typing import Any
 
 from forwarder import jsonutil
 from forwarder.metrics import OUTCOME_FAILED, OUTCOME_OK, OUTCOME_TEST_MODE, ObjectStats
-from forwarder.parsers import detect_log_type
-from forwarder.reader import CorruptObjectError, Line, compression_for, iter_lines
-from forwarder.records import iter_records
 from forwarder.sender import (
     Batch,
     DeadlineError,
@@ -26,11 +23,12 @@ from forwarder.sender import (
     Sender,
     iter_batches,
 )
-from forwarder.source import ObjectCorruptError, S3Client, open_object
+from forwarder.source import S3Client
+from forwarder.units import S3ObjectUnit, Unit
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DeadlineError", "forward_object"]
+__all__ = ["DeadlineError", "forward_object", "forward_unit"]
 
 
 def forward_object(
@@ -50,10 +48,23 @@ def forward_object(
     sender.DeliveryError subclasses, DeadlineError, auth.CredentialError. The object's summary (and
     metrics, through ``report``) is emitted in every case.
     """
-    stats = ObjectStats(bucket=bucket, key=key)
+    unit = S3ObjectUnit(s3, bucket, key, version_id=version_id)
+    return forward_unit(unit, sender=sender, seconds_left=seconds_left, report=report, clock=clock)
+
+
+def forward_unit(
+    unit: Unit,
+    *,
+    sender: Sender,
+    seconds_left: Callable[[], float] = lambda: math.inf,
+    report: Callable[[ObjectStats], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> ObjectStats:
+    """Deliver every record of one unit (an S3 object, a CloudWatch Logs batch), as forward_object does."""
+    stats = unit.new_stats()
     started = clock()
     try:
-        _run(s3, stats, sender=sender, version_id=version_id, seconds_left=seconds_left)
+        _run(unit, stats, sender=sender, seconds_left=seconds_left)
     except Exception as exc:
         stats.outcome = OUTCOME_FAILED
         stats.error_type = type(exc).__name__
@@ -71,67 +82,24 @@ def forward_object(
     return stats
 
 
-def _run(
-    s3: S3Client,
-    stats: ObjectStats,
-    *,
-    sender: Sender,
-    version_id: str | None,
-    seconds_left: Callable[[], float],
-) -> None:
+def _run(unit: Unit, stats: ObjectStats, *, sender: Sender, seconds_left: Callable[[], float]) -> None:
     config = sender.config
-    obj = open_object(s3, stats.bucket, stats.key, version_id=version_id)
-    stats.etag = obj.etag
-    compressed = compression_for(obj.key)
-    damage: list[CorruptObjectError] = []
-    lines = _until_damage(
-        iter_lines(
-            _count_bytes(obj.chunks, stats), compressed=compressed, max_line_bytes=config.max_line_bytes
-        ),
-        damage,
+    records = unit.records(stats, config)
+    batches = iter_batches(
+        _encode(records, stats), max_records=config.batch_max_records, max_bytes=config.batch_max_bytes
     )
-    first = next(lines, None)
-    stats.log_type = detect_log_type(obj.key, first.text if first is not None else None)
-    if first is not None:
-        records = iter_records(
-            chain((first,), lines), log_type=stats.log_type, bucket=obj.bucket, key=obj.key, etag=obj.etag
-        )
-        batches = iter_batches(
-            _encode(records, stats), max_records=config.batch_max_records, max_bytes=config.batch_max_bytes
-        )
-        done = 0
-        try:
-            for batch in batches:
-                _deliver(
-                    batch, stats, first_line=done + 1, sender=sender, seconds_left=seconds_left, uri=obj.uri
-                )
-                done += batch.records
-        finally:
-            # Stopped early (deadline, delivery error): close the generators now so the line counters
-            # are final before the summary is written.
-            batches.close()
-    if damage:
-        # Raised only once every line before the damage was delivered: whatever can be read arrives,
-        # and the object still fails, so it is retried and then kept in the dead-letter queue.
-        raise ObjectCorruptError(
-            f"{obj.uri} is not valid gzip ({damage[0]}); the {stats.lines} lines before the damage were "
-            f"read and {stats.records_sent} records sent. Check that the object is a complete ELB log file "
-            "(not truncated, re-encoded or appended to)"
-        ) from damage[0]
-
-
-def _until_damage(lines: Iterator[Line], damage: list[CorruptObjectError]) -> Iterator[Line]:
-    """The lines up to the first damaged byte; the damage is kept in `damage` instead of raised."""
+    done = 0
     try:
-        yield from lines
-    except CorruptObjectError as exc:
-        damage.append(exc)
-
-
-def _count_bytes(chunks: Iterator[bytes], stats: ObjectStats) -> Iterator[bytes]:
-    for chunk in chunks:
-        stats.bytes_raw += len(chunk)
-        yield chunk
+        for batch in batches:
+            _deliver(
+                batch, stats, first_line=done + 1, sender=sender, seconds_left=seconds_left, uri=stats.uri
+            )
+            done += batch.records
+    finally:
+        # Stopped early (deadline, delivery error): close the generators now so the line counters
+        # are final before the summary is written.
+        batches.close()
+    unit.finish(stats)
 
 
 def _encode(records: Iterator[dict[str, Any]], stats: ObjectStats) -> Iterator[bytes]:

@@ -21,7 +21,14 @@ except ImportError:
 else:
     _isal = isal_zlib
 
-__all__ = ["DEFAULT_MAX_LINE_BYTES", "CorruptObjectError", "Line", "compression_for", "iter_lines"]
+__all__ = [
+    "DEFAULT_MAX_LINE_BYTES",
+    "CorruptObjectError",
+    "Line",
+    "compression_for",
+    "cut_line",
+    "iter_lines",
+]
 
 DEFAULT_MAX_LINE_BYTES = 65536
 
@@ -256,7 +263,7 @@ def _split_lines(pieces: Iterator[bytes], limit: int) -> Iterator[Line]:
         if cut < start:  # no line ends in this piece
             carry += piece[start:]
             if len(carry) > limit:
-                yield _truncated(carry, limit)
+                yield cut_line(carry, limit)
                 carry = b""
                 skipping = True
             continue
@@ -279,12 +286,12 @@ def _split_lines(pieces: Iterator[bytes], limit: int) -> Iterator[Line]:
                     if len(line) > quarter:
                         raw = line.encode()
                         if len(raw) > limit:
-                            yield _truncated(raw, limit)
+                            yield cut_line(raw, limit)
                             continue
                     yield Line(line)
         carry = piece[cut + 1 :]
         if len(carry) > limit:
-            yield _truncated(carry, limit)
+            yield cut_line(carry, limit)
             carry = b""
             skipping = True
     if carry:
@@ -295,11 +302,11 @@ def _line_from_bytes(raw: bytes, limit: int) -> Line:
     if raw.endswith(b"\r"):
         raw = raw[:-1]
     if len(raw) > limit:
-        return _truncated(raw, limit)
+        return cut_line(raw, limit)
     return Line(raw.decode("utf-8", "replace"))
 
 
-def _truncated(raw: bytes, limit: int) -> Line:
+def cut_line(raw: bytes, limit: int) -> Line:
     """The first `limit` bytes of a line, cut back to a character boundary, flagged as truncated."""
     end = limit
     # Step back over UTF-8 continuation bytes (10xxxxxx) so no character is split in two.

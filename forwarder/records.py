@@ -1,22 +1,26 @@
-"""Lines of one S3 object -> records ready to send: parsed fields plus where they came from.
+"""Lines of one unit (an S3 object, a CloudWatch Logs batch) -> records ready to send: parsed fields plus
+the provenance fields the unit's source gives each line.
 
 Every line gives exactly one record, in order: a line that does not parse is sent as
 `{"raw": ..., "parse_error": ...}` so nothing is dropped and the failure is visible downstream.
-Each record carries a deterministic `event_id`, so a redelivered object (S3 and SNS deliver at
-least once; Lambda retries) produces the same ids and the receiver can deduplicate.
+Each record carries a deterministic `event_id` (from its source's provenance), so a redelivered unit
+(S3 and SNS deliver at least once; Lambda retries) produces the same ids and the receiver can deduplicate.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from hashlib import blake2b
 from typing import Any
 
-from forwarder.parsers import ParseError, failure_reason, parser_for
+from forwarder.parsers import ParseError, detect_message, failure_reason, parser_for
 from forwarder.reader import Line
 
-__all__ = ["iter_records", "normalize_etag", "record_event_id"]
+__all__ = ["identity_hash", "iter_records", "normalize_etag", "object_id", "record_event_id"]
+
+# Adds a source's provenance fields (its identity of the line, event_id included) to the record of line n.
+Provenance = Callable[[dict[str, Any], int], None]
 
 logger = logging.getLogger(__name__)
 
@@ -35,35 +39,50 @@ def record_event_id(bucket: str | None, key: str, etag: str, line_number: int) -
     last 8 the line number in hex: ids of one object share a prefix and sort by line, and the
     per-line cost is a string format instead of a hash.
     """
-    return f"{_object_id(bucket, key, etag)}{line_number:08x}"
+    return f"{object_id(bucket, key, etag)}{line_number:08x}"
 
 
-def _object_id(bucket: str | None, key: str, etag: str) -> str:
-    # Each part is length-prefixed ("<bytes>:<value>,"), so no bucket, key or ETag content can
-    # make two different triples hash the same input.
+def object_id(bucket: str | None, key: str, etag: str) -> str:
+    """The 24 hex characters every event_id of one object version starts with."""
+    return identity_hash((bucket or "", key, normalize_etag(etag)), _OBJECT_ID_BYTES)
+
+
+def identity_hash(parts: Iterable[str], digest_size: int) -> str:
+    """BLAKE2b of the parts, in hex. Each part is length-prefixed ("<bytes>:<value>,"), so no content can
+    make two different tuples hash the same input."""
     identity = b""
-    for part in (bucket or "", key, normalize_etag(etag)):
+    for part in parts:
         raw = part.encode("utf-8", "surrogatepass")
         identity += b"%d:%s," % (len(raw), raw)
-    return blake2b(identity, digest_size=_OBJECT_ID_BYTES).hexdigest()
+    return blake2b(identity, digest_size=digest_size).hexdigest()
 
 
 def iter_records(
-    lines: Iterable[Line], *, log_type: str, bucket: str | None, key: str, etag: str
+    lines: Iterable[Line],
+    *,
+    log_type: str | None,
+    provenance: Provenance,
+    vpc_flow_fields: tuple[str, ...] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Yield one record per line, in order, never dropping one.
 
-    Each record: the parsed fields (or raw + parse_error), then log_type, s3_bucket, s3_key,
-    line_number (1-based), event_id, and `truncated: true` for a line cut at the size limit.
-    An empty line gives raw "" with parse_error "empty line". `bucket` may be None for a local
-    file (the CLI); it then hashes like "".
+    Each record: the parsed fields (or raw + parse_error), then log_type, the fields
+    `provenance(record, line_number)` adds (1-based; they win over parsed fields of the same name, so a
+    message cannot forge its event_id), and `truncated: true` for a line cut at the size limit. An empty line
+    gives raw "" with parse_error "empty line". `log_type` None detects each line's format on its own
+    (CloudWatch Logs messages); a line of no known format is then sent raw, without a parse error.
     """
-    parse = parser_for(log_type)
-    object_id = _object_id(bucket, key, etag)
+    parse = parser_for(log_type or "raw", vpc_flow_fields=vpc_flow_fields)
     warned = False
     for number, line in enumerate(lines, 1):
         text = line.text
-        if text:
+        kind: str = log_type or "raw"
+        record: dict[str, Any]
+        if not text:
+            record = {"raw": "", "parse_error": "empty line"}
+        elif log_type is None:
+            kind, record = detect_message(text, vpc_flow_fields=vpc_flow_fields)
+        else:
             try:
                 record = parse(text)
             except ParseError as exc:
@@ -80,13 +99,8 @@ def iter_records(
                         type(exc).__name__,
                         number,
                     )
-        else:
-            record = {"raw": "", "parse_error": "empty line"}
-        record["log_type"] = log_type
-        record["s3_bucket"] = bucket
-        record["s3_key"] = key
-        record["line_number"] = number
-        record["event_id"] = f"{object_id}{number:08x}"
+        record["log_type"] = kind
+        provenance(record, number)
         if line.truncated:
             record["truncated"] = True
         yield record

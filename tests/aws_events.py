@@ -1,11 +1,14 @@
 """AWS-shaped events for the forwarder's tests (every tier), as the AWS documentation shows them.
 
 S3 notification (event version 2.1, key URL-encoded), SNS -> Lambda, SQS -> Lambda (raw S3 body or an SNS
-envelope), EventBridge "Object Created" (key not encoded), plus a Lambda context whose clock runs for real.
+envelope), EventBridge "Object Created" (key not encoded), CloudWatch Logs subscription deliveries
+(base64 of gzip of JSON), plus a Lambda context whose clock runs for real.
 """
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import time
 import uuid
@@ -247,3 +250,60 @@ def destination_record(
             "stackTrace": [],
         },
     }
+
+
+# --- CloudWatch Logs subscription ------------------------------------------------------------------------
+
+LOG_GROUP = "/aws/lambda/checkout"
+LOG_STREAM = "2025/03/14/[$LATEST]0123456789abcdef0123456789abcdef"
+# The shape of CloudWatch Logs event ids: 56 decimal digits, increasing within a delivery.
+FIRST_LOG_EVENT_ID = 31953106606966983378809025079804211143289615424298221568
+LOG_EVENT_TIME_MS = 1710408602412
+
+
+def log_events(*messages: str, first_id: int = FIRST_LOG_EVENT_ID) -> list[dict[str, Any]]:
+    """logEvents entries, one per message, a millisecond apart."""
+    return [
+        {"id": str(first_id + n), "timestamp": LOG_EVENT_TIME_MS + n, "message": message}
+        for n, message in enumerate(messages)
+    ]
+
+
+def cloudwatch_logs_data(
+    events: list[dict[str, Any]],
+    *,
+    log_group: str = LOG_GROUP,
+    log_stream: str = LOG_STREAM,
+    owner: str = ACCOUNT,
+) -> dict[str, Any]:
+    """The decoded payload of a subscription filter delivery (messageType DATA_MESSAGE)."""
+    return {
+        "messageType": "DATA_MESSAGE",
+        "owner": owner,
+        "logGroup": log_group,
+        "logStream": log_stream,
+        "subscriptionFilters": ["onboarding-forwarder"],
+        "logEvents": events,
+    }
+
+
+# What CloudWatch Logs sends when it checks that a destination is reachable.
+CLOUDWATCH_CONTROL_DATA = {
+    "messageType": "CONTROL_MESSAGE",
+    "owner": "CloudwatchLogs",
+    "logGroup": "",
+    "logStream": "",
+    "subscriptionFilters": [],
+    "logEvents": [
+        {
+            "id": "",
+            "timestamp": 1432826855000,
+            "message": "CWL CONTROL MESSAGE: Checking health of destination Lambda function.",
+        }
+    ],
+}
+
+
+def cloudwatch_logs_event(data: dict[str, Any]) -> dict[str, Any]:
+    """The event a subscription filter invokes Lambda with: base64 of the gzip of the JSON payload."""
+    return {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(data).encode())).decode()}}

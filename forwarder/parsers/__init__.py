@@ -1,4 +1,5 @@
-"""Pure line parsers for the load balancer log formats, plus log-type detection.
+"""Pure line parsers for the load balancer, Lambda, API Gateway, VPC flow and WAF log formats, plus
+log-type detection (of an S3 object by its name, of a CloudWatch Logs message by its content).
 
 A parse function takes one line (no newline) and returns a dict of typed fields, or raises
 `ParseError` with a short reason (`FormatMismatchError` when the line does not have the format's
@@ -22,6 +23,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -30,14 +32,29 @@ __all__ = [
     "FormatMismatchError",
     "ParseError",
     "detect_log_type",
+    "detect_message",
     "failure_reason",
+    "iso_from_ms",
     "parser_for",
     "split_host_port",
     "split_request",
     "tokenize",
 ]
 
-LOG_TYPES = ("alb_access", "alb_connection", "alb_health_check", "nlb_access", "classic_elb_access")
+LOG_TYPES = (
+    "alb_access",
+    "alb_connection",
+    "alb_health_check",
+    "nlb_access",
+    "classic_elb_access",
+    "waf",
+    "lambda_platform",
+    "lambda_json",
+    "apigateway_access",
+    "vpc_flow",
+    "json",
+    "raw",
+)
 
 ParseFunction = Callable[[str], dict[str, Any]]
 
@@ -48,10 +65,32 @@ _PARSERS: dict[str, tuple[str, str]] = {
     "alb_health_check": ("forwarder.parsers.health_check", "parse_alb_health_check"),
     "nlb_access": ("forwarder.parsers.nlb", "parse_nlb_access"),
     "classic_elb_access": ("forwarder.parsers.classic", "parse_classic_elb_access"),
+    "waf": ("forwarder.parsers.waf", "parse_waf"),
+    "lambda_platform": ("forwarder.parsers.lambda_platform", "parse_lambda_platform"),
+    "lambda_json": ("forwarder.parsers.lambda_json", "parse_lambda_json"),
+    "apigateway_access": ("forwarder.parsers.apigateway", "parse_apigateway_access"),
+    "vpc_flow": ("forwarder.parsers.vpc_flow", "parse_vpc_flow"),
+    "json": ("forwarder.parsers.json_message", "parse_json"),
+    "raw": ("forwarder.parsers.raw", "parse_raw"),
+}
+# Formats whose parse function is built from configuration: log type -> (module, factory of the field list).
+_CONFIGURED: dict[str, tuple[str, str]] = {
+    "vpc_flow": ("forwarder.parsers.vpc_flow", "flow_parser"),
 }
 
 # Order matters for content detection: the most constrained formats first.
-_DETECTION_ORDER = ("nlb_access", "alb_access", "alb_health_check", "alb_connection", "classic_elb_access")
+_DETECTION_ORDER = (
+    "nlb_access",
+    "alb_access",
+    "alb_health_check",
+    "alb_connection",
+    "classic_elb_access",
+    "waf",
+)
+# CloudWatch Logs messages: one log group can mix formats (a function's log group holds Lambda's platform
+# lines and whatever the code prints), so each message is detected on its own, JSON shapes first.
+_JSON_DETECTION_ORDER = ("waf", "lambda_json", "apigateway_access", "json")
+_TEXT_DETECTION_ORDER = ("lambda_platform", "vpc_flow", "apigateway_access")
 
 DEFAULT_LOG_TYPE = "alb_access"
 
@@ -63,6 +102,13 @@ _FORMAT_NAMES = {
     "alb_health_check": "an ALB health check log",
     "nlb_access": "an NLB access log",
     "classic_elb_access": "a Classic ELB access log",
+    "waf": "a WAF log",
+    "lambda_platform": "a Lambda platform log",
+    "lambda_json": "a Lambda JSON log",
+    "apigateway_access": "an API Gateway access log",
+    "vpc_flow": "a VPC flow log",
+    "json": "a JSON log",
+    "raw": "a raw log",
 }
 
 
@@ -74,14 +120,44 @@ class FormatMismatchError(ParseError):
     """The line is not of the format at all (wrong field count, quoting or type), not one broken field."""
 
 
-def parser_for(log_type: str) -> ParseFunction:
-    """Return the pure parse function for a log type; unknown type -> ValueError naming the valid ones."""
+def parser_for(log_type: str, *, vpc_flow_fields: tuple[str, ...] | None = None) -> ParseFunction:
+    """Return the pure parse function for a log type; unknown type -> ValueError naming the valid ones.
+
+    `vpc_flow_fields` is a custom flow log format (its field names, in order) instead of the default.
+    """
+    if vpc_flow_fields is not None and log_type in _CONFIGURED:
+        return _configured(log_type, vpc_flow_fields)
     try:
         module_name, function_name = _PARSERS[log_type]
     except KeyError:
         raise ValueError(f"unknown log type {log_type!r}; valid types: {', '.join(LOG_TYPES)}") from None
     parse: ParseFunction = getattr(importlib.import_module(module_name), function_name)
     return parse
+
+
+@cache
+def _configured(log_type: str, fields: tuple[str, ...]) -> ParseFunction:
+    """Built once per configuration, not once per line."""
+    module_name, factory_name = _CONFIGURED[log_type]
+    parse: ParseFunction = getattr(importlib.import_module(module_name), factory_name)(fields)
+    return parse
+
+
+def detect_message(
+    message: str, *, vpc_flow_fields: tuple[str, ...] | None = None
+) -> tuple[str, dict[str, Any]]:
+    """The log type of one CloudWatch Logs message and its parsed fields; ("raw", {"raw": ...}) if none fits.
+
+    A message is of a format when that format's parser takes it whole, so detection never yields a
+    parse error: a message of no known format is sent raw, which is not a failure.
+    """
+    order = _JSON_DETECTION_ORDER if message.startswith("{") else _TEXT_DETECTION_ORDER
+    for log_type in order:
+        try:
+            return log_type, parser_for(log_type, vpc_flow_fields=vpc_flow_fields)(message)
+        except Exception:  # noqa: BLE001, S112 -- not this format (a parser bug on an odd message included)
+            continue
+    return "raw", {"raw": message}
 
 
 def detect_log_type(key: str, first_line: str | None) -> str:
@@ -107,7 +183,11 @@ def _type_from_name(key: str) -> str | None:
     #   ALB health      health_check_log_<acct>_elasticloadbalancing_<region>_app.<name>.<id>_....log.gz
     #   NLB access      <acct>_elasticloadbalancing_<region>_net.<name>.<id>_<end>_<rand>.log.gz
     #   Classic ELB     <acct>_elasticloadbalancing_<region>_<name>_<end>_<ip>_<rand>.log
+    #   WAF             AWSLogs/<acct>/WAFLogs/<region>/<web-acl>/yyyy/mm/dd/HH/mm/
+    #                   <acct>_waflogs_<region>_<web-acl>_<time>_<hash>.log.gz
     name = key.rsplit("/", 1)[-1]
+    if "_waflogs_" in name or "/WAFLogs/" in key:
+        return "waf"
     if name.startswith("conn_log_"):
         return "alb_connection"
     if name.startswith("health_check_log_"):
@@ -269,6 +349,12 @@ def to_float(value: str, what: str) -> float | None:
         return float(value)
     except ValueError:
         raise ParseError(f"{what} is not a number: {value[:40]!r}") from None
+
+
+def iso_from_ms(timestamp_ms: int) -> str:
+    """Epoch milliseconds -> ISO 8601 UTC with milliseconds and Z (2023-05-06T06:46:19.981Z)."""
+    moment = datetime.fromtimestamp(timestamp_ms // 1000, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{timestamp_ms % 1000:03d}Z"
 
 
 def dash_to_none(values: list[str]) -> list[str | None]:

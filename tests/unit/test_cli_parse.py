@@ -105,7 +105,7 @@ def test_format_option_overrides_detection(
 
 def test_unknown_format_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as caught:
-        main(["parse", "x.log", "--format", "waf"])
+        main(["parse", "x.log", "--format", "cloudfront"])
     assert caught.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
 

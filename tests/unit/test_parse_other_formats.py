@@ -384,7 +384,7 @@ def test_parser_for_every_type(log_type: str, line: str) -> None:
 
 def test_parser_for_unknown_type_lists_the_valid_ones() -> None:
     with pytest.raises(ValueError, match="alb_access, alb_connection") as caught:
-        parser_for("waf")
+        parser_for("cloudfront")
     assert not isinstance(caught.value, ParseError)
 
 

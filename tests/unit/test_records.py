@@ -15,6 +15,7 @@ import pytest
 from forwarder import jsonutil
 from forwarder.reader import Line
 from forwarder.records import iter_records, normalize_etag, record_event_id
+from forwarder.units import object_provenance
 
 ALB_LINE = (
     "https 2024-05-01T12:00:01.123456Z app/my-lb/50dc6c495c0c9188 203.0.113.7:51234 10.0.1.20:8080 "
@@ -39,7 +40,8 @@ def records(lines: list[Line], **overrides: Any) -> list[dict[str, Any]]:
         "key": KEY,
         "etag": ETAG,
     } | overrides
-    return list(iter_records(lines, **options))
+    provenance = object_provenance(options.pop("bucket"), options.pop("key"), options.pop("etag"))
+    return list(iter_records(lines, provenance=provenance, **options))
 
 
 def test_every_line_gives_one_record_in_order_with_its_metadata() -> None:
@@ -151,7 +153,7 @@ def test_a_parser_bug_on_one_line_does_not_lose_the_object(
             raise IndexError("list index out of range")
         return {"text": line}
 
-    monkeypatch.setattr("forwarder.records.parser_for", lambda log_type: broken)
+    monkeypatch.setattr("forwarder.records.parser_for", lambda log_type, **_: broken)
     out = records([Line("a"), Line("boom"), Line("b"), Line("boom")])
     assert [r.get("text") for r in out] == ["a", None, "b", None]
     assert out[1]["parse_error"] == "parser failure: IndexError"
@@ -177,7 +179,7 @@ def test_records_are_produced_lazily() -> None:
             consumed.append(n)
             yield Line(ALB_LINE)
 
-    stream = iter_records(lines(), log_type="alb_access", bucket=BUCKET, key=KEY, etag=ETAG)
+    stream = iter_records(lines(), log_type="alb_access", provenance=object_provenance(BUCKET, KEY, ETAG))
     next(stream)
     next(stream)
     assert len(consumed) == 2

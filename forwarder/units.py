@@ -1,0 +1,119 @@
+"""What the pipeline forwards: units that succeed or fail whole, each yielding records with an identity.
+
+Two sources: an S3 object (the lines of one object version, identified by bucket, key, ETag and line
+number) and a CloudWatch Logs subscription delivery (forwarder.cloudwatch). The pipeline sees only the
+`Unit` protocol; parsers and records.py see only the provenance fields a source gives each line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from itertools import chain
+from typing import Any, Protocol
+
+from forwarder.cloudwatch import LogsBatch, LogsBatchUnit
+from forwarder.config import Config
+from forwarder.events import ObjectRef
+from forwarder.metrics import ObjectStats
+from forwarder.parsers import detect_log_type
+from forwarder.reader import CorruptObjectError, Line, compression_for, iter_lines
+from forwarder.records import Provenance, iter_records, object_id
+from forwarder.source import ObjectCorruptError, S3Client, open_object
+
+__all__ = ["S3ObjectUnit", "Unit", "object_provenance", "unit_for"]
+
+
+class Unit(Protocol):
+    """One unit of work: its counters, its records (reading starts here), and what it raises at the end."""
+
+    def new_stats(self) -> ObjectStats: ...
+
+    def records(self, stats: ObjectStats, config: Config) -> Iterator[dict[str, Any]]: ...
+
+    def finish(self, stats: ObjectStats) -> None: ...
+
+
+def unit_for(announced: ObjectRef | LogsBatch, *, s3: S3Client) -> Unit:
+    """The unit that forwards what an event announced."""
+    if isinstance(announced, LogsBatch):
+        return LogsBatchUnit(announced)
+    return S3ObjectUnit(s3, announced.bucket, announced.key, version_id=announced.version_id)
+
+
+def object_provenance(bucket: str | None, key: str, etag: str) -> Provenance:
+    """The provenance of line `n` of an object version: s3_bucket, s3_key, line_number and event_id.
+
+    `bucket` may be None for a local file (the CLI); it then hashes like "".
+    """
+    prefix = object_id(bucket, key, etag)
+
+    def provenance(record: dict[str, Any], number: int) -> None:
+        # Set one by one: this runs once per line, and a dict built per line costs more.
+        record["s3_bucket"] = bucket
+        record["s3_key"] = key
+        record["line_number"] = number
+        record["event_id"] = f"{prefix}{number:08x}"
+
+    return provenance
+
+
+class S3ObjectUnit:
+    """The lines of one S3 object, streamed; gzip damage is raised once the lines before it are sent."""
+
+    __slots__ = ("_damage", "_s3", "bucket", "key", "version_id")
+
+    def __init__(self, s3: S3Client, bucket: str, key: str, *, version_id: str | None = None) -> None:
+        self._s3 = s3
+        self.bucket = bucket
+        self.key = key
+        self.version_id = version_id
+        self._damage: list[CorruptObjectError] = []
+
+    def new_stats(self) -> ObjectStats:
+        return ObjectStats(bucket=self.bucket, key=self.key)
+
+    def records(self, stats: ObjectStats, config: Config) -> Iterator[dict[str, Any]]:
+        obj = open_object(self._s3, self.bucket, self.key, version_id=self.version_id)
+        stats.etag = obj.etag
+        lines = _until_damage(
+            iter_lines(
+                _count_bytes(obj.chunks, stats),
+                compressed=compression_for(obj.key),
+                max_line_bytes=config.max_line_bytes,
+            ),
+            self._damage,
+        )
+        first = next(lines, None)
+        stats.log_type = detect_log_type(obj.key, first.text if first is not None else None)
+        if first is None:
+            return iter(())
+        return iter_records(
+            chain((first,), lines),
+            log_type=stats.log_type,
+            provenance=object_provenance(obj.bucket, obj.key, obj.etag),
+            vpc_flow_fields=config.formats.vpc_flow_fields,
+        )
+
+    def finish(self, stats: ObjectStats) -> None:
+        if self._damage:
+            # Raised only once every line before the damage was delivered: whatever can be read arrives,
+            # and the object still fails, so it is retried and then kept in the dead-letter queue.
+            raise ObjectCorruptError(
+                f"{stats.uri} is not valid gzip ({self._damage[0]}); the {stats.lines} lines before the "
+                f"damage were read and {stats.records_sent} records sent. Check that the object is a "
+                "complete ELB log file (not truncated, re-encoded or appended to)"
+            ) from self._damage[0]
+
+
+def _until_damage(lines: Iterator[Line], damage: list[CorruptObjectError]) -> Iterator[Line]:
+    """The lines up to the first damaged byte; the damage is kept in `damage` instead of raised."""
+    try:
+        yield from lines
+    except CorruptObjectError as exc:
+        damage.append(exc)
+
+
+def _count_bytes(chunks: Iterator[bytes], stats: ObjectStats) -> Iterator[bytes]:
+    for chunk in chunks:
+        stats.bytes_raw += len(chunk)
+        yield chunk
