@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from forwarder.destinations import DEFAULT_OUTPUT_FORMAT, OUTPUT_FORMATS
+
 # Read by forwarder.formats, listed here with the others.
 from forwarder.formats import CLOUDWATCH_LOG_FORMAT, VPC_FLOW_LOG_FORMAT, FormatSettings
 
@@ -33,6 +35,7 @@ BATCH_MAX_RECORDS = "BATCH_MAX_RECORDS"
 BATCH_MAX_BYTES = "BATCH_MAX_BYTES"
 MAX_LINE_BYTES = "MAX_LINE_BYTES"
 LOG_LEVEL = "LOG_LEVEL"
+OUTPUT_FORMAT = "OUTPUT_FORMAT"
 
 ENV_VARS: tuple[str, ...] = (
     HTTP_ENDPOINT,
@@ -55,6 +58,7 @@ ENV_VARS: tuple[str, ...] = (
     LOG_LEVEL,
     CLOUDWATCH_LOG_FORMAT,
     VPC_FLOW_LOG_FORMAT,
+    OUTPUT_FORMAT,
 )
 
 AUTH_NONE = "none"
@@ -119,6 +123,7 @@ class Config:
     log_level: str = DEFAULT_LOG_LEVEL
     allow_insecure: bool = False
     formats: FormatSettings = field(default_factory=FormatSettings)
+    output_format: str = DEFAULT_OUTPUT_FORMAT
 
     @property
     def credential_source(self) -> str:
@@ -194,6 +199,13 @@ class Config:
             log_level = DEFAULT_LOG_LEVEL
         formats = FormatSettings.from_env(environ, problems)
 
+        output_format = (reader.text(OUTPUT_FORMAT) or DEFAULT_OUTPUT_FORMAT).lower()
+        if output_format not in OUTPUT_FORMATS:
+            problems.append(
+                f"{OUTPUT_FORMAT} must be one of {', '.join(OUTPUT_FORMATS)} (got {output_format!r})"
+            )
+            output_format = DEFAULT_OUTPUT_FORMAT
+
         if problems:
             raise ConfigError("invalid forwarder configuration: " + "; ".join(problems))
 
@@ -227,6 +239,7 @@ class Config:
             log_level=log_level,
             allow_insecure=allow_insecure,
             formats=formats,
+            output_format=output_format,
         )
 
 

@@ -13,7 +13,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from forwarder import redaction
@@ -29,6 +29,8 @@ OUTCOME_FAILED = "failed"
 _METRICS: tuple[tuple[str, str, str], ...] = (
     ("LinesRead", "lines", "Count"),
     ("RecordsSent", "records_sent", "Count"),
+    ("DuplicateRecords", "duplicates", "Count"),
+    ("RejectedRecords", "rejected", "Count"),
     ("UnparseableLines", "unparseable", "Count"),
     ("TruncatedLines", "truncated", "Count"),
     ("DeliveryRetries", "retries", "Count"),
@@ -52,6 +54,9 @@ class ObjectStats:
     unparseable: int = 0
     truncated: int = 0
     records_sent: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    rejections: list[str] = field(default_factory=list)
     batches: int = 0
     retries: int = 0
     bytes_raw: int = 0
@@ -84,6 +89,8 @@ class ObjectStats:
             "unparseable": self.unparseable,
             "truncated": self.truncated,
             "records_sent": self.records_sent,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
             "batches": self.batches,
             "retries": self.retries,
             "bytes_raw": self.bytes_raw,
@@ -91,6 +98,8 @@ class ObjectStats:
             "seconds": round(self.seconds, 3),
             "outcome": self.outcome,
         }
+        if self.rejections:
+            data["first_rejections"] = list(self.rejections)
         if self.error is not None:
             data["error_type"] = self.error_type
             data["error"] = self.error

@@ -14,12 +14,12 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from forwarder import jsonutil
 from forwarder.metrics import OUTCOME_FAILED, OUTCOME_OK, OUTCOME_TEST_MODE, ObjectStats
 from forwarder.sender import (
     Batch,
     DeadlineError,
     DeliveryError,
+    PermanentDeliveryError,
     Sender,
     iter_batches,
 )
@@ -28,7 +28,13 @@ from forwarder.units import S3ObjectUnit, Unit
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DeadlineError", "forward_object", "forward_unit"]
+__all__ = ["DeadlineError", "RejectedRecordsError", "forward_object", "forward_unit"]
+
+MAX_REASONS_LOGGED = 3
+
+
+class RejectedRecordsError(PermanentDeliveryError):
+    """The intake refused some records for good; every other record of the unit was delivered."""
 
 
 def forward_object(
@@ -85,8 +91,12 @@ def forward_unit(
 def _run(unit: Unit, stats: ObjectStats, *, sender: Sender, seconds_left: Callable[[], float]) -> None:
     config = sender.config
     records = unit.records(stats, config)
+    destination = sender.destination
     batches = iter_batches(
-        _encode(records, stats), max_records=config.batch_max_records, max_bytes=config.batch_max_bytes
+        _encode(records, stats, destination.encode),
+        framing=destination.framing,
+        max_records=config.batch_max_records,
+        max_bytes=config.batch_max_bytes,
     )
     done = 0
     try:
@@ -100,11 +110,20 @@ def _run(unit: Unit, stats: ObjectStats, *, sender: Sender, seconds_left: Callab
         # are final before the summary is written.
         batches.close()
     unit.finish(stats)
+    if stats.rejected:
+        # Raised only now, after every other record was sent: the unit fails (its event goes back for a
+        # retry, then to the dead-letter queue) and nothing is dropped silently.
+        raise RejectedRecordsError(
+            f"{sender.endpoint_name} rejected {stats.rejected} of the {stats.lines} records of {stats.uri}"
+            f" (first: {'; '.join(stats.rejections)}); the others were delivered. Fix the cause on the "
+            "intake (a mapping conflict, say), then redrive the event"
+        )
 
 
-def _encode(records: Iterator[dict[str, Any]], stats: ObjectStats) -> Iterator[bytes]:
-    """Serialize each record once and count it; the hot loop of the forwarder."""
-    dumps = jsonutil.dumps
+def _encode(
+    records: Iterator[dict[str, Any]], stats: ObjectStats, encode: Callable[[dict[str, Any]], bytes]
+) -> Iterator[bytes]:
+    """Encode each record once, for the destination, and count it; the hot loop of the forwarder."""
     lines = unparseable = truncated = 0
     try:
         for record in records:
@@ -113,7 +132,7 @@ def _encode(records: Iterator[dict[str, Any]], stats: ObjectStats) -> Iterator[b
                 unparseable += 1
             if record.get("truncated"):
                 truncated += 1
-            yield dumps(record)
+            yield encode(record)
             if lines & 0x3FF == 0:  # keep the counters current for error messages, cheaply
                 stats.lines, stats.unparseable, stats.truncated = lines, unparseable, truncated
     finally:
@@ -139,8 +158,8 @@ def _deliver(
             f"(HTTP_TIMEOUT_SECONDS + margin). {stats.records_sent} records were sent; the retry resends "
             "the object with the same event_ids. Raise the function timeout or lower HTTP_TIMEOUT_SECONDS"
         )
-    body = batch.compress(sender.config.compression_level)
     if sender.config.test_mode:
+        body = batch.compress(sender.config.compression_level)
         logger.info(
             "test mode: would POST %d records (%d bytes, %d gzip) from %s to %s",
             batch.records,
@@ -154,8 +173,22 @@ def _deliver(
         )
         stats.batches += 1
         return
-    result = sender.send(body, seconds_left=seconds_left)
+    result = sender.send(batch, seconds_left=seconds_left)
     stats.retries += result.retries
     stats.batches += 1
-    stats.records_sent += batch.records
-    stats.bytes_sent += len(body)
+    stats.records_sent += batch.records - len(result.rejected)
+    stats.duplicates += result.duplicates
+    stats.bytes_sent += result.bytes_sent
+    if result.rejected:
+        stats.rejected += len(result.rejected)
+        for rejection in result.rejected[: MAX_REASONS_LOGGED - len(stats.rejections)]:
+            stats.rejections.append(f"line {first_line + rejection.position}: {rejection.reason}")
+        logger.error(
+            "%s rejected %d records of lines %d-%d of %s (first: %s); the object will fail after the rest",
+            sender.endpoint_name,
+            len(result.rejected),
+            first_line,
+            first_line + batch.records - 1,
+            uri,
+            result.rejected[0].reason,
+        )

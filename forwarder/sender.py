@@ -1,11 +1,12 @@
-"""Batches of JSON records -> gzip -> HTTPS POST, with bounded retries.
+"""Batches of encoded records -> gzip -> HTTPS POST, with bounded retries acting on the destination's verdict.
 
 Retry rules: connection errors, timeouts, 408, 429 and 5xx are retried with exponential backoff and full
 jitter, or after the server's ``Retry-After`` (capped at HTTP_MAX_RETRY_WAIT_SECONDS); never more than
 ``max_retries`` times and never when the invocation could not finish another attempt (then DeadlineError).
 401/403 trigger one credential refresh and one more attempt (the secret may have been rotated). Anything
 else (other 4xx, 3xx) is permanent: redirects are not followed, so the credential is never sent to another
-host.
+host. A 2xx is read by the destination (forwarder.destinations): items it asks to retry are cut from the
+batch and sent again alone under the same rules; items it rejected are counted and returned to the caller.
 
 Each attempt has a wall-clock budget, from connecting to the last byte of the answer: HTTP_TIMEOUT_SECONDS,
 or less when the invocation's deadline (minus the margin) comes first. Whatever the endpoint sends back
@@ -25,9 +26,9 @@ import socket
 import threading
 import time
 import zlib
+from array import array
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Protocol
 
 import urllib3
@@ -42,15 +43,18 @@ from forwarder.config import (
     Config,
     describe_endpoint,
 )
+from forwarder.destinations import (
+    Destination,
+    Framing,
+    Rejection,
+    destination_for,
+)
+from forwarder.destinations import status_phrase as _phrase
 from forwarder.redaction import Redactor
 
 logger = logging.getLogger(__name__)
 
 USER_AGENT = f"alb-log-onboarding-forwarder/{forwarder.__version__}"
-
-_PREFIX = b'{"logs":['
-_SUFFIX = b"]}"
-ENVELOPE_BYTES = len(_PREFIX) + len(_SUFFIX)
 
 # Seconds kept free at the end of an invocation for logging the summary and failing cleanly.
 DEFAULT_DEADLINE_MARGIN = 5.0
@@ -58,6 +62,9 @@ BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 20.0
 SNIPPET_CHARS = 200
 _MAX_ERROR_BODY = 4096
+# A 2xx body is read too: Elasticsearch's _bulk answers item errors with a 200. Its answer to a 4 MiB
+# request is at most a few MB (one status, and an error for failed items, per document).
+_MAX_ACCEPTED_BODY = 16 * 1024 * 1024
 
 
 class DeliveryError(Exception):
@@ -82,11 +89,6 @@ class DeadlineError(TransientDeliveryError):
 
 
 # --- retry policy (pure) ---------------------------------------------------------------------------------
-
-
-def is_retryable_status(status: int) -> bool:
-    """408, 429 and 5xx are worth another try; everything else is not."""
-    return status in (408, 429) or 500 <= status <= 599
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -195,61 +197,100 @@ def compressobj(level: int) -> Any:
 
 
 class Batch:
-    """Serialized records waiting to be sent, already laid out as the JSON body.
+    """Encoded records waiting to be sent, already laid out as the request body, with each one's offset.
 
     Records are copied into one growing buffer as they arrive instead of being kept as separate bytes
     objects: orjson over-allocates each result (several KB each, measured), so a list of 5000 of them
-    would cost tens of MB; the buffer costs the body's size.
+    would cost tens of MB; the buffer costs the body's size. The offsets let a body for some of the
+    records (a retry of the items the intake asked for) be cut from the buffer instead of re-encoded.
     """
 
-    __slots__ = ("_buffer", "first_record", "records")
+    __slots__ = ("_buffer", "_framing", "_origin", "_starts")
 
-    def __init__(self, buffer: bytearray, records: int, first_record: bytes) -> None:
-        self._buffer = buffer  # _PREFIX + records joined with "," (the closing _SUFFIX is implied)
-        self.records = records
-        self.first_record = first_record
+    def __init__(
+        self, buffer: bytearray, framing: Framing, starts: array[int], origin: tuple[int, ...] | None = None
+    ) -> None:
+        self._buffer = buffer  # prefix + records joined with the separator (the suffix is implied)
+        self._framing = framing
+        self._starts = starts  # offset of each record in the buffer
+        self._origin = origin  # position of each record in the batch this one was cut from
+
+    @property
+    def records(self) -> int:
+        return len(self._starts)
 
     @property
     def raw_bytes(self) -> int:
-        """Size of the uncompressed JSON body."""
-        return len(self._buffer) + len(_SUFFIX)
+        """Size of the uncompressed body."""
+        return len(self._buffer) + len(self._framing.suffix)
+
+    @property
+    def first_record(self) -> bytes:
+        return bytes(self._item(0))
+
+    def original_position(self, position: int) -> int:
+        """Where a record of this batch was in the batch first built (the same, unless cut by ``subset``)."""
+        return position if self._origin is None else self._origin[position]
 
     def body(self) -> bytes:
-        """The uncompressed request body (for tests; sending and test mode use ``compress``)."""
-        return bytes(self._buffer) + _SUFFIX
+        """The uncompressed request body (for tests, ``parse`` and test mode; sending uses ``compress``)."""
+        return bytes(self._buffer) + self._framing.suffix
 
     def compress(self, level: int) -> bytes:
         """The gzip request body."""
         compressor = compressobj(level)
-        return compressor.compress(self._buffer) + compressor.compress(_SUFFIX) + compressor.flush()
+        suffix = self._framing.suffix
+        return compressor.compress(self._buffer) + compressor.compress(suffix) + compressor.flush()
+
+    def subset(self, positions: Iterable[int]) -> Batch:
+        """A batch of the records at ``positions`` (in order), cut from this one's buffer."""
+        framing = self._framing
+        buffer = bytearray(framing.prefix)
+        starts: array[int] = array("Q")
+        origin: list[int] = []
+        for position in positions:
+            if starts:
+                buffer += framing.separator
+            starts.append(len(buffer))
+            buffer += self._item(position)
+            origin.append(self.original_position(position))
+        return Batch(buffer, framing, starts, tuple(origin))
+
+    def _item(self, position: int) -> memoryview:
+        start = self._starts[position]
+        following = position + 1
+        end = (
+            self._starts[following] - len(self._framing.separator)
+            if following < len(self._starts)
+            else len(self._buffer)
+        )
+        return memoryview(self._buffer)[start:end]
 
 
 def iter_batches(
-    encoded: Iterable[bytes], *, max_records: int, max_bytes: int
+    encoded: Iterable[bytes], *, framing: Framing, max_records: int, max_bytes: int
 ) -> Generator[Batch, None, None]:
-    """Group serialized records so no body exceeds ``max_bytes`` (uncompressed) or ``max_records``.
+    """Group encoded records so no body exceeds ``max_bytes`` (uncompressed) or ``max_records``.
 
     A single record larger than ``max_bytes`` goes alone in its own batch rather than being dropped.
     """
-    # Room for the closing "]}" is kept so the limit applies to the whole body.
-    limit = max_bytes - len(_SUFFIX)
-    buffer = bytearray(_PREFIX)
-    count = 0
-    first = b""
+    prefix, separator = framing.prefix, framing.separator
+    # Room for the suffix is kept so the limit applies to the whole body.
+    limit = max_bytes - len(framing.suffix)
+    buffer = bytearray(prefix)
+    starts: array[int] = array("Q")
     for data in encoded:
-        if count:
-            if count >= max_records or len(buffer) + 1 + len(data) > limit:
-                yield Batch(buffer, count, first)
-                buffer = bytearray(_PREFIX)
-                count = 0
+        if starts:
+            if len(starts) >= max_records or len(buffer) + len(separator) + len(data) > limit:
+                yield Batch(buffer, framing, starts)
+                buffer = bytearray(prefix)
+                starts = array("Q")
             else:
-                buffer += b","
-        if not count:
-            first = data
+                buffer += separator
+        starts.append(len(buffer))
         buffer += data
-        count += 1
-    if count:
-        yield Batch(buffer, count, first)
+    if starts:
+        yield Batch(buffer, framing, starts)
 
 
 # --- HTTP ------------------------------------------------------------------------------------------------
@@ -434,7 +475,7 @@ class Urllib3Transport:
                     raise TransportError(_describe_transport_error(exc)) from exc
                 raise
             try:
-                data = response.read(_MAX_ERROR_BODY) if response.status >= 300 else b""
+                data = response.read(_MAX_ERROR_BODY if response.status >= 300 else _MAX_ACCEPTED_BODY)
                 response.drain_conn()
             except (urllib3.exceptions.HTTPError, OSError):
                 data = b""
@@ -482,9 +523,14 @@ def _reason(exc: BaseException) -> str:
 
 @dataclass(frozen=True, slots=True)
 class SendResult:
+    """A batch delivered: every record accepted (``duplicates`` of them already there) but ``rejected``."""
+
     status: int
     attempts: int
     retries: int
+    bytes_sent: int = 0
+    duplicates: int = 0
+    rejected: tuple[Rejection, ...] = ()
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
@@ -498,7 +544,7 @@ def _sanitize(text: str, redact: Redactor = _NO_SECRETS) -> str:
     return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 3] + "..."
 
 
-def _status_hint(status: int) -> str:
+def _status_hint(status: int, accepts: str) -> str:
     if status in (401, 403):
         return "check the credential (HTTP_AUTH_TYPE and the secret, parameter or value it names)"
     if status == 404:
@@ -507,11 +553,12 @@ def _status_hint(status: int) -> str:
         return "the endpoint refused the body size: lower BATCH_MAX_BYTES or BATCH_MAX_RECORDS"
     if 300 <= status < 400:
         return "redirects are not followed: set HTTP_ENDPOINT to the final URL"
-    return 'the endpoint rejected the request; check that it accepts gzip JSON {"logs": [...]}'
+    return f"the endpoint rejected the request; check that it accepts {accepts} (OUTPUT_FORMAT)"
 
 
 class Sender:
-    """Posts gzip bodies to the endpoint; one per forwarder process, reused across invocations."""
+    """Posts gzip bodies to the endpoint in the configured destination's format; one per forwarder process,
+    reused across invocations."""
 
     def __init__(
         self,
@@ -527,6 +574,7 @@ class Sender:
         self._config = config
         self._credential = credential
         self._transport = transport or Urllib3Transport()
+        self.destination: Destination = destination_for(config)
         self._sleep = sleep
         self._wall_clock = wall_clock
         self._rng = rng
@@ -541,14 +589,17 @@ class Sender:
         """Time an attempt may take, plus the margin: the least that must remain before sending."""
         return self._config.timeout_seconds + self.deadline_margin
 
-    def send(self, body: bytes, *, seconds_left: Callable[[], float] = lambda: math.inf) -> SendResult:
-        """POST one gzip body; return on 2xx, raise PermanentDeliveryError, TransientDeliveryError or
-        DeadlineError (the invocation has no time for another attempt)."""
+    def send(self, batch: Batch, *, seconds_left: Callable[[], float] = lambda: math.inf) -> SendResult:
+        """POST one batch until every record is delivered or rejected; raise PermanentDeliveryError,
+        TransientDeliveryError or DeadlineError (the invocation has no time for another attempt)."""
         config = self._config
         credential = self._credential.get() if self._credential else None
         headers, redact = self._headers(credential)
-        attempts = retries = 0
+        attempts = retries = bytes_sent = duplicates = 0
+        rejections: list[Rejection] = []
         refreshed = False
+        pending = batch
+        body = pending.compress(config.compression_level)
         while True:
             attempts += 1
             retry_after: float | None = None
@@ -564,8 +615,6 @@ class Sender:
                     failure += self._timeout_context(budget)
             else:
                 status = response.status
-                if 200 <= status <= 299:
-                    return SendResult(status, attempts, retries)
                 cached = self._credential
                 rejected = status in (401, 403)
                 if rejected and cached is not None and cached.source.by_reference and not refreshed:
@@ -583,10 +632,31 @@ class Sender:
                     headers, redact = self._headers(credential)
                     retries += 1
                     continue
-                if not is_retryable_status(status):
-                    raise PermanentDeliveryError(self._permanent_message(response, redact), retries=retries)
-                failure = f"HTTP {status} {_phrase(status)}".rstrip()
-                retry_after = parse_retry_after(response.retry_after, self._wall_clock())
+                verdict = self.destination.read_response(response, pending)
+                if verdict.refused:
+                    message = (
+                        f"{self.endpoint_name}: {redact(verdict.failure)}"
+                        if verdict.failure
+                        else self._permanent_message(response, redact)
+                    )
+                    raise PermanentDeliveryError(message, retries=retries)
+                if 200 <= status <= 299:
+                    bytes_sent += len(body)
+                duplicates += verdict.duplicates
+                rejections += (
+                    Rejection(pending.original_position(r.position), redact(r.reason))
+                    for r in verdict.rejected
+                )
+                if verdict.delivered:
+                    return SendResult(status, attempts, retries, bytes_sent, duplicates, tuple(rejections))
+                failure = redact(verdict.failure)
+                retry_after = verdict.after
+                if retry_after is None:
+                    retry_after = parse_retry_after(response.retry_after, self._wall_clock())
+                if len(verdict.retry) < pending.records:
+                    # Only some items failed: send those alone, cut from the batch, not re-encoded.
+                    pending = pending.subset(verdict.retry)
+                    body = pending.compress(config.compression_level)
             decision = plan_retry(
                 retries_done=retries,
                 max_retries=config.max_retries,
@@ -623,7 +693,7 @@ class Sender:
         The credential's forms are also handed to the log formatter's last guard.
         """
         headers = {
-            "Content-Type": "application/json",
+            "Content-Type": self.destination.content_type,
             "Content-Encoding": "gzip",
             "User-Agent": USER_AGENT,
         }
@@ -644,11 +714,4 @@ class Sender:
         text = f"{self.endpoint_name} answered HTTP {status} {_phrase(status)}".rstrip()
         if snippet:
             text += f": {snippet!r}"
-        return f"{text}; {_status_hint(status)}"
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return ""
+        return f"{text}; {_status_hint(status, self.destination.accepts)}"

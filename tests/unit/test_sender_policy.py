@@ -15,8 +15,9 @@ import pytest
 from forwarder import sender as sender_module
 from forwarder.auth import CachedCredential, PlainCredential
 from forwarder.config import DEFAULT_MAX_RETRY_WAIT_SECONDS, Config
+from forwarder.destinations import is_retryable_status
+from forwarder.destinations.envelope import JsonEnvelope
 from forwarder.sender import (
-    ENVELOPE_BYTES,
     AttemptTimeoutError,
     DeadlineError,
     HttpResponse,
@@ -26,13 +27,14 @@ from forwarder.sender import (
     TransportError,
     backoff_delay,
     compressor_name,
-    is_retryable_status,
     iter_batches,
     parse_retry_after,
     plan_retry,
 )
 
 NOW = datetime(2025, 3, 14, 9, 30, tzinfo=UTC).timestamp()
+JSON = JsonEnvelope.framing
+ENVELOPE_BYTES = len(JSON.prefix) + len(JSON.suffix)
 
 
 @pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504, 599])
@@ -136,14 +138,14 @@ def encoded(count: int, size: int = 100) -> list[bytes]:
 
 
 def test_batches_respect_record_limit() -> None:
-    batches = list(iter_batches(encoded(10), max_records=4, max_bytes=10**9))
+    batches = list(iter_batches(encoded(10), framing=JSON, max_records=4, max_bytes=10**9))
     assert [b.records for b in batches] == [4, 4, 2]
 
 
 def test_batches_respect_byte_limit_exactly() -> None:
     parts = encoded(50)
     limit = 1000
-    batches = list(iter_batches(parts, max_records=10**6, max_bytes=limit))
+    batches = list(iter_batches(parts, framing=JSON, max_records=10**6, max_bytes=limit))
     assert sum(b.records for b in batches) == 50
     for batch in batches:
         body = batch.body()
@@ -156,7 +158,7 @@ def test_batches_respect_byte_limit_exactly() -> None:
 
 def test_oversized_record_travels_alone() -> None:
     big = b'{"raw":"' + b"y" * 5000 + b'"}'
-    batches = list(iter_batches([b"{}", big, b"{}"], max_records=100, max_bytes=1000))
+    batches = list(iter_batches([b"{}", big, b"{}"], framing=JSON, max_records=100, max_bytes=1000))
     assert [b.records for b in batches] == [1, 1, 1]
     assert batches[1].raw_bytes == len(big) + ENVELOPE_BYTES
 
@@ -165,7 +167,7 @@ def test_oversized_record_travels_alone() -> None:
 def test_compressed_body_is_the_json_body(isal: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     if not isal:
         monkeypatch.setattr(sender_module, "_isal_zlib", None)
-    batch = next(iter_batches(encoded(1000), max_records=10**6, max_bytes=10**9))
+    batch = next(iter_batches(encoded(1000), framing=JSON, max_records=10**6, max_bytes=10**9))
     for level in range(1, 10):
         assert gzip.decompress(batch.compress(level)) == batch.body()
         assert compressor_name(level) == ("zlib" if level > 2 or sender_module._isal_zlib is None else "isal")
@@ -203,6 +205,9 @@ class CountingSource:
         return self.values[min(self.fetches, len(self.values)) - 1]
 
 
+BODY = next(iter_batches([b'{"n":1}'], framing=JSON, max_records=1, max_bytes=100))
+
+
 def make_sender(
     transport: ScriptedTransport, *, config: Config | None = None, credential: CachedCredential | None = None
 ) -> tuple[Sender, list[float]]:
@@ -225,7 +230,7 @@ def test_sender_retries_then_succeeds() -> None:
         HttpResponse(429, "3", b""),
     )
     sender, sleeps = make_sender(transport)
-    result = sender.send(b"body")
+    result = sender.send(BODY)
     assert (result.status, result.attempts, result.retries) == (200, 4, 3)
     assert sleeps == [0.25, 0.5, 3.0]
 
@@ -234,7 +239,7 @@ def test_sender_gives_up_after_max_retries() -> None:
     transport = ScriptedTransport(*[HttpResponse(500, None, b"oops")] * 10)
     sender, _ = make_sender(transport)
     with pytest.raises(TransientDeliveryError, match="gave up after 3 retries") as caught:
-        sender.send(b"body")
+        sender.send(BODY)
     assert len(transport.calls) == 4
     assert caught.value.retries == 3
     assert "https://logs.example.com/in" in str(caught.value)
@@ -245,7 +250,7 @@ def test_sender_stops_when_time_runs_out() -> None:
     transport = ScriptedTransport(*[HttpResponse(503, "30", b"")] * 10)
     sender, sleeps = make_sender(transport)
     with pytest.raises(DeadlineError, match="do not fit") as caught:
-        sender.send(b"body", seconds_left=lambda: 36.0)  # 36 - 5 margin < 30 + 2
+        sender.send(BODY, seconds_left=lambda: 36.0)  # 36 - 5 margin < 30 + 2
     assert "HTTP 503 Service Unavailable" in str(caught.value)
     assert sleeps == []
     assert len(transport.calls) == 1
@@ -261,7 +266,7 @@ def test_permanent_error_is_not_retried_and_is_sanitised() -> None:
     credential = CachedCredential(CountingSource(token), 300)
     sender, sleeps = make_sender(transport, config=config, credential=credential)
     with pytest.raises(PermanentDeliveryError) as caught:
-        sender.send(b"body")
+        sender.send(BODY)
     message = str(caught.value)
     assert "https://logs.example.com/in answered HTTP 400 Bad Request" in message
     assert token not in message
@@ -278,12 +283,12 @@ def test_401_refreshes_the_credential_once() -> None:
     transport = ScriptedTransport(HttpResponse(401, None, b""), HttpResponse(202, None, b""))
     config = Config(endpoint="https://logs.example.com/in", auth_type="bearer", auth_secret_arn="arn:x")
     sender, _ = make_sender(transport, config=config, credential=credential)
-    result = sender.send(b"body")
+    result = sender.send(BODY)
     assert result.status == 202
     assert [c["Authorization"] for c in transport.calls] == ["Bearer old-token", "Bearer new-token"]
     assert source.fetches == 2
     # The next batch uses the cached new value.
-    sender.send(b"body")
+    sender.send(BODY)
     assert transport.calls[-1]["Authorization"] == "Bearer new-token"
     assert source.fetches == 2
 
@@ -294,7 +299,7 @@ def test_rejected_twice_fails_after_one_refresh() -> None:
     config = Config(endpoint="https://logs.example.com/in", auth_type="bearer", auth_secret_arn="arn:x")
     sender, sleeps = make_sender(transport, config=config, credential=CachedCredential(source, 300))
     with pytest.raises(PermanentDeliveryError, match=r"HTTP 401 Unauthorized.*check the credential"):
-        sender.send(b"body")
+        sender.send(BODY)
     assert len(transport.calls) == 2
     assert source.fetches == 2
     assert sleeps == []
@@ -306,7 +311,7 @@ def test_plain_credential_is_not_refreshed() -> None:
     credential = CachedCredential(PlainCredential("t", "bearer"), 300)
     sender, _ = make_sender(transport, config=config, credential=credential)
     with pytest.raises(PermanentDeliveryError, match="HTTP 401"):
-        sender.send(b"body")
+        sender.send(BODY)
     assert len(transport.calls) == 1
 
 
@@ -325,13 +330,13 @@ def test_credential_cache_expires() -> None:
 def test_each_attempt_gets_the_timeout_or_less_when_the_deadline_is_nearer() -> None:
     transport = ScriptedTransport(AttemptTimeoutError("timed out waiting for the response"))
     sender, _ = make_sender(transport)
-    assert sender.send(b"body", seconds_left=lambda: 300.0).attempts == 2
+    assert sender.send(BODY, seconds_left=lambda: 300.0).attempts == 2
     assert transport.timeouts == [2, 2]
 
     transport = ScriptedTransport(*[AttemptTimeoutError("timed out waiting for the response")] * 3)
     sender, sleeps = make_sender(transport)
     with pytest.raises(DeadlineError) as caught:
-        sender.send(b"body", seconds_left=lambda: 5.6)  # 0.6 s before the 5 s margin
+        sender.send(BODY, seconds_left=lambda: 5.6)  # 0.6 s before the 5 s margin
     assert transport.timeouts == [pytest.approx(0.6)]
     assert "cut from HTTP_TIMEOUT_SECONDS=2 to the time left before the deadline" in str(caught.value)
     assert "raise the function timeout" in str(caught.value)
@@ -342,7 +347,7 @@ def test_timed_out_attempts_name_the_total_timeout() -> None:
     transport = ScriptedTransport(*[AttemptTimeoutError("timed out waiting for the response")] * 4)
     sender, _ = make_sender(transport)
     with pytest.raises(TransientDeliveryError) as caught:
-        sender.send(b"body")
+        sender.send(BODY)
     assert type(caught.value) is TransientDeliveryError
     assert "HTTP_TIMEOUT_SECONDS bounds a whole attempt" in str(caught.value)
 
@@ -356,6 +361,6 @@ def test_transport_error_text_is_masked_for_the_credential() -> None:
     credential = CachedCredential(PlainCredential(token, "bearer"), 300)
     sender, _ = make_sender(transport, config=config, credential=credential)
     with pytest.raises(TransientDeliveryError) as caught:
-        sender.send(b"body")
+        sender.send(BODY)
     assert "BadStatusLine('HTTP/1.1 Bearer [REDACTED]')" in str(caught.value)
     assert token[:6] not in str(caught.value)

@@ -1,0 +1,149 @@
+"""Destinations: how records become request bodies for one kind of intake, and how its answer is read.
+
+A destination is an encoder plus a response reader; the transport, retries, deadline and counters are
+shared (forwarder.sender, forwarder.pipeline). Each one is a module with a class that has:
+
+- ``framing``: the bytes before, between and after the encoded records of one body, and ``content_type``;
+- ``encode(record) -> bytes``: one record as it appears in the body (records are then cut into batches
+  within the destination's limits, and a retry body for some of them is cut from the batch's buffer);
+- ``read_response(response, sent) -> Verdict``: every HTTP answer (2xx included, with its bounded body)
+  read once, per item and by position where the intake answers per item.
+
+The verdict says what the shared retry policy (``sender.plan_retry``) acts on: delivered, retry these
+items (after N s), rejected these items with reasons, and how many were duplicates already there. Shapes
+later destinations fit into: an OTLP partial success is ``rejected`` items counted, never retried; a
+Splunk HEC ack still pending when the invocation's time runs out is a ``retry`` of the items it covers.
+
+Destinations are registered in one lazy table, like the parsers, and chosen once from ``OUTPUT_FORMAT``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from forwarder.config import Config
+    from forwarder.sender import Batch, HttpResponse
+
+__all__ = [
+    "DEFAULT_OUTPUT_FORMAT",
+    "OUTPUT_FORMATS",
+    "Destination",
+    "Framing",
+    "Rejection",
+    "Verdict",
+    "destination_for",
+    "is_retryable_status",
+    "status_phrase",
+    "status_verdict",
+]
+
+# format -> (module, class); imported on first use, so a format's code loads only when it is chosen.
+_DESTINATIONS: dict[str, tuple[str, str]] = {
+    "json": ("forwarder.destinations.envelope", "JsonEnvelope"),
+}
+
+OUTPUT_FORMATS: tuple[str, ...] = tuple(_DESTINATIONS)
+DEFAULT_OUTPUT_FORMAT = "json"
+
+
+@dataclass(frozen=True, slots=True)
+class Framing:
+    """The bytes around and between the encoded records of one request body."""
+
+    prefix: bytes = b""
+    separator: bytes = b""
+    suffix: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """One item the intake refused for good (a mapping conflict, say): its position and the reason."""
+
+    position: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What one response means for the items of the body it answers.
+
+    Items neither retried nor rejected are delivered (``duplicates`` of them were already there).
+    ``refused`` is a permanent answer to the whole request (a 4xx that retrying will not fix).
+    """
+
+    retry: tuple[int, ...] = ()
+    failure: str = ""
+    after: float | None = None
+    rejected: tuple[Rejection, ...] = ()
+    duplicates: int = 0
+    refused: bool = False
+
+    @property
+    def delivered(self) -> bool:
+        return not self.retry and not self.refused
+
+
+DELIVERED = Verdict()
+
+
+class Destination(Protocol):
+    """One kind of intake: its body layout, its encoder and its response reader."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def content_type(self) -> str: ...
+
+    @property
+    def framing(self) -> Framing: ...
+
+    @property
+    def accepts(self) -> str:
+        """What the intake must accept, for error hints: 'gzip JSON {"logs": [...]}'."""
+        ...
+
+    def encode(self, record: dict[str, Any]) -> bytes: ...
+
+    def read_response(self, response: HttpResponse, sent: Batch) -> Verdict: ...
+
+
+def destination_for(config: Config) -> Destination:
+    """The destination ``config.output_format`` names; unknown -> ValueError naming the valid ones."""
+    try:
+        module_name, class_name = _DESTINATIONS[config.output_format]
+    except KeyError:
+        raise ValueError(
+            f"unknown output format {config.output_format!r}; valid formats: {', '.join(OUTPUT_FORMATS)}"
+        ) from None
+    factory = getattr(importlib.import_module(module_name), class_name)
+    destination: Destination = factory(config)
+    return destination
+
+
+def is_retryable_status(status: int) -> bool:
+    """408, 429 and 5xx are worth another try; everything else is not."""
+    return status in (408, 429) or 500 <= status <= 599
+
+
+def status_verdict(response: HttpResponse, sent: Batch) -> Verdict | None:
+    """The verdict of a non-2xx answer, which concerns the whole request; None for a 2xx."""
+    status = response.status
+    if 200 <= status <= 299:
+        return None
+    if is_retryable_status(status):
+        failure = f"HTTP {status} {status_phrase(status)}".rstrip()
+        return Verdict(retry=tuple(range(sent.records)), failure=failure)
+    return Verdict(refused=True)
+
+
+def status_phrase(status: int) -> str:
+    """'Bad Request' for 400; '' for a status HTTP does not name."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""

@@ -1,0 +1,60 @@
+"""The destination seam: registry, framing, batches cut by offset, and the json envelope's verdicts."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+
+from forwarder.config import Config
+from forwarder.destinations import OUTPUT_FORMATS, Verdict, destination_for
+from forwarder.sender import HttpResponse, iter_batches
+
+ENDPOINT = "https://logs.example.com/in"
+
+
+def records(count: int) -> list[dict[str, object]]:
+    return [{"n": i, "text": "é" * (i % 3)} for i in range(count)]
+
+
+def test_every_registered_format_loads() -> None:
+    for name in OUTPUT_FORMATS:
+        assert destination_for(Config(endpoint=ENDPOINT, output_format=name)).name == name
+
+
+def test_json_body_is_the_logs_envelope_byte_for_byte() -> None:
+    destination = destination_for(Config(endpoint=ENDPOINT))
+    items = [destination.encode(r) for r in records(3)]
+    batch = next(iter_batches(items, framing=destination.framing, max_records=10, max_bytes=10**6))
+    assert batch.body() == b'{"logs":[' + b",".join(items) + b"]}"
+    assert json.loads(batch.body()) == {"logs": records(3)}
+    assert destination.content_type == "application/json"
+
+
+@pytest.mark.parametrize("status", [200, 201, 202, 204, 299])
+def test_json_counts_any_2xx_as_delivered(status: int) -> None:
+    destination = destination_for(Config(endpoint=ENDPOINT))
+    batch = next(iter_batches([b"{}"], framing=destination.framing, max_records=1, max_bytes=100))
+    assert destination.read_response(HttpResponse(status, None, b"not even json"), batch) == Verdict()
+
+
+def test_json_retries_the_whole_batch_on_retryable_statuses_and_refuses_others() -> None:
+    destination = destination_for(Config(endpoint=ENDPOINT))
+    items = [destination.encode(r) for r in records(3)]
+    batch = next(iter_batches(items, framing=destination.framing, max_records=10, max_bytes=10**6))
+    verdict = destination.read_response(HttpResponse(503, None, b""), batch)
+    assert (verdict.retry, verdict.failure) == ((0, 1, 2), "HTTP 503 Service Unavailable")
+    assert destination.read_response(HttpResponse(400, None, b""), batch).refused
+
+
+def test_subset_is_cut_from_the_buffer_and_remembers_positions() -> None:
+    destination = destination_for(Config(endpoint=ENDPOINT))
+    items = [destination.encode(r) for r in records(6)]
+    batch = next(iter_batches(items, framing=destination.framing, max_records=10, max_bytes=10**6))
+    part = batch.subset([1, 4, 5])
+    assert json.loads(part.body()) == {"logs": [records(6)[i] for i in (1, 4, 5)]}
+    again = part.subset([2])
+    assert json.loads(again.body()) == {"logs": [records(6)[5]]}
+    assert (part.original_position(1), again.original_position(0)) == (4, 5)
+    assert gzip.decompress(again.compress(1)) == again.body()
