@@ -44,6 +44,7 @@ __all__ = [
 # format -> (module, class); imported on first use, so a format's code loads only when it is chosen.
 _DESTINATIONS: dict[str, tuple[str, str]] = {
     "json": ("forwarder.destinations.envelope", "JsonEnvelope"),
+    "ndjson": ("forwarder.destinations.ndjson", "Ndjson"),
 }
 
 OUTPUT_FORMATS: tuple[str, ...] = tuple(_DESTINATIONS)

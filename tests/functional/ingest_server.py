@@ -1,10 +1,15 @@
 """A real HTTP(S) log receiver on 127.0.0.1 for tests and the demo.
 
-It accepts what the forwarder sends (POST, gzip JSON ``{"logs": [...]}``), records every request, and can
-be scripted to misbehave: answer with any status (429 with Retry-After, 500, 401 ...), hang without
-answering, drip the answer a byte at a time, reset the connection, or quote a request header back (in
-the body, in a malformed header line or as the status line). Requests that break the contract (not gzip,
-not JSON, no ``logs`` list) get a 400 and are recorded with the reason.
+It accepts what the forwarder sends in one output format (``intake``: gzip JSON ``{"logs": [...]}``,
+gzip NDJSON, or Elasticsearch's ``_bulk``), records every request, and can be scripted to misbehave:
+answer with any status (429 with Retry-After, 500, 401 ...), hang without answering, drip the answer a
+byte at a time, reset the connection, or quote a request header back (in the body, in a malformed header
+line or as the status line). Requests that break the contract (not gzip, not JSON, no ``logs`` list, a
+bad ``_bulk`` action) get a 400 and are recorded with the reason.
+
+The ``elasticsearch`` intake keeps documents by (index, _id) and answers ``_bulk`` as Elasticsearch
+documents it: 200 with ``errors`` and one item per action, in request order; ``create`` of an existing
+id answers 409, and ``fail_items`` scripts 429, 5xx or 400 (mapping conflict) answers for given ids.
 
     with IngestServer() as server:
         server.script(Reply(429, headers={"Retry-After": "1"}), Reply(500))  # then 200s
@@ -78,6 +83,9 @@ class Reflect:
 Action = Reply | Hang | Drip | Reset | Reflect
 
 
+INTAKES = ("json", "ndjson", "elasticsearch")
+
+
 @dataclass(frozen=True, slots=True)
 class ReceivedRequest:
     method: str
@@ -87,6 +95,8 @@ class ReceivedRequest:
     logs: tuple[dict[str, Any], ...]
     status: int
     error: str | None = None
+    actions: tuple[dict[str, Any], ...] = ()  # _bulk: the action line of each document in ``logs``
+    item_statuses: tuple[int, ...] = ()  # _bulk: the status answered for each item
 
     def header(self, name: str) -> str | None:
         """Case-insensitive header lookup."""
@@ -108,8 +118,14 @@ class IngestServer:
         path: str = "/ingest",
         ssl_context: ssl.SSLContext | None = None,
         default: Action | None = None,
+        intake: str = "json",
     ) -> None:
+        if intake not in INTAKES:
+            raise ValueError(f"unknown intake {intake!r}")
+        self.intake = intake
         self.path = path
+        self._documents: dict[tuple[str, str], dict[str, Any]] = {}
+        self._item_failures: dict[str, deque[int]] = {}
         self._lock = threading.Lock()
         self._script: deque[Action] = deque()
         self._default: Action = default or Reply()
@@ -151,6 +167,19 @@ class IngestServer:
         with self._lock:
             self._script.clear()
             self._requests.clear()
+            self._documents.clear()
+            self._item_failures.clear()
+
+    def fail_items(self, failures: dict[str, list[int]]) -> None:
+        """_bulk: answer these statuses, in turn, for the next actions on each _id; then index normally."""
+        with self._lock:
+            for doc_id, statuses in failures.items():
+                self._item_failures.setdefault(doc_id, deque()).extend(statuses)
+
+    def documents(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """_bulk: the documents stored, by (index, _id)."""
+        with self._lock:
+            return dict(self._documents)
 
     def close(self) -> None:
         self._stopping.set()
@@ -200,18 +229,53 @@ class IngestServer:
     def _wait_hang(self, seconds: float) -> None:
         self._stopping.wait(seconds)
 
+    def _bulk(
+        self, actions: tuple[dict[str, Any], ...], documents: tuple[dict[str, Any], ...]
+    ) -> tuple[Reply, tuple[int, ...]]:
+        items = []
+        with self._lock:
+            for action, document in zip(actions, documents, strict=True):
+                key = (action["create"]["_index"], action["create"]["_id"])
+                failures = self._item_failures.get(key[1])
+                if failures:
+                    status = failures.popleft()
+                elif key in self._documents:
+                    status = 409
+                else:
+                    self._documents[key] = document
+                    status = 201
+                items.append(_bulk_item(action, status))
+        statuses = tuple(item["create"]["status"] for item in items)
+        body = {"took": 3, "errors": any(status >= 300 for status in statuses), "items": items}
+        return Reply(200, body=json.dumps(body).encode()), statuses
 
-def decode_body(headers: dict[str, str], raw: bytes) -> tuple[tuple[dict[str, Any], ...], str | None]:
-    """Check a request body against the forwarder's contract; return its records or the reason it fails."""
+
+_CONTENT_TYPES = {"json": "application/json", "ndjson": "application/x-ndjson"}
+
+
+def decode_body(
+    headers: dict[str, str], raw: bytes, intake: str = "json"
+) -> tuple[tuple[dict[str, Any], ...], str | None]:
+    """Check a request body against the forwarder's contract; return its records or the reason it fails.
+
+    For ``elasticsearch`` the records alternate: action, document, action, document ...
+    """
     lowered = {key.lower(): value for key, value in headers.items()}
     if lowered.get("content-encoding", "").lower() != "gzip":
         return (), "Content-Encoding is not gzip"
-    if not lowered.get("content-type", "").lower().startswith("application/json"):
-        return (), "Content-Type is not application/json"
+    content_type = lowered.get("content-type", "").lower()
+    # Elasticsearch takes _bulk bodies as application/x-ndjson (or application/json).
+    wanted = (
+        ("application/x-ndjson", "application/json") if intake == "elasticsearch" else _CONTENT_TYPES[intake]
+    )
+    if not content_type.startswith(wanted):
+        return (), f"Content-Type is not {_CONTENT_TYPES.get(intake, 'application/x-ndjson')}"
     try:
         data = gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as exc:
         return (), f"body is not valid gzip: {exc}"
+    if intake != "json":
+        return _decode_lines(data, intake)
     try:
         document = json.loads(data)
     except ValueError as exc:
@@ -222,6 +286,61 @@ def decode_body(headers: dict[str, str], raw: bytes) -> tuple[tuple[dict[str, An
     if not all(isinstance(item, dict) for item in logs):
         return (), "a logs entry is not an object"
     return tuple(logs), None
+
+
+def _decode_lines(data: bytes, intake: str) -> tuple[tuple[dict[str, Any], ...], str | None]:
+    # _bulk: "The final line of data must end with a newline character"; NDJSON lines end with one too.
+    if not data.endswith(b"\n"):
+        return (), "the body does not end with a newline"
+    items = []
+    for number, line in enumerate(data[:-1].split(b"\n"), 1):
+        try:
+            item = json.loads(line)
+        except ValueError as exc:
+            return (), f"line {number} is not JSON: {exc}"
+        if not isinstance(item, dict):
+            return (), f"line {number} is not an object"
+        items.append(item)
+    if intake == "elasticsearch":
+        if len(items) % 2:
+            return (), "an action has no document"
+        for action in items[::2]:
+            create = action.get("create")
+            if set(action) != {"create"} or not isinstance(create, dict) or set(create) != {"_index", "_id"}:
+                return (), f"action is not create with _index and _id: {action}"
+    return tuple(items), None
+
+
+def _bulk_item(action: dict[str, Any], status: int) -> dict[str, Any]:
+    """One entry of a _bulk answer's ``items``, shaped as Elasticsearch documents it."""
+    index, doc_id = action["create"]["_index"], action["create"]["_id"]
+    item: dict[str, Any] = {"_index": index, "_id": doc_id, "status": status}
+    if status == 201:
+        item.update(_version=1, result="created", _shards={"total": 2, "successful": 1, "failed": 0})
+    elif status == 409:
+        item["error"] = {
+            "type": "version_conflict_engine_exception",
+            "reason": f"[{doc_id}]: version conflict, document already exists (current version [1])",
+            "index": index,
+        }
+    elif status == 429:
+        item["error"] = {
+            "type": "es_rejected_execution_exception",
+            "reason": "rejected execution of coordinating operation [shard_detail=[alb-logs][0][C]]",
+        }
+    elif status == 400:
+        item["error"] = {
+            "type": "document_parsing_exception",
+            "reason": f"[1:42] failed to parse field [elb_status_code] of type [long] in document with id "
+            f"'{doc_id}'. Preview of field's value: 'abc'",
+            "caused_by": {"type": "illegal_argument_exception", "reason": 'For input string: "abc"'},
+        }
+    else:
+        item["error"] = {
+            "type": "unavailable_shards_exception",
+            "reason": "[alb-logs][0] primary shard is not active",
+        }
+    return {"create": item}
 
 
 def _handler_class(server: IngestServer) -> type[BaseHTTPRequestHandler]:
@@ -238,7 +357,7 @@ def _handler_class(server: IngestServer) -> type[BaseHTTPRequestHandler]:
                 server._wait_hang(action.seconds)
                 self.close_connection = True
                 return
-            logs, error = decode_body(headers, raw)
+            logs, error = decode_body(headers, raw, server.intake)
             if isinstance(action, Drip | Reset | Reflect):
                 # None of these answers is a complete 2xx: nothing here counts as accepted.
                 status = action.status if isinstance(action, Reflect) else 0
@@ -246,14 +365,21 @@ def _handler_class(server: IngestServer) -> type[BaseHTTPRequestHandler]:
                 server._record(ReceivedRequest("POST", self.path, headers, raw, logs, status, error or name))
                 self._misbehave(action, headers)
                 return
+            actions: tuple[dict[str, Any], ...] = ()
+            statuses: tuple[int, ...] = ()
             if self.path.split("?", 1)[0] != server.path:
                 logs, error = (), f"unknown path {self.path}"
                 reply = Reply(404, body=b'{"error":"not found"}')
             elif error is not None:
                 reply = Reply(400, body=json.dumps({"error": error}).encode())
+            elif server.intake == "elasticsearch" and 200 <= action.status <= 299:
+                actions, logs = logs[::2], logs[1::2]
+                reply, statuses = server._bulk(actions, logs)
             else:
                 reply = action
-            server._record(ReceivedRequest("POST", self.path, headers, raw, logs, reply.status, error))
+            server._record(
+                ReceivedRequest("POST", self.path, headers, raw, logs, reply.status, error, actions, statuses)
+            )
             self._reply(reply)
 
         def do_GET(self) -> None:

@@ -58,3 +58,22 @@ def test_subset_is_cut_from_the_buffer_and_remembers_positions() -> None:
     assert json.loads(again.body()) == {"logs": [records(6)[5]]}
     assert (part.original_position(1), again.original_position(0)) == (4, 5)
     assert gzip.decompress(again.compress(1)) == again.body()
+
+
+def test_ndjson_body_is_one_record_per_line() -> None:
+    destination = destination_for(Config(endpoint=ENDPOINT, output_format="ndjson"))
+    batch = next(
+        iter_batches(
+            [destination.encode(r) for r in records(4)],
+            framing=destination.framing,
+            max_records=10,
+            max_bytes=10**6,
+        )
+    )
+    assert [json.loads(line) for line in batch.body().splitlines()] == records(4)
+    assert batch.body().endswith(b"\n")
+    assert [json.loads(line) for line in batch.subset([3, 0]).body().splitlines()] == [
+        records(4)[3],
+        records(4)[0],
+    ]
+    assert destination.content_type == "application/x-ndjson"
