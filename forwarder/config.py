@@ -36,6 +36,7 @@ BATCH_MAX_BYTES = "BATCH_MAX_BYTES"
 MAX_LINE_BYTES = "MAX_LINE_BYTES"
 LOG_LEVEL = "LOG_LEVEL"
 OUTPUT_FORMAT = "OUTPUT_FORMAT"
+ES_INDEX = "ES_INDEX"
 
 ENV_VARS: tuple[str, ...] = (
     HTTP_ENDPOINT,
@@ -59,6 +60,7 @@ ENV_VARS: tuple[str, ...] = (
     CLOUDWATCH_LOG_FORMAT,
     VPC_FLOW_LOG_FORMAT,
     OUTPUT_FORMAT,
+    ES_INDEX,
 )
 
 AUTH_NONE = "none"
@@ -66,6 +68,8 @@ AUTH_BEARER = "bearer"
 AUTH_BASIC = "basic"
 AUTH_APIKEY = "apikey"
 AUTH_TYPES = (AUTH_NONE, AUTH_BEARER, AUTH_BASIC, AUTH_APIKEY)
+
+OUTPUT_ELASTICSEARCH = "elasticsearch"
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -124,6 +128,7 @@ class Config:
     allow_insecure: bool = False
     formats: FormatSettings = field(default_factory=FormatSettings)
     output_format: str = DEFAULT_OUTPUT_FORMAT
+    es_index: str | None = None
 
     @property
     def credential_source(self) -> str:
@@ -205,6 +210,16 @@ class Config:
                 f"{OUTPUT_FORMAT} must be one of {', '.join(OUTPUT_FORMATS)} (got {output_format!r})"
             )
             output_format = DEFAULT_OUTPUT_FORMAT
+        es_index = reader.text(ES_INDEX)
+        if output_format == OUTPUT_ELASTICSEARCH:
+            from forwarder.destinations.elasticsearch import index_problems  # noqa: PLC0415 -- only for it
+
+            problems += index_problems(es_index)
+            if endpoint and not urlsplit(endpoint).path.rstrip("/").endswith("/_bulk"):
+                problems.append(
+                    f"{HTTP_ENDPOINT} must be the _bulk URL when {OUTPUT_FORMAT}=elasticsearch "
+                    f"(https://HOST:PORT/_bulk, or .../INDEX/_bulk; got {describe_endpoint(endpoint)!r})"
+                )
 
         if problems:
             raise ConfigError("invalid forwarder configuration: " + "; ".join(problems))
@@ -216,6 +231,8 @@ class Config:
                 HTTP_AUTH_SECRET_ARN,
                 HTTP_AUTH_PARAMETER_NAME,
             )
+        if es_index and output_format != OUTPUT_ELASTICSEARCH:
+            logger.warning("%s is ignored: it applies only to %s=elasticsearch", ES_INDEX, OUTPUT_FORMAT)
         if allow_insecure and endpoint.startswith("http://"):
             logger.warning("%s=true: sending logs over plain HTTP (local testing only)", HTTP_ALLOW_INSECURE)
 
@@ -240,6 +257,7 @@ class Config:
             allow_insecure=allow_insecure,
             formats=formats,
             output_format=output_format,
+            es_index=es_index if output_format == OUTPUT_ELASTICSEARCH else None,
         )
 
 

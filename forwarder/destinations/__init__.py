@@ -45,6 +45,7 @@ __all__ = [
 _DESTINATIONS: dict[str, tuple[str, str]] = {
     "json": ("forwarder.destinations.envelope", "JsonEnvelope"),
     "ndjson": ("forwarder.destinations.ndjson", "Ndjson"),
+    "elasticsearch": ("forwarder.destinations.elasticsearch", "ElasticsearchBulk"),
 }
 
 OUTPUT_FORMATS: tuple[str, ...] = tuple(_DESTINATIONS)

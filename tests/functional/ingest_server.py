@@ -10,6 +10,7 @@ bad ``_bulk`` action) get a 400 and are recorded with the reason.
 The ``elasticsearch`` intake keeps documents by (index, _id) and answers ``_bulk`` as Elasticsearch
 documents it: 200 with ``errors`` and one item per action, in request order; ``create`` of an existing
 id answers 409, and ``fail_items`` scripts 429, 5xx or 400 (mapping conflict) answers for given ids.
+Scripted non-2xx replies, and 2xx replies with a body of their own, are answered as they are.
 
     with IngestServer() as server:
         server.script(Reply(429, headers={"Retry-After": "1"}), Reply(500))  # then 200s
@@ -169,6 +170,11 @@ class IngestServer:
             self._requests.clear()
             self._documents.clear()
             self._item_failures.clear()
+
+    def reset_requests(self) -> None:
+        """Forget the requests received (documents stay indexed)."""
+        with self._lock:
+            self._requests.clear()
 
     def fail_items(self, failures: dict[str, list[int]]) -> None:
         """_bulk: answer these statuses, in turn, for the next actions on each _id; then index normally."""
@@ -372,7 +378,8 @@ def _handler_class(server: IngestServer) -> type[BaseHTTPRequestHandler]:
                 reply = Reply(404, body=b'{"error":"not found"}')
             elif error is not None:
                 reply = Reply(400, body=json.dumps({"error": error}).encode())
-            elif server.intake == "elasticsearch" and 200 <= action.status <= 299:
+            elif server.intake == "elasticsearch" and action == Reply(action.status) and action.status < 300:
+                # A plain 2xx is the _bulk answer; a scripted 2xx with its own body is sent as it is.
                 actions, logs = logs[::2], logs[1::2]
                 reply, statuses = server._bulk(actions, logs)
             else:

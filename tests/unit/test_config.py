@@ -237,3 +237,34 @@ def test_describe_endpoint_drops_credentials_and_query(url: str, shown: str) -> 
 def test_env_var_names_are_all_listed() -> None:
     names = {value for name, value in vars(cfg).items() if name.isupper() and value == name}
     assert names == set(cfg.ENV_VARS)
+
+
+def test_output_format_defaults_to_json_and_is_validated() -> None:
+    assert Config.from_env(env()).output_format == "json"
+    assert Config.from_env(env(OUTPUT_FORMAT="NDJSON")).output_format == "ndjson"
+    with pytest.raises(
+        ConfigError, match=r"OUTPUT_FORMAT must be one of json, ndjson, elasticsearch \(got 'gelf'\)"
+    ):
+        Config.from_env(env(OUTPUT_FORMAT="gelf"))
+
+
+def test_elasticsearch_needs_an_index_and_the_bulk_url() -> None:
+    config = Config.from_env(
+        env(
+            OUTPUT_FORMAT="elasticsearch",
+            ES_INDEX="alb-%Y.%m",
+            HTTP_ENDPOINT="https://es.example.com:9200/_bulk",
+        )
+    )
+    assert (config.output_format, config.es_index) == ("elasticsearch", "alb-%Y.%m")
+    with pytest.raises(ConfigError) as caught:
+        Config.from_env(env(OUTPUT_FORMAT="elasticsearch"))
+    message = str(caught.value)
+    assert "ES_INDEX is required when OUTPUT_FORMAT=elasticsearch" in message
+    assert "HTTP_ENDPOINT must be the _bulk URL when OUTPUT_FORMAT=elasticsearch" in message
+
+
+def test_es_index_is_ignored_with_a_warning_for_other_formats(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        assert Config.from_env(env(ES_INDEX="alb")).es_index is None
+    assert "ES_INDEX is ignored" in caplog.text

@@ -20,7 +20,8 @@ def records(count: int) -> list[dict[str, object]]:
 
 def test_every_registered_format_loads() -> None:
     for name in OUTPUT_FORMATS:
-        assert destination_for(Config(endpoint=ENDPOINT, output_format=name)).name == name
+        config = Config(endpoint=ENDPOINT, output_format=name, es_index="alb-logs")
+        assert destination_for(config).name == name
 
 
 def test_json_body_is_the_logs_envelope_byte_for_byte() -> None:
