@@ -1,0 +1,85 @@
+"""The output formats agree everywhere: the code's registry, the template's parameter, the README's table."""
+
+from __future__ import annotations
+
+import re
+
+from forwarder import config
+from forwarder.destinations import DEFAULT_OUTPUT_FORMAT, OUTPUT_FORMATS
+from forwarder.destinations.elasticsearch import index_problems
+
+from .template_model import ACCOUNT, REPO, Stack, load_template
+
+ALB_ARN = f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:loadbalancer/app/web/50dc6c495c0c9188"
+BULK = "https://search.example.com:9200/_bulk"
+
+
+def readme_destinations() -> dict[str, str]:
+    """Format name -> its row in the README's destination table."""
+    text = (REPO / "README.md").read_text()
+    section = text.split("\n### Destinations\n", 1)[1].split("\n#", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        match = re.match(r"\| `([a-z_]+)`", line)
+        if match:
+            rows[match.group(1)] = line
+    return rows
+
+
+def forwarder_environment(**parameters: str) -> dict[str, str]:
+    stack = Stack(parameters={"LoadBalancerArn": ALB_ARN, "IngestEndpoint": BULK, **parameters})
+    variables: dict[str, str] = stack.properties("ForwarderFunction")["Environment"]["Variables"]
+    return variables
+
+
+def test_template_offers_exactly_the_registered_formats() -> None:
+    parameter = load_template()["Parameters"]["OutputFormat"]
+    assert tuple(parameter["AllowedValues"]) == OUTPUT_FORMATS
+    assert parameter["Default"] == DEFAULT_OUTPUT_FORMAT
+
+
+def test_readme_has_one_row_per_registered_format() -> None:
+    rows = readme_destinations()
+    assert tuple(rows) == OUTPUT_FORMATS
+    assert "Any 2xx counts as accepted" in rows["json"]
+    for row in rows.values():
+        assert row.count(" | ") == 5, row  # URL, auth, settings, intake side, what delivered means
+
+
+def test_format_and_index_reach_the_forwarder_environment() -> None:
+    variables = forwarder_environment(OutputFormat="elasticsearch", ElasticsearchIndex="alb-logs-%Y.%m.%d")
+    assert (variables[config.OUTPUT_FORMAT], variables[config.ES_INDEX]) == (
+        "elasticsearch",
+        "alb-logs-%Y.%m.%d",
+    )
+    parsed = config.Config.from_env(variables)
+    assert (parsed.output_format, parsed.es_index) == ("elasticsearch", "alb-logs-%Y.%m.%d")
+
+
+def test_forwarder_group_holds_the_format_parameters() -> None:
+    groups = load_template()["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
+    forwarder = next(g for g in groups if g["Label"]["default"].startswith("Forwarder ("))
+    assert {"OutputFormat", "ElasticsearchIndex"} <= set(forwarder["Parameters"])
+
+
+def test_elasticsearch_without_an_index_is_refused_by_the_stack_and_the_forwarder() -> None:
+    stack = Stack(
+        parameters={"LoadBalancerArn": ALB_ARN, "IngestEndpoint": BULK, "OutputFormat": "elasticsearch"}
+    )
+    assert any("needs ElasticsearchIndex" in failure for failure in stack.rule_failures())
+    variables = forwarder_environment(OutputFormat="elasticsearch")
+    try:
+        config.Config.from_env(variables)
+    except config.ConfigError as exc:
+        assert "ES_INDEX is required" in str(exc)
+    else:
+        raise AssertionError("the forwarder accepted elasticsearch without ES_INDEX")
+
+
+def test_index_names_the_template_allows_are_ones_the_forwarder_accepts() -> None:
+    pattern = load_template()["Parameters"]["ElasticsearchIndex"]["AllowedPattern"]
+    for name in ("alb-logs-%Y.%m.%d", "logs-alb-prod", "alb_%Y%m%d%H", "0-alb"):
+        assert re.fullmatch(pattern, name), name
+        assert index_problems(name) == [], name
+    for name in ("Alb", "_alb", "-alb", ".alb", "alb logs", "alb-%y", "alb:logs", "alb,x"):
+        assert not re.fullmatch(pattern, name), name
