@@ -19,15 +19,19 @@ from datetime import datetime
 from functools import partial
 from itertools import chain
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from forwarder import __version__
-from forwarder.config import MAX_RETRY_WAIT_LIMIT
+from forwarder.config import ES_INDEX, MAX_RETRY_WAIT_LIMIT
+from forwarder.destinations import OUTPUT_FORMATS
 from forwarder.jsonutil import dumps_line
 from forwarder.parsers import LOG_TYPES, detect_log_type
 from forwarder.reader import DEFAULT_MAX_LINE_BYTES, CorruptObjectError, Line, compression_for, iter_lines
 from forwarder.records import iter_records
 from forwarder.units import object_provenance
+
+if TYPE_CHECKING:
+    from forwarder.destinations import Destination
 
 __all__ = ["main"]
 
@@ -84,6 +88,18 @@ def _add_parse_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
         help="log type; detected from the file name, else from the first line, when omitted",
     )
     parse.add_argument(
+        "--output-format",
+        choices=OUTPUT_FORMATS,
+        help="print the request bodies the forwarder would send with this OUTPUT_FORMAT (uncompressed, "
+        "cut in batches at the default limits) instead of one record per line",
+    )
+    parse.add_argument(
+        "--es-index",
+        metavar="NAME",
+        default=os.environ.get(ES_INDEX),
+        help="index or data stream for --output-format elasticsearch (default: $ES_INDEX)",
+    )
+    parse.add_argument(
         "--summary",
         action="store_true",
         help="print line counts (lines, parsed, unparseable, truncated) to stderr at the end",
@@ -123,6 +139,13 @@ def _int_at_least(text: str, minimum: int, message: str) -> int:
 
 def _run_parse(args: argparse.Namespace) -> int:
     path: str = args.path
+    destination = None
+    if args.output_format is not None:
+        try:
+            destination = _destination(args.output_format, args.es_index)
+        except ValueError as exc:
+            print(f"error: {exc} (--es-index)", file=sys.stderr)
+            return EXIT_INPUT_ERROR
     try:
         source: BinaryIO = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
     except OSError as exc:
@@ -140,7 +163,10 @@ def _run_parse(args: argparse.Namespace) -> int:
         every_line: Iterator[Line] = chain((first,), lines) if first is not None else lines
         records = iter_records(every_line, log_type=log_type, provenance=object_provenance(None, path, ""))
         with _fewer_gc_passes():
-            _write_records(records, out, counts)
+            if destination is None:
+                _write_records(records, out, counts)
+            else:
+                _write_bodies(records, out, counts, destination)
     except CorruptObjectError as exc:
         print(f"error: {path}: {exc}", file=sys.stderr)
         return EXIT_INPUT_ERROR
@@ -197,8 +223,35 @@ def _fewer_gc_passes() -> Iterator[None]:
         gc.set_threshold(*previous)
 
 
-def _write_records(records: Iterator[dict[str, object]], out: BinaryIO, counts: dict[str, int]) -> None:
+def _write_records(records: Iterator[dict[str, Any]], out: BinaryIO, counts: dict[str, int]) -> None:
     write = out.write
+    try:
+        for record in _counted(records, counts):
+            write(dumps_line(record))
+    finally:
+        out.flush()
+
+
+def _write_bodies(
+    records: Iterator[dict[str, Any]], out: BinaryIO, counts: dict[str, int], destination: Destination
+) -> None:
+    """Each request body as the forwarder would send it (before gzip); a json body ends with a newline."""
+    from forwarder.config import DEFAULT_BATCH_MAX_BYTES, DEFAULT_BATCH_MAX_RECORDS  # noqa: PLC0415
+    from forwarder.sender import iter_batches  # noqa: PLC0415 -- urllib3 loads only for this option
+
+    encoded = (destination.encode(record) for record in _counted(records, counts))
+    framing = destination.framing
+    end = b"" if framing.separator == b"" and framing.suffix == b"" else b"\n"
+    try:
+        for batch in iter_batches(
+            encoded, framing=framing, max_records=DEFAULT_BATCH_MAX_RECORDS, max_bytes=DEFAULT_BATCH_MAX_BYTES
+        ):
+            out.write(batch.body() + end)
+    finally:
+        out.flush()
+
+
+def _counted(records: Iterator[dict[str, Any]], counts: dict[str, int]) -> Iterator[dict[str, Any]]:
     lines = unparseable = truncated = 0
     try:
         for record in records:
@@ -207,14 +260,23 @@ def _write_records(records: Iterator[dict[str, object]], out: BinaryIO, counts: 
                 unparseable += 1
             if "truncated" in record:
                 truncated += 1
-            write(dumps_line(record))
+            yield record
     finally:
         # Also on CorruptObjectError: the records read before the damage are valid output.
         counts["lines"] = lines
         counts["parsed"] = lines - unparseable
         counts["unparseable"] = unparseable
         counts["truncated"] = truncated
-        out.flush()
+
+
+def _destination(output_format: str, es_index: str | None) -> Destination:
+    """The destination a forwarder with this OUTPUT_FORMAT (and ES_INDEX) would use; ValueError if invalid."""
+    from forwarder.config import Config  # noqa: PLC0415
+    from forwarder.destinations import destination_for  # noqa: PLC0415
+
+    return destination_for(
+        Config(endpoint="https://preview.invalid/_bulk", output_format=output_format, es_index=es_index)
+    )
 
 
 # --- replay and redrive: arguments here, the work in forwarder.replay / forwarder.redrive ----------------

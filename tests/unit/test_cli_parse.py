@@ -232,3 +232,48 @@ def test_collector_settings_are_restored_after_parsing(
     assert gc.get_threshold() == before
     run_parse(capsysbinary, str(tmp_path / "missing.log"))
     assert gc.get_threshold() == before
+
+
+def test_output_format_json_prints_the_logs_envelope(
+    tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    path = write_gz(tmp_path / ALB_NAME, ALB_LINES)
+    status, bodies, _ = run_parse(capsysbinary, str(path), "--output-format", "json")
+    assert status == 0
+    assert len(bodies) == 1
+    logs = bodies[0]["logs"]
+    assert isinstance(logs, list)
+    assert [r["line_number"] for r in logs] == [1, 2, 3]
+
+
+def test_output_format_ndjson_prints_one_record_per_line(
+    tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    path = write_gz(tmp_path / ALB_NAME, ALB_LINES)
+    status, records, _ = run_parse(capsysbinary, str(path), "--output-format", "ndjson")
+    assert status == 0
+    assert [r["line_number"] for r in records] == [1, 2, 3]
+
+
+def test_output_format_elasticsearch_prints_the_bulk_body(
+    tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    path = write_gz(tmp_path / ALB_NAME, ALB_LINES)
+    status, lines, err = run_parse(
+        capsysbinary, str(path), "--output-format", "elasticsearch", "--es-index", "alb-%Y.%m.%d", "--summary"
+    )
+    assert status == 0
+    assert "lines=3 parsed=2 unparseable=1" in err
+    actions, documents = lines[::2], lines[1::2]
+    assert [a["create"]["_index"] for a in actions[:2]] == ["alb-2024.05.01", "alb-2024.05.01"]
+    assert [a["create"]["_id"] for a in actions] == [d["event_id"] for d in documents]
+    assert documents[0]["@timestamp"] == "2024-05-01T12:00:01.123456Z"
+
+
+def test_output_format_elasticsearch_needs_an_index(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ES_INDEX", raising=False)
+    path = write_gz(tmp_path / ALB_NAME, ALB_LINES)
+    assert main(["parse", str(path), "--output-format", "elasticsearch"]) == 2
+    assert "ES_INDEX is required" in capsys.readouterr().err
