@@ -1,0 +1,98 @@
+"""One suite every output format passes, through the Lambda handler into a 127.0.0.1 receiver of that format:
+each line arrives once, whole-request failures retry or fail as for any intake, test mode sends nothing."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from alb_log_factory import log_key
+from aws_events import s3_notification, sns_event, sqs_event
+from ingest_server import IngestServer, Reply
+
+from forwarder.destinations import OUTPUT_FORMATS
+from forwarder.records import record_event_id
+from forwarder.sender import PermanentDeliveryError
+
+pytest_plugins = ["conftest_forwarder"]
+
+KEY = log_key(prefix="prod")
+CONTENT_TYPES = {"json": "application/json", "ndjson": "application/x-ndjson"}
+
+
+@pytest.fixture(params=OUTPUT_FORMATS)
+def receiver(request: pytest.FixtureRequest, forwarder_env: Any) -> Iterator[IngestServer]:
+    name = request.param
+    path = "/_bulk" if name == "elasticsearch" else "/ingest"
+    with IngestServer(intake=name, path=path) as server:
+        forwarder_env(
+            HTTP_ENDPOINT=server.url, OUTPUT_FORMAT=name, ES_INDEX="alb-logs", BATCH_MAX_RECORDS="20"
+        )
+        yield server
+
+
+def summary_of(caplog: pytest.LogCaptureFixture) -> dict[str, Any]:
+    summary: dict[str, Any] = next(r for r in caplog.records if r.name == "forwarder.summary").summary
+    return summary
+
+
+def test_each_line_arrives_once_after_a_whole_request_retry(
+    invoke: Any, put_log: Any, receiver: IngestServer, sleeps: list[float], caplog: pytest.LogCaptureFixture
+) -> None:
+    receiver.script(Reply(503))
+    obj = put_log(KEY, count=45)
+    with caplog.at_level(logging.INFO):
+        assert invoke(sqs_event(s3_notification(obj))) == {"batchItemFailures": []}
+    assert [r.status for r in receiver.requests] == [503, 200, 200, 200]
+    assert len(sleeps) == 1
+    assert receiver.event_ids() == [record_event_id(obj.bucket, obj.key, obj.etag, n) for n in range(1, 46)]
+    expected_type = CONTENT_TYPES.get(receiver.intake, "application/x-ndjson")
+    assert all(r.header("Content-Type") == expected_type for r in receiver.requests)
+    assert all(r.header("Content-Encoding") == "gzip" for r in receiver.requests)
+    summary = summary_of(caplog)
+    assert (summary["records_sent"], summary["batches"], summary["rejected"], summary["duplicates"]) == (
+        45,
+        3,
+        0,
+        0,
+    )
+
+
+def test_a_refused_request_fails_the_object_with_a_hint_for_the_format(
+    invoke: Any, put_log: Any, receiver: IngestServer
+) -> None:
+    receiver.script(Reply(400, body=b'{"error":"bad body"}'))
+    obj = put_log(KEY, count=5)
+    with pytest.raises(PermanentDeliveryError, match=r"HTTP 400 Bad Request.*OUTPUT_FORMAT") as caught:
+        invoke(sns_event(s3_notification(obj)))
+    assert "bad body" in str(caught.value)
+    assert len(receiver.requests) == 1
+
+
+def test_test_mode_sends_nothing_and_logs_a_sample_of_the_format(
+    invoke: Any, put_log: Any, forwarder_env: Any, receiver: IngestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    forwarder_env(HTTP_TEST_MODE="true")
+    obj = put_log(KEY, count=5)
+    with caplog.at_level(logging.INFO):
+        invoke(sns_event(s3_notification(obj)))
+    assert receiver.requests == []
+    (line,) = [r for r in caplog.records if r.getMessage().startswith("test mode: would POST 5 records")]
+    sample = line.sample_record.splitlines()
+    assert json.loads(sample[-1])["line_number"] == 1  # the record, after its _bulk action line if any
+
+
+def test_bodies_hold_whole_records_in_the_format(invoke: Any, put_log: Any, receiver: IngestServer) -> None:
+    obj = put_log(KEY, count=3)
+    invoke(sns_event(s3_notification(obj)))
+    (request,) = receiver.requests
+    body = gzip.decompress(request.raw_body)
+    if receiver.intake == "json":
+        assert body.startswith(b'{"logs":[') and body.endswith(b"]}")
+    else:
+        lines_per_record = 2 if receiver.intake == "elasticsearch" else 1
+        assert body.endswith(b"\n") and body.count(b"\n") == 3 * lines_per_record
