@@ -233,7 +233,7 @@ class Batch:
         return position if self._origin is None else self._origin[position]
 
     def body(self) -> bytes:
-        """The uncompressed request body (for tests, ``parse`` and test mode; sending uses ``compress``)."""
+        """The uncompressed request body (tests, ``parse --output-format``; sending uses ``compress``)."""
         return bytes(self._buffer) + self._framing.suffix
 
     def compress(self, level: int) -> bytes:
