@@ -176,19 +176,25 @@ def _deliver(
     result = sender.send(batch, seconds_left=seconds_left)
     stats.retries += result.retries
     stats.batches += 1
-    stats.records_sent += batch.records - len(result.rejected)
+    stats.records_sent += batch.records - result.rejected
     stats.duplicates += result.duplicates
     stats.bytes_sent += result.bytes_sent
     if result.rejected:
-        stats.rejected += len(result.rejected)
-        for rejection in result.rejected[: MAX_REASONS_LOGGED - len(stats.rejections)]:
-            stats.rejections.append(f"line {first_line + rejection.position}: {rejection.reason}")
+        last_line = first_line + batch.records - 1
+        stats.rejected += result.rejected
+        for rejection in result.rejections[: MAX_REASONS_LOGGED - len(stats.rejections)]:
+            where = (
+                f"lines {first_line}-{last_line}"
+                if rejection.position is None
+                else f"line {first_line + rejection.position}"
+            )
+            stats.rejections.append(f"{where}: {rejection.reason}")
         logger.error(
             "%s rejected %d records of lines %d-%d of %s (first: %s); the object will fail after the rest",
             sender.endpoint_name,
-            len(result.rejected),
+            result.rejected,
             first_line,
-            first_line + batch.records - 1,
+            last_line,
             uri,
-            result.rejected[0].reason,
+            result.rejections[0].reason if result.rejections else "no reason given",
         )

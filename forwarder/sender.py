@@ -523,14 +523,16 @@ def _reason(exc: BaseException) -> str:
 
 @dataclass(frozen=True, slots=True)
 class SendResult:
-    """A batch delivered: every record accepted (``duplicates`` of them already there) but ``rejected``."""
+    """A batch delivered: every record accepted (``duplicates`` of them already there) but ``rejected``
+    ones; ``rejections`` say why, with positions in the batch where the intake gave them."""
 
     status: int
     attempts: int
     retries: int
     bytes_sent: int = 0
     duplicates: int = 0
-    rejected: tuple[Rejection, ...] = ()
+    rejected: int = 0
+    rejections: tuple[Rejection, ...] = ()
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
@@ -595,7 +597,7 @@ class Sender:
         config = self._config
         credential = self._credential.get() if self._credential else None
         headers, redact = self._headers(credential)
-        attempts = retries = bytes_sent = duplicates = 0
+        attempts = retries = bytes_sent = duplicates = rejected_items = 0
         rejections: list[Rejection] = []
         refreshed = False
         pending = batch
@@ -643,12 +645,18 @@ class Sender:
                 if 200 <= status <= 299:
                     bytes_sent += len(body)
                 duplicates += verdict.duplicates
+                rejected_items += verdict.rejected
                 rejections += (
-                    Rejection(pending.original_position(r.position), redact(r.reason))
-                    for r in verdict.rejected
+                    Rejection(
+                        None if r.position is None else pending.original_position(r.position),
+                        redact(r.reason),
+                    )
+                    for r in verdict.rejections
                 )
                 if verdict.delivered:
-                    return SendResult(status, attempts, retries, bytes_sent, duplicates, tuple(rejections))
+                    return SendResult(
+                        status, attempts, retries, bytes_sent, duplicates, rejected_items, tuple(rejections)
+                    )
                 failure = redact(verdict.failure)
                 retry_after = verdict.after
                 if retry_after is None:

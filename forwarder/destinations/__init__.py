@@ -10,9 +10,16 @@ shared (forwarder.sender, forwarder.pipeline). Each one is a module with a class
   read once, per item and by position where the intake answers per item.
 
 The verdict says what the shared retry policy (``sender.plan_retry``) acts on: delivered, retry these
-items (after N s), rejected these items with reasons, and how many were duplicates already there. Shapes
-later destinations fit into: an OTLP partial success is ``rejected`` items counted, never retried; a
-Splunk HEC ack still pending when the invocation's time runs out is a ``retry`` of the items it covers.
+items (after N s), rejected this many items with reasons (by position where the intake says which), and
+how many were duplicates already there. Shapes later destinations fit into:
+
+- OTLP's partial success (200 with ``rejectedLogRecords``: a count and one message, no positions) is
+  ``rejected`` with one position-less ``Rejection``: counted, never retried. Its retryable statuses
+  (429, 502, 503, 504 only) are the destination's own ``status_verdict(..., retryable=...)``.
+- Splunk HEC with indexer acknowledgement answers 200 with an ``ackId``: a verdict may then name a
+  confirmation request (POST ``/services/collector/ack``) that the sender repeats within ``seconds_left``
+  and the destination reads like any answer; an ack still pending when the time is up becomes a
+  ``retry`` of the whole batch (transient), never "delivered".
 
 Destinations are registered in one lazy table, like the parsers, and chosen once from ``OUTPUT_FORMAT``.
 """
@@ -20,6 +27,7 @@ Destinations are registered in one lazy table, like the parsers, and chosen once
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Protocol
@@ -63,9 +71,9 @@ class Framing:
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    """One item the intake refused for good (a mapping conflict, say): its position and the reason."""
+    """Why the intake refused an item for good (a mapping conflict, say), and its position when known."""
 
-    position: int
+    position: int | None
     reason: str
 
 
@@ -74,13 +82,15 @@ class Verdict:
     """What one response means for the items of the body it answers.
 
     Items neither retried nor rejected are delivered (``duplicates`` of them were already there).
-    ``refused`` is a permanent answer to the whole request (a 4xx that retrying will not fix).
+    ``rejections`` give the reasons of some or all of the ``rejected`` items. ``refused`` is a permanent
+    answer to the whole request (a 4xx that retrying will not fix).
     """
 
     retry: tuple[int, ...] = ()
     failure: str = ""
     after: float | None = None
-    rejected: tuple[Rejection, ...] = ()
+    rejected: int = 0
+    rejections: tuple[Rejection, ...] = ()
     duplicates: int = 0
     refused: bool = False
 
@@ -132,12 +142,14 @@ def is_retryable_status(status: int) -> bool:
     return status in (408, 429) or 500 <= status <= 599
 
 
-def status_verdict(response: HttpResponse, sent: Batch) -> Verdict | None:
+def status_verdict(
+    response: HttpResponse, sent: Batch, *, retryable: Callable[[int], bool] = is_retryable_status
+) -> Verdict | None:
     """The verdict of a non-2xx answer, which concerns the whole request; None for a 2xx."""
     status = response.status
     if 200 <= status <= 299:
         return None
-    if is_retryable_status(status):
+    if retryable(status):
         failure = f"HTTP {status} {status_phrase(status)}".rstrip()
         return Verdict(retry=tuple(range(sent.records)), failure=failure)
     return Verdict(refused=True)

@@ -159,7 +159,13 @@ def _read_items(items: list[Any]) -> Verdict:
         if retry
         else ""
     )
-    return Verdict(retry=tuple(retry), failure=failure, rejected=tuple(rejected), duplicates=duplicates)
+    return Verdict(
+        retry=tuple(retry),
+        failure=failure,
+        rejected=len(rejected),
+        rejections=tuple(rejected),
+        duplicates=duplicates,
+    )
 
 
 def _reason(status: int, result: Any) -> str:

@@ -83,7 +83,8 @@ def test_items_are_read_by_position() -> None:
     verdict = destination().read_response(bulk_answer(201, 409, 429, 400, 503, 201), batch_of(6))
     assert verdict.retry == (2, 4)
     assert verdict.duplicates == 1
-    assert verdict.rejected == (Rejection(3, "400 type_400: reason 400"),)
+    assert verdict.rejected == 1
+    assert verdict.rejections == (Rejection(3, "400 type_400: reason 400"),)
     assert verdict.failure == "2 of 6 documents were not indexed yet (first: 429 type_429: reason 429)"
     assert not verdict.refused and not verdict.delivered
 

@@ -8,10 +8,12 @@ import json
 import pytest
 
 from forwarder.config import Config
-from forwarder.destinations import OUTPUT_FORMATS, Verdict, destination_for
-from forwarder.sender import HttpResponse, iter_batches
+from forwarder.destinations import OUTPUT_FORMATS, Rejection, Verdict, destination_for
+from forwarder.destinations.envelope import JsonEnvelope
+from forwarder.sender import Batch, HttpResponse, Sender, iter_batches
 
 ENDPOINT = "https://logs.example.com/in"
+JSON = JsonEnvelope.framing
 
 
 def records(count: int) -> list[dict[str, object]]:
@@ -78,3 +80,51 @@ def test_ndjson_body_is_one_record_per_line() -> None:
         records(4)[0],
     ]
     assert destination.content_type == "application/x-ndjson"
+
+
+class ScriptedDestination:
+    """The json body, with verdicts given in advance."""
+
+    name = "scripted"
+    content_type = "application/json"
+    framing = JsonEnvelope.framing
+    accepts = "anything"
+    encode = staticmethod(JsonEnvelope.encode)
+
+    def __init__(self, *verdicts: Verdict) -> None:
+        self.verdicts = list(verdicts)
+
+    def read_response(self, response: HttpResponse, sent: Batch) -> Verdict:
+        return self.verdicts.pop(0)
+
+
+class RecordingTransport:
+    def __init__(self) -> None:
+        self.bodies: list[list[object]] = []
+
+    def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> HttpResponse:
+        self.bodies.append([r["n"] for r in json.loads(gzip.decompress(body))["logs"]])
+        return HttpResponse(200, None, b"")
+
+
+def test_sender_resends_only_the_items_a_verdict_names_and_keeps_original_positions() -> None:
+    transport = RecordingTransport()
+    sleeps: list[float] = []
+    sender = Sender(
+        Config(endpoint=ENDPOINT), None, transport=transport, sleep=sleeps.append, rng=lambda: 0.5
+    )
+    sender.destination = ScriptedDestination(
+        Verdict(retry=(1, 3), failure="throttled", rejected=1, rejections=(Rejection(2, "mapping"),)),
+        Verdict(
+            retry=(1,), failure="throttled", duplicates=1, rejected=1, rejections=(Rejection(None, "some"),)
+        ),
+        Verdict(),
+    )
+    batch = next(
+        iter_batches([b'{"n":%d}' % n for n in range(5)], framing=JSON, max_records=5, max_bytes=10**6)
+    )
+    result = sender.send(batch)
+    assert transport.bodies == [[0, 1, 2, 3, 4], [1, 3], [3]]
+    assert (result.retries, result.duplicates, result.rejected) == (2, 1, 2)
+    assert result.rejections == (Rejection(2, "mapping"), Rejection(None, "some"))
+    assert sleeps == [0.25, 0.5]  # backoff before each resend
