@@ -74,7 +74,8 @@ class ElasticsearchBulk:
 
     name = "elasticsearch"
     # "When sending requests to the _bulk endpoint, the Content-Type header should be set to
-    # application/x-ndjson"; Elasticsearch and OpenSearch decompress Content-Encoding: gzip bodies.
+    # application/x-ndjson". Elasticsearch and OpenSearch take Content-Encoding: gzip bodies; Amazon
+    # OpenSearch Service only with http_compression.enabled (its default from Elasticsearch 7.x on).
     content_type = "application/x-ndjson"
     # "The final line of data must end with a newline character": every item ends with one.
     framing = Framing()
