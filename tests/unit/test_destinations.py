@@ -7,10 +7,11 @@ import json
 
 import pytest
 
+from forwarder.auth import CachedCredential, PlainCredential
 from forwarder.config import Config
 from forwarder.destinations import OUTPUT_FORMATS, Rejection, Verdict, destination_for
 from forwarder.destinations.envelope import JsonEnvelope
-from forwarder.sender import Batch, HttpResponse, Sender, iter_batches
+from forwarder.sender import Batch, HttpResponse, Sender, TransientDeliveryError, iter_batches
 
 ENDPOINT = "https://logs.example.com/in"
 JSON = JsonEnvelope.framing
@@ -128,3 +129,22 @@ def test_sender_resends_only_the_items_a_verdict_names_and_keeps_original_positi
     assert (result.retries, result.duplicates, result.rejected) == (2, 1, 2)
     assert result.rejections == (Rejection(2, "mapping"), Rejection(None, "some"))
     assert sleeps == [0.25, 0.5]  # backoff before each resend
+
+
+def test_reasons_read_from_an_answer_are_masked_for_the_credential() -> None:
+    token = "tok-ABCDEF-123456"
+    config = Config(endpoint=ENDPOINT, auth_type="bearer", auth_credentials=token, max_retries=1)
+    credential = CachedCredential(PlainCredential(token, "bearer"), 300)
+    sender = Sender(config, credential, transport=RecordingTransport(), sleep=lambda _: None)
+    sender.destination = ScriptedDestination(
+        Verdict(
+            retry=(0,), failure=f"item says {token}", rejected=1, rejections=(Rejection(1, f"bad {token}"),)
+        ),
+        Verdict(retry=(0,), failure=f"item says {token}"),
+    )
+    batch = next(iter_batches([b'{"n":0}', b'{"n":1}'], framing=JSON, max_records=5, max_bytes=10**6))
+    with pytest.raises(TransientDeliveryError) as caught:
+        sender.send(batch)
+    assert token[:6] not in str(caught.value) and "[REDACTED]" in str(caught.value)
+    sender.destination = ScriptedDestination(Verdict(rejected=1, rejections=(Rejection(0, f"bad {token}"),)))
+    assert sender.send(batch).rejections == (Rejection(0, "bad [REDACTED]"),)
