@@ -90,14 +90,15 @@ class ElasticsearchBulk:
     def encode(self, record: dict[str, Any]) -> bytes:
         """The create action and the document; lines that did not parse (no time) get the sending time."""
         when = record.get("time")
-        if not isinstance(when, str) or not _ISO_HOUR.match(when):
-            when = _utc_now()
+        # Names are cached by hour; only a time not seen yet is checked for its ISO 8601 shape.
+        index = self._names.get(when[:13]) if isinstance(when, str) else None
+        if index is None:
+            if not isinstance(when, str) or not _ISO_HOUR.match(when):
+                when = _utc_now()
+            index = self._index(when[:13])
         record["@timestamp"] = when
         # Index names are checked (no '"' or '\'), event ids are hex: both go into the JSON unescaped.
-        action = b'{"create":{"_index":"%s","_id":"%s"}}\n' % (
-            self._index(when[:13]),
-            record["event_id"].encode(),
-        )
+        action = b'{"create":{"_index":"%s","_id":"%s"}}\n' % (index, record["event_id"].encode())
         return action + jsonutil.dumps_line(record)
 
     def read_response(self, response: HttpResponse, sent: Batch) -> Verdict:
