@@ -148,3 +148,11 @@ def test_reasons_read_from_an_answer_are_masked_for_the_credential() -> None:
     assert token[:6] not in str(caught.value) and "[REDACTED]" in str(caught.value)
     sender.destination = ScriptedDestination(Verdict(rejected=1, rejections=(Rejection(0, f"bad {token}"),)))
     assert sender.send(batch).rejections == (Rejection(0, "bad [REDACTED]"),)
+
+
+def test_a_verdict_may_say_how_long_to_wait_before_the_retry() -> None:
+    sleeps: list[float] = []
+    sender = Sender(Config(endpoint=ENDPOINT), None, transport=RecordingTransport(), sleep=sleeps.append)
+    sender.destination = ScriptedDestination(Verdict(retry=(0,), failure="busy", after=7.0), Verdict())
+    sender.send(next(iter_batches([b'{"n":0}'], framing=JSON, max_records=5, max_bytes=100)))
+    assert sleeps == [7.0]
