@@ -450,7 +450,8 @@ def reset_pool() -> None:
 
 
 class Urllib3Transport:
-    """POST with urllib3 within a wall-clock budget per attempt; reads at most a few KB of an error body."""
+    """POST with urllib3 within a wall-clock budget per attempt; reads at most a few KB of an error body
+    (and a bounded 2xx body, for the destination to read)."""
 
     def __init__(self, pool: Callable[[], urllib3.PoolManager] = pool_manager) -> None:
         self._pool = pool
