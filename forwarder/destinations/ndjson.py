@@ -1,4 +1,6 @@
-"""``ndjson``: one JSON record per line (Vector, Fluent Bit, Cribl, Logstash's http input, webhooks).
+"""``ndjson``: one JSON record per line (Vector, Cribl, Logstash's http input, webhooks).
+
+Not Fluent Bit's http input: it refuses any Content-Type other than application/json (or form data).
 
 Any 2xx means the batch was accepted; there is no document id, so ``event_id`` travels as a field.
 """
