@@ -110,8 +110,11 @@ class ElasticsearchBulk:
             answer = json.loads(response.body)
         except ValueError:
             answer = None
+        errors = answer.get("errors") if isinstance(answer, dict) else None
+        if errors is False:  # every item succeeded: nothing to pair (a filter_path may even drop items)
+            return DELIVERED
         items = answer.get("items") if isinstance(answer, dict) else None
-        if not isinstance(items, list) or not isinstance(answer.get("errors"), bool):
+        if errors is not True or not isinstance(items, list):
             return Verdict(
                 refused=True,
                 failure=f"answered HTTP {response.status} without a _bulk response (no errors and items); "
@@ -123,8 +126,6 @@ class ElasticsearchBulk:
                 failure=f"the _bulk response has {len(items)} items for the {sent.records} documents sent, "
                 "so they cannot be paired; check for a proxy between the forwarder and the cluster",
             )
-        if not answer["errors"]:
-            return DELIVERED
         return _read_items(items)
 
     def _index(self, hour: str) -> bytes:

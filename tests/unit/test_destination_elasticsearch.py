@@ -77,6 +77,8 @@ def test_body_ends_with_a_newline_and_pairs_actions_with_documents() -> None:
 
 def test_errors_false_is_delivered() -> None:
     assert destination().read_response(bulk_answer(201, 201), batch_of(2)) == Verdict()
+    # With ?filter_path=errors in HTTP_ENDPOINT there are no items to pair, and none are needed.
+    assert destination().read_response(HttpResponse(200, None, b'{"errors":false}'), batch_of(2)) == Verdict()
 
 
 def test_items_are_read_by_position() -> None:
@@ -101,6 +103,7 @@ def test_a_retry_body_holds_only_the_failed_items() -> None:
     [
         (b"<html></html>", "without a _bulk response"),
         (b'{"acknowledged":true}', "without a _bulk response"),
+        (b'{"errors":true}', "without a _bulk response"),
         (json.dumps({"errors": True, "items": [{"create": {"status": 201}}]}).encode(), "1 items for the 2"),
     ],
 )
