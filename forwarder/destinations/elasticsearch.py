@@ -64,6 +64,16 @@ def _render(template: str, hour: str) -> str:
     return _PLACEHOLDER.sub(lambda match: hour[_PLACEHOLDERS[match.group()]], template)
 
 
+def _record_time(record: dict[str, Any]) -> str:
+    """The record's ISO 8601 ``time``; else the CloudWatch Logs event's ``event_time``; else the sending
+    time (a line that did not parse has no time of its own)."""
+    for name in ("time", "event_time"):
+        value = record.get(name)
+        if isinstance(value, str) and _ISO_HOUR.match(value):
+            return value
+    return _utc_now()
+
+
 def _utc_now() -> str:
     now = time.time()
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
@@ -88,13 +98,12 @@ class ElasticsearchBulk:
         self._names: dict[str, bytes] = {}
 
     def encode(self, record: dict[str, Any]) -> bytes:
-        """The create action and the document; lines that did not parse (no time) get the sending time."""
+        """The create action and the document, dated by ``_record_time``."""
         when = record.get("time")
         # Names are cached by hour; only a time not seen yet is checked for its ISO 8601 shape.
         index = self._names.get(when[:13]) if isinstance(when, str) else None
         if index is None:
-            if not isinstance(when, str) or not _ISO_HOUR.match(when):
-                when = _utc_now()
+            when = _record_time(record)
             index = self._index(when[:13])
         record["@timestamp"] = when
         # Index names are checked (no '"' or '\'), event ids are hex: both go into the JSON unescaped.

@@ -116,3 +116,17 @@ def test_whole_request_statuses() -> None:
     es = destination()
     assert es.read_response(HttpResponse(429, "5", b""), batch_of(2)).retry == (0, 1)
     assert es.read_response(HttpResponse(413, None, b""), batch_of(2)).refused
+
+
+@pytest.mark.parametrize(
+    ("record", "index"),
+    [
+        ({"time": "2025-03-14T09:30:00Z", "event_time": "2025-03-15T00:00:00.000Z"}, "alb-logs-2025.03.14"),
+        ({"raw": "x", "event_time": "2025-03-15T00:00:01.000Z"}, "alb-logs-2025.03.15"),  # CloudWatch Logs
+        ({"time": 1741944600, "event_time": "2025-03-15T00:00:01.000Z"}, "alb-logs-2025.03.15"),
+    ],
+)
+def test_the_date_comes_from_time_else_the_log_events_time(record: dict[str, Any], index: str) -> None:
+    action, document = destination().encode({**record, "event_id": "0" * 32}).splitlines()
+    assert json.loads(action)["create"]["_index"] == index
+    assert json.loads(document)["@timestamp"][:10] == index[-10:].replace(".", "-")
