@@ -25,7 +25,8 @@ from forwarder import __version__
 from forwarder.config import ES_INDEX, MAX_RETRY_WAIT_LIMIT
 from forwarder.destinations import OUTPUT_FORMATS
 from forwarder.jsonutil import dumps_line
-from forwarder.parsers import LOG_TYPES, detect_log_type
+from forwarder.parsers import LOG_TYPES, ParseFunction, detect_log_type
+from forwarder.parsers.grok import GrokError, compile_grok, grok_parser
 from forwarder.reader import DEFAULT_MAX_LINE_BYTES, CorruptObjectError, Line, compression_for, iter_lines
 from forwarder.records import iter_records
 from forwarder.units import object_provenance
@@ -37,6 +38,7 @@ __all__ = ["main"]
 
 EXIT_OK = 0
 EXIT_INPUT_ERROR = 2  # missing/unreadable file, corrupt gzip (argparse uses 2 for usage errors too)
+GROK_PREVIEW_NAME = "grok"  # the log_type of records parsed with `parse --grok`
 
 _READ_BYTES = 1 << 20  # read the input in 1 MiB chunks, like the Lambda reads S3
 _GC_YOUNG_THRESHOLD = 50_000  # allocations between young-generation collections while parsing
@@ -82,10 +84,17 @@ def _add_parse_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
         ),
     )
     parse.add_argument("path", metavar="PATH", help="log file (gzip or plain), or - to read stdin")
-    parse.add_argument(
+    formats = parse.add_mutually_exclusive_group()
+    formats.add_argument(
         "--format",
         choices=LOG_TYPES,
         help="log type; detected from the file name, else from the first line, when omitted",
+    )
+    formats.add_argument(
+        "--grok",
+        metavar="PATTERN",
+        type=_grok,
+        help=f"parse with this grok pattern, as a custom format does (log_type {GROK_PREVIEW_NAME})",
     )
     parse.add_argument(
         "--output-format",
@@ -111,6 +120,13 @@ def _add_parse_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
         help="cut longer lines to this many bytes and flag them truncated (default %(default)s)",
     )
     parse.set_defaults(handler=_run_parse)
+
+
+def _grok(pattern: str) -> ParseFunction:
+    try:
+        return grok_parser(GROK_PREVIEW_NAME, compile_grok(pattern))
+    except GrokError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive_int(text: str) -> int:
@@ -152,7 +168,7 @@ def _run_parse(args: argparse.Namespace) -> int:
         print(f"error: cannot open {path}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_INPUT_ERROR
     counts = {"lines": 0, "parsed": 0, "unparseable": 0, "truncated": 0}
-    log_type = args.format
+    log_type = GROK_PREVIEW_NAME if args.grok is not None else args.format
     out = _stdout_writer()
     try:
         chunks = iter(partial(source.read, _READ_BYTES), b"")
@@ -161,7 +177,9 @@ def _run_parse(args: argparse.Namespace) -> int:
         if log_type is None:
             log_type = detect_log_type(path, first.text if first is not None else None)
         every_line: Iterator[Line] = chain((first,), lines) if first is not None else lines
-        records = iter_records(every_line, log_type=log_type, provenance=object_provenance(None, path, ""))
+        records = iter_records(
+            every_line, log_type=log_type, provenance=object_provenance(None, path, ""), parse=args.grok
+        )
         with _fewer_gc_passes():
             if destination is None:
                 _write_records(records, out, counts)

@@ -145,7 +145,9 @@ class LogsBatchUnit:
     def records(self, stats: ObjectStats, config: Config) -> Iterator[dict[str, Any]]:
         batch = self.batch
         stats.bytes_raw = batch.size
-        stats.log_type = config.formats.cloudwatch_format or "detected"
+        custom = config.formats.format_for_log_group(batch.log_group)
+        log_type = custom.name if custom is not None else config.formats.cloudwatch_format
+        stats.log_type = log_type or "detected"
         limit = config.max_line_bytes
         ids = (batch.owner, batch.log_group, batch.log_stream)
 
@@ -160,9 +162,10 @@ class LogsBatchUnit:
 
         return iter_records(
             (_line(event.message, limit) for event in batch.events),
-            log_type=config.formats.cloudwatch_format,
+            log_type=log_type,
             provenance=provenance,
             vpc_flow_fields=config.formats.vpc_flow_fields,
+            parse=custom.parse if custom is not None else None,
         )
 
     def finish(self, stats: ObjectStats) -> None:

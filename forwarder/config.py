@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from forwarder.destinations import DEFAULT_OUTPUT_FORMAT, OUTPUT_FORMATS
 
 # Read by forwarder.formats, listed here with the others.
-from forwarder.formats import CLOUDWATCH_LOG_FORMAT, VPC_FLOW_LOG_FORMAT, FormatSettings
+from forwarder.formats import CLOUDWATCH_LOG_FORMAT, CUSTOM_FORMATS, VPC_FLOW_LOG_FORMAT, FormatSettings
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +61,7 @@ ENV_VARS: tuple[str, ...] = (
     VPC_FLOW_LOG_FORMAT,
     OUTPUT_FORMAT,
     ES_INDEX,
+    CUSTOM_FORMATS,
 )
 
 AUTH_NONE = "none"

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from hashlib import blake2b
 from typing import Any
 
-from forwarder.parsers import ParseError, detect_message, failure_reason, parser_for
+from forwarder.parsers import ParseError, ParseFunction, detect_message, failure_reason, parser_for
 from forwarder.reader import Line
 
 __all__ = ["identity_hash", "iter_records", "normalize_etag", "object_id", "record_event_id"]
@@ -63,6 +63,7 @@ def iter_records(
     log_type: str | None,
     provenance: Provenance,
     vpc_flow_fields: tuple[str, ...] | None = None,
+    parse: ParseFunction | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Yield one record per line, in order, never dropping one.
 
@@ -70,9 +71,11 @@ def iter_records(
     `provenance(record, line_number)` adds (1-based; they win over parsed fields of the same name, so a
     message cannot forge its event_id), and `truncated: true` for a line cut at the size limit. An empty line
     gives raw "" with parse_error "empty line". `log_type` None detects each line's format on its own
-    (CloudWatch Logs messages); a line of no known format is then sent raw, without a parse error.
+    (CloudWatch Logs messages); a line of no known format is then sent raw, without a parse error. `parse`
+    is the parse function of a custom format named `log_type`, instead of the built-in one.
     """
-    parse = parser_for(log_type or "raw", vpc_flow_fields=vpc_flow_fields)
+    if parse is None:
+        parse = parser_for(log_type or "raw", vpc_flow_fields=vpc_flow_fields)
     warned = False
     for number, line in enumerate(lines, 1):
         text = line.text

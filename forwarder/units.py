@@ -84,7 +84,11 @@ class S3ObjectUnit:
             self._damage,
         )
         first = next(lines, None)
-        stats.log_type = detect_log_type(obj.key, first.text if first is not None else None)
+        custom = config.formats.format_for_key(obj.key)
+        if custom is not None:
+            stats.log_type = custom.name
+        else:
+            stats.log_type = detect_log_type(obj.key, first.text if first is not None else None)
         if first is None:
             return iter(())
         return iter_records(
@@ -92,6 +96,7 @@ class S3ObjectUnit:
             log_type=stats.log_type,
             provenance=object_provenance(obj.bucket, obj.key, obj.etag),
             vpc_flow_fields=config.formats.vpc_flow_fields,
+            parse=custom.parse if custom is not None else None,
         )
 
     def finish(self, stats: ObjectStats) -> None:

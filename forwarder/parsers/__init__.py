@@ -31,6 +31,7 @@ __all__ = [
     "LOG_TYPES",
     "FormatMismatchError",
     "ParseError",
+    "ParseFunction",
     "detect_log_type",
     "detect_message",
     "failure_reason",
@@ -213,9 +214,12 @@ def failure_reason(log_type: str, line: str, error: ParseError) -> str:
 
     A line of another log (CloudFront, S3 access, VPC flow, WAF, another ELB format) is named for
     the log it looks like; one that does not have the format's shape at all says so; a line of
-    the right shape keeps the parser's precise reason (the field that is broken).
+    the right shape keeps the parser's precise reason (the field that is broken). A custom format's
+    parser names the format in its reasons itself.
     """
-    name = _FORMAT_NAMES[log_type]
+    name = _FORMAT_NAMES.get(log_type)
+    if name is None:
+        return str(error)
     for other, pattern in _other_logs():
         if other != name and pattern.match(line):
             return f"not {name} line: looks like {other} line"

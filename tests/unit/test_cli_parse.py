@@ -110,6 +110,39 @@ def test_unknown_format_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> 
     assert "invalid choice" in capsys.readouterr().err
 
 
+GROK = '%{HTTPDATE:timestamp} "(?:%{WORD:http_method}|-) %{NOTSPACE:request} HTTP/%{NUMBER:http_version}" '
+GROK += "%{NUMBER:status:int}"
+
+
+def test_grok_option_previews_a_custom_format_on_a_local_file(
+    tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    path = write_gz(tmp_path / ALB_NAME, ['10/Oct/2000:13:55:36 -0700 "GET /a HTTP/1.1" 200', ALB_LINES[0]])
+    status, records, err = run_parse(capsysbinary, str(path), "--grok", GROK, "--summary")
+    assert status == 0
+    assert records[0]["status"] == 200
+    assert records[0]["timestamp"] == "2000-10-10T20:55:36Z"
+    assert [r["log_type"] for r in records] == ["grok", "grok"]  # the pattern wins over the file name
+    assert records[1]["parse_error"] == "does not match custom format 'grok'"
+    assert err.strip().endswith("log_type=grok lines=2 parsed=1 unparseable=1 truncated=0")
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--grok", "%{HTTPDATE:timestamp} %{NGINX}"], "argument --grok: unknown grok pattern %{NGINX}"),
+        (["--grok", "%{WORD:w}", "--format", "raw"], "argument --format: not allowed with argument --grok"),
+    ],
+)
+def test_a_bad_grok_pattern_is_a_usage_error_before_the_file_is_opened(
+    args: list[str], error: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["parse", "no-such-file.log", *args])
+    assert caught.value.code == 2
+    assert error in capsys.readouterr().err
+
+
 def test_summary_counts_go_to_stderr(tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
     path = write_gz(tmp_path / ALB_NAME, [*ALB_LINES, "", "x" * 3000])
     status, records, err = run_parse(capsysbinary, str(path), "--summary", "--max-line-bytes", "2000")
