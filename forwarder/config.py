@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from forwarder.destinations import DEFAULT_OUTPUT_FORMAT, OUTPUT_FORMATS
+from forwarder.destinations import DEFAULT_OUTPUT_FORMAT, GENERIC_LIMITS, OUTPUT_FORMATS, limits_for
 
 # Read by forwarder.formats, listed here with the others.
 from forwarder.formats import CLOUDWATCH_LOG_FORMAT, VPC_FLOW_LOG_FORMAT, FormatSettings
@@ -37,6 +37,9 @@ MAX_LINE_BYTES = "MAX_LINE_BYTES"
 LOG_LEVEL = "LOG_LEVEL"
 OUTPUT_FORMAT = "OUTPUT_FORMAT"
 ES_INDEX = "ES_INDEX"
+SPLUNK_ACK = "SPLUNK_ACK"
+SPLUNK_SOURCETYPE = "SPLUNK_SOURCETYPE"
+SPLUNK_INDEX = "SPLUNK_INDEX"
 
 ENV_VARS: tuple[str, ...] = (
     HTTP_ENDPOINT,
@@ -61,15 +64,20 @@ ENV_VARS: tuple[str, ...] = (
     VPC_FLOW_LOG_FORMAT,
     OUTPUT_FORMAT,
     ES_INDEX,
+    SPLUNK_ACK,
+    SPLUNK_SOURCETYPE,
+    SPLUNK_INDEX,
 )
 
 AUTH_NONE = "none"
 AUTH_BEARER = "bearer"
 AUTH_BASIC = "basic"
 AUTH_APIKEY = "apikey"
-AUTH_TYPES = (AUTH_NONE, AUTH_BEARER, AUTH_BASIC, AUTH_APIKEY)
+AUTH_SPLUNK = "splunk"
+AUTH_TYPES = (AUTH_NONE, AUTH_BEARER, AUTH_BASIC, AUTH_APIKEY, AUTH_SPLUNK)
 
 OUTPUT_ELASTICSEARCH = "elasticsearch"
+OUTPUT_SPLUNK_HEC = "splunk_hec"
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -77,12 +85,9 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DEFAULT_AUTH_HEADER_NAME = "X-API-Key"
 DEFAULT_AUTH_CACHE_SECONDS = 300
 DEFAULT_TIMEOUT_SECONDS = 30.0
-# Many HTTP log intakes cap a request at 5 MB of uncompressed JSON (Datadog, Cloudflare) or 2 MB
-# (Coralogix bulk); 4 MiB stays under the first. An ALB access record is ~1-1.5 KB as JSON, so the byte
-# limit usually closes a batch before 5000 records. Intakes with an entry cap (Datadog: 1000 entries)
-# need BATCH_MAX_RECORDS lowered.
-DEFAULT_BATCH_MAX_RECORDS = 5000
-DEFAULT_BATCH_MAX_BYTES = 4 * 1024 * 1024
+# For formats without limits of their own (forwarder.destinations.limits_for gives each format's).
+DEFAULT_BATCH_MAX_RECORDS = GENERIC_LIMITS.max_records
+DEFAULT_BATCH_MAX_BYTES = GENERIC_LIMITS.max_bytes
 DEFAULT_MAX_RETRIES = 6
 # The longest wait before one retry, whatever Retry-After asks: on Lambda the invocation's deadline bounds
 # waits as well, but `replay` has none, and a server answering Retry-After: 100000 would stall it for a day.
@@ -93,6 +98,8 @@ MAX_RETRY_WAIT_LIMIT = 3600.0
 DEFAULT_COMPRESSION_LEVEL = 1
 DEFAULT_MAX_LINE_BYTES = 65536
 DEFAULT_LOG_LEVEL = "INFO"
+# The Splunk Add-on for AWS indexes ELB access logs under this source type.
+DEFAULT_SPLUNK_SOURCETYPE = "aws:elb:accesslogs"
 
 # Upper bounds that catch typos (a timeout of 3000 s can never fit in a Lambda invocation).
 MAX_TIMEOUT_SECONDS = 900.0
@@ -129,6 +136,9 @@ class Config:
     formats: FormatSettings = field(default_factory=FormatSettings)
     output_format: str = DEFAULT_OUTPUT_FORMAT
     es_index: str | None = None
+    splunk_ack: bool = False
+    splunk_sourcetype: str = DEFAULT_SPLUNK_SOURCETYPE
+    splunk_index: str | None = None
 
     @property
     def credential_source(self) -> str:
@@ -185,12 +195,21 @@ class Config:
         if auth_type == AUTH_APIKEY and not _is_header_token(header_name):
             problems.append(f"{HTTP_AUTH_HEADER_NAME} is not a valid HTTP header name (got {header_name!r})")
 
+        output_format = (reader.text(OUTPUT_FORMAT) or DEFAULT_OUTPUT_FORMAT).lower()
+        if output_format not in OUTPUT_FORMATS:
+            problems.append(
+                f"{OUTPUT_FORMAT} must be one of {', '.join(OUTPUT_FORMATS)} (got {output_format!r})"
+            )
+            output_format = DEFAULT_OUTPUT_FORMAT
+        limits = limits_for(output_format)
+
         cache_seconds = reader.integer(HTTP_AUTH_CACHE_SECONDS, DEFAULT_AUTH_CACHE_SECONDS, minimum=0)
         timeout = reader.number(HTTP_TIMEOUT_SECONDS, DEFAULT_TIMEOUT_SECONDS, maximum=MAX_TIMEOUT_SECONDS)
         test_mode = reader.boolean(HTTP_TEST_MODE, default=False)
-        max_records = reader.integer(BATCH_MAX_RECORDS, DEFAULT_BATCH_MAX_RECORDS, minimum=1)
+        # Unset (or empty, as the template passes it): what the format's intake accepts.
+        max_records = reader.integer(BATCH_MAX_RECORDS, limits.max_records, minimum=1)
         max_bytes = reader.integer(
-            BATCH_MAX_BYTES, DEFAULT_BATCH_MAX_BYTES, minimum=1, maximum=MAX_BATCH_BYTES_LIMIT
+            BATCH_MAX_BYTES, limits.max_bytes, minimum=1, maximum=MAX_BATCH_BYTES_LIMIT
         )
         max_retries = reader.integer(HTTP_MAX_RETRIES, DEFAULT_MAX_RETRIES, minimum=0, maximum=50)
         max_retry_wait = reader.number(
@@ -204,12 +223,6 @@ class Config:
             log_level = DEFAULT_LOG_LEVEL
         formats = FormatSettings.from_env(environ, problems)
 
-        output_format = (reader.text(OUTPUT_FORMAT) or DEFAULT_OUTPUT_FORMAT).lower()
-        if output_format not in OUTPUT_FORMATS:
-            problems.append(
-                f"{OUTPUT_FORMAT} must be one of {', '.join(OUTPUT_FORMATS)} (got {output_format!r})"
-            )
-            output_format = DEFAULT_OUTPUT_FORMAT
         es_index = reader.text(ES_INDEX)
         if output_format == OUTPUT_ELASTICSEARCH:
             from forwarder.destinations.elasticsearch import index_problems  # noqa: PLC0415 -- only for it
@@ -220,6 +233,14 @@ class Config:
                     f"{HTTP_ENDPOINT} must be the _bulk URL when {OUTPUT_FORMAT}=elasticsearch "
                     f"(https://HOST:PORT/_bulk, or .../INDEX/_bulk; got {describe_endpoint(endpoint)!r})"
                 )
+
+        splunk_ack = reader.boolean(SPLUNK_ACK, default=False)
+        splunk_sourcetype = reader.text(SPLUNK_SOURCETYPE) or DEFAULT_SPLUNK_SOURCETYPE
+        splunk_index = reader.text(SPLUNK_INDEX)
+        if output_format == OUTPUT_SPLUNK_HEC:
+            from forwarder.destinations.splunk_hec import settings_problems  # noqa: PLC0415 -- only for it
+
+            problems += settings_problems(endpoint, splunk_sourcetype, splunk_index)
 
         if problems:
             raise ConfigError("invalid forwarder configuration: " + "; ".join(problems))
@@ -258,6 +279,9 @@ class Config:
             formats=formats,
             output_format=output_format,
             es_index=es_index if output_format == OUTPUT_ELASTICSEARCH else None,
+            splunk_ack=splunk_ack,
+            splunk_sourcetype=splunk_sourcetype,
+            splunk_index=splunk_index,
         )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from forwarder import config
-from forwarder.destinations import DEFAULT_OUTPUT_FORMAT, OUTPUT_FORMATS
+from forwarder.destinations import DEFAULT_OUTPUT_FORMAT, OUTPUT_FORMATS, limits_for
 from forwarder.destinations.elasticsearch import index_problems
 
 from .template_model import ACCOUNT, REPO, Stack, load_template
@@ -83,3 +83,19 @@ def test_index_names_the_template_allows_are_ones_the_forwarder_accepts() -> Non
         assert index_problems(name) == [], name
     for name in ("Alb", "_alb", "-alb", ".alb", "alb logs", "alb-%y", "alb:logs", "alb,x"):
         assert not re.fullmatch(pattern, name), name
+
+
+ENDPOINTS = {"elasticsearch": BULK, "splunk_hec": "https://splunk.example.com:8088/services/collector/event"}
+
+
+def test_the_stack_default_batch_limits_are_each_formats_intake_limits() -> None:
+    for name in OUTPUT_FORMATS:
+        endpoint = ENDPOINTS.get(name, "https://logs.example.com/in")
+        variables = forwarder_environment(
+            IngestEndpoint=endpoint, OutputFormat=name, ElasticsearchIndex="alb"
+        )
+        parsed = config.Config.from_env(variables)
+        limits = limits_for(name)
+        assert (parsed.batch_max_records, parsed.batch_max_bytes) == (limits.max_records, limits.max_bytes), (
+            name
+        )

@@ -12,6 +12,13 @@ documents it: 200 with ``errors`` and one item per action, in request order; ``c
 id answers 409, and ``fail_items`` scripts 429, 5xx or 400 (mapping conflict) answers for given ids.
 Scripted non-2xx replies, and 2xx replies with a body of their own, are answered as they are.
 
+The ``splunk_hec`` intake answers as HEC documents it: ``{"text": "Success", "code": 0}``, 400 code 6
+"Invalid data format" with ``invalid-event-number`` for a body that is not event envelopes, and
+``hec_busy()`` / ``hec_invalid(n)`` script its 503 code 9 and 400 code 6. With ``hec_ack`` it requires
+``X-Splunk-Request-Channel`` (400 code 10 without), answers each request's ``ackId`` and serves
+``/services/collector/ack``, where an ack turns true only after ``ack_after`` polls for it; its
+``records()`` are then the events of acknowledged requests.
+
     with IngestServer() as server:
         server.script(Reply(429, headers={"Retry-After": "1"}), Reply(500))  # then 200s
         ... point HTTP_ENDPOINT at server.url ...
@@ -84,7 +91,21 @@ class Reflect:
 Action = Reply | Hang | Drip | Reset | Reflect
 
 
-INTAKES = ("json", "ndjson", "elasticsearch")
+INTAKES = ("json", "ndjson", "elasticsearch", "splunk_hec")
+
+HEC_EVENT_PATH = "/services/collector/event"
+HEC_ACK_PATH = "/services/collector/ack"
+
+
+def hec_busy() -> Reply:
+    """HEC's answer when its queues are full: 503, code 9."""
+    return Reply(503, body=b'{"text":"Server is busy","code":9}')
+
+
+def hec_invalid(event_number: int) -> Reply:
+    """HEC's answer to a body with a bad event: 400, code 6, the (0-based) number of the first bad one."""
+    body = {"text": "Invalid data format", "code": 6, "invalid-event-number": event_number}
+    return Reply(400, body=json.dumps(body).encode())
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +119,7 @@ class ReceivedRequest:
     error: str | None = None
     actions: tuple[dict[str, Any], ...] = ()  # _bulk: the action line of each document in ``logs``
     item_statuses: tuple[int, ...] = ()  # _bulk: the status answered for each item
+    ack_id: int | None = None  # HEC: the ackId answered for the request
 
     def header(self, name: str) -> str | None:
         """Case-insensitive header lookup."""
@@ -120,11 +142,18 @@ class IngestServer:
         ssl_context: ssl.SSLContext | None = None,
         default: Action | None = None,
         intake: str = "json",
+        hec_ack: bool = False,
+        ack_after: int = 0,
     ) -> None:
         if intake not in INTAKES:
             raise ValueError(f"unknown intake {intake!r}")
         self.intake = intake
         self.path = path
+        self.hec_ack = hec_ack
+        self.ack_after = ack_after
+        self._acks: dict[tuple[str, int], int] = {}  # (channel, ackId) -> polls so far
+        self._acked: set[tuple[str, int]] = set()
+        self._next_ack: dict[str, int] = {}
         self._documents: dict[tuple[str, str], dict[str, Any]] = {}
         self._item_failures: dict[str, deque[int]] = {}
         self._lock = threading.Lock()
@@ -216,8 +245,13 @@ class IngestServer:
         return [r for r in self.requests if 200 <= r.status <= 299]
 
     def records(self) -> list[dict[str, Any]]:
-        """Every record of every accepted request, in arrival order."""
-        return [record for request in self.accepted() for record in request.logs]
+        """Every record of every accepted request, in arrival order (HEC with acks: acknowledged ones)."""
+        requests = self.accepted()
+        if self.hec_ack:
+            with self._lock:
+                acked = set(self._acked)
+            requests = [r for r in requests if (r.header("X-Splunk-Request-Channel"), r.ack_id) in acked]
+        return [record for request in requests for record in request.logs]
 
     def event_ids(self) -> list[str]:
         return [str(record.get("event_id")) for record in self.records()]
@@ -255,8 +289,54 @@ class IngestServer:
         body = {"took": 3, "errors": any(status >= 300 for status in statuses), "items": items}
         return Reply(200, body=json.dumps(body).encode()), statuses
 
+    def _hec_success(self, headers: dict[str, str]) -> tuple[Reply, int | None]:
+        """HEC's 200; with acks, the request's ackId on its channel (HEC numbers them per channel)."""
+        if not self.hec_ack:
+            return Reply(200, body=b'{"text":"Success","code":0}'), None
+        channel = _header(headers, "X-Splunk-Request-Channel")
+        if not channel:
+            return Reply(400, body=b'{"text":"Data channel is missing","code":10}'), None
+        with self._lock:
+            ack_id = self._next_ack.get(channel, 0)
+            self._next_ack[channel] = ack_id + 1
+            self._acks[(channel, ack_id)] = 0
+        return Reply(200, body=json.dumps({"text": "Success", "code": 0, "ackId": ack_id}).encode()), ack_id
 
-_CONTENT_TYPES = {"json": "application/json", "ndjson": "application/x-ndjson"}
+    def _hec_ack(self, headers: dict[str, str], raw: bytes) -> Reply:
+        """``{"acks": [ids]}`` -> ``{"acks": {"id": bool}}``; an id turns true after ``ack_after`` polls."""
+        channel = _header(headers, "X-Splunk-Request-Channel")
+        if not self.hec_ack:
+            return Reply(400, body=b'{"text":"ACK is disabled","code":14}')
+        if not channel:
+            return Reply(400, body=b'{"text":"Data channel is missing","code":10}')
+        try:
+            ids = json.loads(raw)["acks"]
+        except (ValueError, KeyError, TypeError):
+            return Reply(400, body=b'{"text":"Invalid data format","code":6}')
+        answer = {}
+        with self._lock:
+            for ack_id in ids:
+                key = (channel, ack_id)
+                polls = self._acks.get(key)
+                if polls is None:
+                    answer[str(ack_id)] = False
+                    continue
+                self._acks[key] = polls + 1
+                if polls >= self.ack_after:
+                    self._acked.add(key)
+                answer[str(ack_id)] = key in self._acked
+        return Reply(200, body=json.dumps({"acks": answer}).encode())
+
+
+_CONTENT_TYPES = {
+    "json": "application/json",
+    "ndjson": "application/x-ndjson",
+    "splunk_hec": "application/json",
+}
+
+
+def _header(headers: dict[str, str], name: str) -> str | None:
+    return next((value for key, value in headers.items() if key.lower() == name.lower()), None)
 
 
 def decode_body(
@@ -280,6 +360,8 @@ def decode_body(
         data = gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as exc:
         return (), f"body is not valid gzip: {exc}"
+    if intake == "splunk_hec":
+        return _decode_hec(data)
     if intake != "json":
         return _decode_lines(data, intake)
     try:
@@ -315,6 +397,29 @@ def _decode_lines(data: bytes, intake: str) -> tuple[tuple[dict[str, Any], ...],
             if set(action) != {"create"} or not isinstance(create, dict) or set(create) != {"_index", "_id"}:
                 return (), f"action is not create with _index and _id: {action}"
     return tuple(items), None
+
+
+def _decode_hec(data: bytes) -> tuple[tuple[dict[str, Any], ...], str | None]:
+    """HEC's batched events: JSON envelopes one after another, each with an ``event``."""
+    decoder = json.JSONDecoder()
+    text = data.decode("utf-8")
+    envelopes = []
+    position = 0
+    while True:
+        while position < len(text) and text[position].isspace():
+            position += 1
+        if position == len(text):
+            break
+        try:
+            envelope, position = decoder.raw_decode(text, position)
+        except ValueError:
+            return (), f"invalid-event-number {len(envelopes)}"
+        if not isinstance(envelope, dict) or "event" not in envelope:
+            return (), f"invalid-event-number {len(envelopes)}"
+        envelopes.append(envelope)
+    if not envelopes:
+        return (), "no data"
+    return tuple(envelopes), None
 
 
 def _bulk_item(action: dict[str, Any], status: int) -> dict[str, Any]:
@@ -357,6 +462,11 @@ def _handler_class(server: IngestServer) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length", "0") or 0)
             raw = self.rfile.read(length) if length > 0 else b""
             headers = dict(self.headers.items())
+            if server.intake == "splunk_hec" and self.path.split("?", 1)[0] == HEC_ACK_PATH:
+                reply = server._hec_ack(headers, raw)
+                server._record(ReceivedRequest("POST", self.path, headers, raw, (), reply.status))
+                self._reply(reply)
+                return
             action = server._next_action()
             if isinstance(action, Hang):
                 server._record(ReceivedRequest("POST", self.path, headers, raw, (), 0, "hung"))
@@ -373,11 +483,24 @@ def _handler_class(server: IngestServer) -> type[BaseHTTPRequestHandler]:
                 return
             actions: tuple[dict[str, Any], ...] = ()
             statuses: tuple[int, ...] = ()
+            ack_id = None
             if self.path.split("?", 1)[0] != server.path:
                 logs, error = (), f"unknown path {self.path}"
                 reply = Reply(404, body=b'{"error":"not found"}')
+            elif error is not None and server.intake == "splunk_hec":
+                number = int(error.rsplit(" ", 1)[1]) if error.startswith("invalid-event-number") else 0
+                reply = (
+                    hec_invalid(number)
+                    if error != "no data"
+                    else Reply(400, body=b'{"text":"No data","code":5}')
+                )
             elif error is not None:
                 reply = Reply(400, body=json.dumps({"error": error}).encode())
+            elif server.intake == "splunk_hec":
+                actions, logs = logs, tuple(envelope["event"] for envelope in logs)
+                reply = action
+                if action == Reply(action.status) and action.status < 300:
+                    reply, ack_id = server._hec_success(headers)
             elif server.intake == "elasticsearch" and action == Reply(action.status) and action.status < 300:
                 # A plain 2xx is the _bulk answer; a scripted 2xx with its own body is sent as it is.
                 actions, logs = logs[::2], logs[1::2]
@@ -385,7 +508,9 @@ def _handler_class(server: IngestServer) -> type[BaseHTTPRequestHandler]:
             else:
                 reply = action
             server._record(
-                ReceivedRequest("POST", self.path, headers, raw, logs, reply.status, error, actions, statuses)
+                ReceivedRequest(
+                    "POST", self.path, headers, raw, logs, reply.status, error, actions, statuses, ack_id
+                )
             )
             self._reply(reply)
 
