@@ -40,6 +40,7 @@ ES_INDEX = "ES_INDEX"
 SPLUNK_ACK = "SPLUNK_ACK"
 SPLUNK_SOURCETYPE = "SPLUNK_SOURCETYPE"
 SPLUNK_INDEX = "SPLUNK_INDEX"
+LOKI_LABELS = "LOKI_LABELS"
 
 ENV_VARS: tuple[str, ...] = (
     HTTP_ENDPOINT,
@@ -67,6 +68,7 @@ ENV_VARS: tuple[str, ...] = (
     SPLUNK_ACK,
     SPLUNK_SOURCETYPE,
     SPLUNK_INDEX,
+    LOKI_LABELS,
 )
 
 AUTH_NONE = "none"
@@ -78,6 +80,7 @@ AUTH_TYPES = (AUTH_NONE, AUTH_BEARER, AUTH_BASIC, AUTH_APIKEY, AUTH_SPLUNK)
 
 OUTPUT_ELASTICSEARCH = "elasticsearch"
 OUTPUT_SPLUNK_HEC = "splunk_hec"
+OUTPUT_LOKI = "loki"
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -100,6 +103,8 @@ DEFAULT_MAX_LINE_BYTES = 65536
 DEFAULT_LOG_LEVEL = "INFO"
 # The Splunk Add-on for AWS indexes ELB access logs under this source type.
 DEFAULT_SPLUNK_SOURCETYPE = "aws:elb:accesslogs"
+# Loki labels as (name, record field or "=constant"): the log type and the load balancer.
+DEFAULT_LOKI_LABELS: tuple[tuple[str, str], ...] = (("log_type", "log_type"), ("load_balancer", "elb"))
 
 # Upper bounds that catch typos (a timeout of 3000 s can never fit in a Lambda invocation).
 MAX_TIMEOUT_SECONDS = 900.0
@@ -139,6 +144,7 @@ class Config:
     splunk_ack: bool = False
     splunk_sourcetype: str = DEFAULT_SPLUNK_SOURCETYPE
     splunk_index: str | None = None
+    loki_labels: tuple[tuple[str, str], ...] = DEFAULT_LOKI_LABELS
 
     @property
     def credential_source(self) -> str:
@@ -241,6 +247,17 @@ class Config:
             from forwarder.destinations.splunk_hec import settings_problems  # noqa: PLC0415 -- only for it
 
             problems += settings_problems(endpoint, splunk_sourcetype, splunk_index)
+        loki_labels = DEFAULT_LOKI_LABELS
+        if output_format == OUTPUT_LOKI:
+            from forwarder.destinations.loki import parse_labels  # noqa: PLC0415 -- only for it
+
+            loki_labels, label_problems = parse_labels(reader.text(LOKI_LABELS))
+            problems += label_problems
+            if endpoint and not urlsplit(endpoint).path.rstrip("/").endswith("/loki/api/v1/push"):
+                problems.append(
+                    f"{HTTP_ENDPOINT} must be Loki's push URL when {OUTPUT_FORMAT}=loki "
+                    f"(https://HOST:3100/loki/api/v1/push; got {describe_endpoint(endpoint)!r})"
+                )
 
         if problems:
             raise ConfigError("invalid forwarder configuration: " + "; ".join(problems))
@@ -282,6 +299,7 @@ class Config:
             splunk_ack=splunk_ack,
             splunk_sourcetype=splunk_sourcetype,
             splunk_index=splunk_index,
+            loki_labels=loki_labels,
         )
 
 

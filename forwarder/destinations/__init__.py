@@ -68,6 +68,7 @@ _DESTINATIONS: dict[str, tuple[str, str]] = {
     "ndjson": ("forwarder.destinations.ndjson", "Ndjson"),
     "elasticsearch": ("forwarder.destinations.elasticsearch", "ElasticsearchBulk"),
     "splunk_hec": ("forwarder.destinations.splunk_hec", "SplunkHec"),
+    "loki": ("forwarder.destinations.loki", "LokiPush"),
 }
 
 OUTPUT_FORMATS: tuple[str, ...] = tuple(_DESTINATIONS)
@@ -91,6 +92,9 @@ _LIMITS: dict[str, Limits] = {
     # HEC's max_content_length is 1 MB on Splunk Cloud and on Enterprise before 8.x (800 MB after): a
     # request and so an event stay within 1 MB by default.
     "splunk_hec": Limits(max_bytes=1_000_000, max_entry_bytes=1_000_000),
+    # Loki refuses a line over max_line_size (256 KB by default), and a push larger than the tenant's
+    # ingestion_burst_size_mb (6 MB by default) is refused 429 every time; Promtail sends 1 MiB batches.
+    "loki": Limits(max_bytes=1024 * 1024, max_entry_bytes=256 * 1024),
 }
 
 

@@ -85,7 +85,11 @@ def test_index_names_the_template_allows_are_ones_the_forwarder_accepts() -> Non
         assert not re.fullmatch(pattern, name), name
 
 
-ENDPOINTS = {"elasticsearch": BULK, "splunk_hec": "https://splunk.example.com:8088/services/collector/event"}
+ENDPOINTS = {
+    "elasticsearch": BULK,
+    "splunk_hec": "https://splunk.example.com:8088/services/collector/event",
+    "loki": "https://loki.example.com/loki/api/v1/push",
+}
 
 
 def test_the_stack_default_batch_limits_are_each_formats_intake_limits() -> None:

@@ -19,6 +19,11 @@ The ``splunk_hec`` intake answers as HEC documents it: ``{"text": "Success", "co
 ``/services/collector/ack``, where an ack turns true only after ``ack_after`` polls for it; its
 ``records()`` are then the events of acknowledged requests.
 
+The ``loki`` intake takes Loki's JSON push body and answers 204; it keeps each entry once by (labels,
+timestamp, line), dropping exact duplicates as Loki does, and with ``loki_oldest_ns`` or
+``loki_max_line`` it stores the valid entries of a push and answers 400 with Loki's text for the first
+invalid one; its ``records()`` are the entries it holds.
+
     with IngestServer() as server:
         server.script(Reply(429, headers={"Retry-After": "1"}), Reply(500))  # then 200s
         ... point HTTP_ENDPOINT at server.url ...
@@ -91,7 +96,8 @@ class Reflect:
 Action = Reply | Hang | Drip | Reset | Reflect
 
 
-INTAKES = ("json", "ndjson", "elasticsearch", "splunk_hec")
+INTAKES = ("json", "ndjson", "elasticsearch", "splunk_hec", "loki")
+LOKI_PUSH_PATH = "/loki/api/v1/push"
 
 HEC_EVENT_PATH = "/services/collector/event"
 HEC_ACK_PATH = "/services/collector/ack"
@@ -144,6 +150,8 @@ class IngestServer:
         intake: str = "json",
         hec_ack: bool = False,
         ack_after: int = 0,
+        loki_oldest_ns: int | None = None,
+        loki_max_line: int | None = None,
     ) -> None:
         if intake not in INTAKES:
             raise ValueError(f"unknown intake {intake!r}")
@@ -154,6 +162,10 @@ class IngestServer:
         self._acks: dict[tuple[str, int], int] = {}  # (channel, ackId) -> polls so far
         self._acked: set[tuple[str, int]] = set()
         self._next_ack: dict[str, int] = {}
+        self.loki_oldest_ns = loki_oldest_ns
+        self.loki_max_line = loki_max_line
+        self._loki_keys: set[tuple[Any, ...]] = set()
+        self._loki_entries: list[dict[str, Any]] = []
         self._documents: dict[tuple[str, str], dict[str, Any]] = {}
         self._item_failures: dict[str, deque[int]] = {}
         self._lock = threading.Lock()
@@ -245,7 +257,11 @@ class IngestServer:
         return [r for r in self.requests if 200 <= r.status <= 299]
 
     def records(self) -> list[dict[str, Any]]:
-        """Every record of every accepted request, in arrival order (HEC with acks: acknowledged ones)."""
+        """Every record of every accepted request, in arrival order (HEC with acks: acknowledged ones;
+        Loki: the entries it holds)."""
+        if self.intake == "loki":
+            with self._lock:
+                return [json.loads(entry["line"]) for entry in self._loki_entries]
         requests = self.accepted()
         if self.hec_ack:
             with self._lock:
@@ -288,6 +304,40 @@ class IngestServer:
         statuses = tuple(item["create"]["status"] for item in items)
         body = {"took": 3, "errors": any(status >= 300 for status in statuses), "items": items}
         return Reply(200, body=json.dumps(body).encode()), statuses
+
+    def loki_entries(self) -> list[dict[str, Any]]:
+        """Loki: the entries held, as {"stream", "ts", "line"}, in arrival order."""
+        with self._lock:
+            return list(self._loki_entries)
+
+    def _loki_push(self, entries: tuple[dict[str, Any], ...]) -> Reply:
+        """Store the valid entries (once each); 204, or 400 with Loki's text for the first invalid one."""
+        first_error = None
+        with self._lock:
+            for entry in entries:
+                labels = "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(entry["stream"].items())) + "}"
+                if self.loki_oldest_ns is not None and int(entry["ts"]) < self.loki_oldest_ns:
+                    first_error = first_error or (
+                        f"entry for stream '{labels}' has timestamp too old: {entry['ts']}, oldest "
+                        f"acceptable timestamp is: {self.loki_oldest_ns}"
+                    )
+                    continue
+                size = len(entry["line"].encode())
+                if self.loki_max_line is not None and size > self.loki_max_line:
+                    first_error = first_error or (
+                        f"Max entry size '{self.loki_max_line}' bytes exceeded for stream '{labels}' while "
+                        f"adding an entry with length '{size}' bytes"
+                    )
+                    continue
+                key = (tuple(sorted(entry["stream"].items())), entry["ts"], entry["line"])
+                if key not in self._loki_keys:  # Loki drops an entry identical to one it holds
+                    self._loki_keys.add(key)
+                    self._loki_entries.append(entry)
+        if first_error:
+            return Reply(
+                400, headers={"Content-Type": "text/plain; charset=utf-8"}, body=first_error.encode()
+            )
+        return Reply(204, body=b"")
 
     def _hec_success(self, headers: dict[str, str]) -> tuple[Reply, int | None]:
         """HEC's 200; with acks, the request's ackId on its channel (HEC numbers them per channel)."""
@@ -332,6 +382,7 @@ _CONTENT_TYPES = {
     "json": "application/json",
     "ndjson": "application/x-ndjson",
     "splunk_hec": "application/json",
+    "loki": "application/json",
 }
 
 
@@ -362,6 +413,8 @@ def decode_body(
         return (), f"body is not valid gzip: {exc}"
     if intake == "splunk_hec":
         return _decode_hec(data)
+    if intake == "loki":
+        return _decode_loki(data)
     if intake != "json":
         return _decode_lines(data, intake)
     try:
@@ -420,6 +473,36 @@ def _decode_hec(data: bytes) -> tuple[tuple[dict[str, Any], ...], str | None]:
     if not envelopes:
         return (), "no data"
     return tuple(envelopes), None
+
+
+def _decode_loki(data: bytes) -> tuple[tuple[dict[str, Any], ...], str | None]:
+    """Loki's push body, as one {"stream", "ts", "line"} per value: labels, a nanosecond string, a line."""
+    try:
+        document = json.loads(data)
+    except ValueError as exc:
+        return (), f"error parsing push request: {exc}"
+    streams = document.get("streams") if isinstance(document, dict) else None
+    if not isinstance(streams, list):
+        return (), 'body is not {"streams": [...]}'
+    entries = []
+    for stream in streams:
+        labels = stream.get("stream") if isinstance(stream, dict) else None
+        values = stream.get("values") if isinstance(stream, dict) else None
+        if (
+            not isinstance(labels, dict)
+            or not labels
+            or not all(isinstance(v, str) and v for v in labels.values())
+        ):
+            return (), "error at least one label pair is required per stream"
+        if not isinstance(values, list):
+            return (), "a stream has no values"
+        for value in values:
+            if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
+                return (), f"a value is not [timestamp, line]: {value}"
+            if not value[0].isdigit():
+                return (), f"timestamp is not nanoseconds as a string: {value[0]}"
+            entries.append({"stream": labels, "ts": value[0], "line": value[1]})
+    return tuple(entries), None
 
 
 def _bulk_item(action: dict[str, Any], status: int) -> dict[str, Any]:
@@ -496,6 +579,10 @@ def _handler_class(server: IngestServer) -> type[BaseHTTPRequestHandler]:
                 )
             elif error is not None:
                 reply = Reply(400, body=json.dumps({"error": error}).encode())
+            elif server.intake == "loki":
+                actions, logs = logs, tuple(json.loads(entry["line"]) for entry in logs)
+                plain = action == Reply(action.status) and action.status < 300
+                reply = server._loki_push(actions) if plain else action
             elif server.intake == "splunk_hec":
                 actions, logs = logs, tuple(envelope["event"] for envelope in logs)
                 reply = action

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from alb_log_factory import log_key
 from aws_events import s3_notification, sns_event, sqs_event
-from ingest_server import HEC_EVENT_PATH, IngestServer, Reply
+from ingest_server import HEC_EVENT_PATH, LOKI_PUSH_PATH, IngestServer, Reply
 
 from forwarder.destinations import OUTPUT_FORMATS
 from forwarder.records import record_event_id
@@ -25,8 +25,10 @@ CONTENT_TYPES = {
     "json": "application/json",
     "ndjson": "application/x-ndjson",
     "splunk_hec": "application/json",
+    "loki": "application/json",
 }
-PATHS = {"elasticsearch": "/_bulk", "splunk_hec": HEC_EVENT_PATH}
+PATHS = {"elasticsearch": "/_bulk", "splunk_hec": HEC_EVENT_PATH, "loki": LOKI_PUSH_PATH}
+SUCCESS = {"loki": 204}
 
 
 @pytest.fixture(params=OUTPUT_FORMATS)
@@ -52,7 +54,8 @@ def test_each_line_arrives_once_after_a_whole_request_retry(
     obj = put_log(KEY, count=45)
     with caplog.at_level(logging.INFO):
         assert invoke(sqs_event(s3_notification(obj))) == {"batchItemFailures": []}
-    assert [r.status for r in receiver.requests] == [503, 200, 200, 200]
+    ok = SUCCESS.get(receiver.intake, 200)
+    assert [r.status for r in receiver.requests] == [503, ok, ok, ok]
     assert len(sleeps) == 1
     assert receiver.event_ids() == [record_event_id(obj.bucket, obj.key, obj.etag, n) for n in range(1, 46)]
     expected_type = CONTENT_TYPES.get(receiver.intake, "application/x-ndjson")
@@ -89,6 +92,8 @@ def test_test_mode_sends_nothing_and_logs_a_sample_of_the_format(
     (line,) = [r for r in caplog.records if r.getMessage().startswith("test mode: would POST 5 records")]
     sample = json.loads(line.sample_record.splitlines()[-1])  # after its _bulk action line if any
     record = sample["event"] if receiver.intake == "splunk_hec" else sample
+    if receiver.intake == "loki":
+        record = json.loads(sample["values"][0][1])
     assert record["line_number"] == 1
 
 
@@ -99,6 +104,9 @@ def test_bodies_hold_whole_records_in_the_format(invoke: Any, put_log: Any, rece
     body = gzip.decompress(request.raw_body)
     if receiver.intake == "json":
         assert body.startswith(b'{"logs":[') and body.endswith(b"]}")
+    elif receiver.intake == "loki":
+        streams = json.loads(body)["streams"]
+        assert [json.loads(s["values"][0][1])["line_number"] for s in streams] == [1, 2, 3]
     elif receiver.intake == "splunk_hec":
         assert [json.loads(line)["event"]["line_number"] for line in body.split(b"\n")] == [1, 2, 3]
     else:
