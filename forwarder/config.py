@@ -41,6 +41,8 @@ SPLUNK_ACK = "SPLUNK_ACK"
 SPLUNK_SOURCETYPE = "SPLUNK_SOURCETYPE"
 SPLUNK_INDEX = "SPLUNK_INDEX"
 LOKI_LABELS = "LOKI_LABELS"
+DD_SERVICE = "DD_SERVICE"
+DD_TAGS = "DD_TAGS"
 
 ENV_VARS: tuple[str, ...] = (
     HTTP_ENDPOINT,
@@ -69,6 +71,8 @@ ENV_VARS: tuple[str, ...] = (
     SPLUNK_SOURCETYPE,
     SPLUNK_INDEX,
     LOKI_LABELS,
+    DD_SERVICE,
+    DD_TAGS,
 )
 
 AUTH_NONE = "none"
@@ -81,11 +85,14 @@ AUTH_TYPES = (AUTH_NONE, AUTH_BEARER, AUTH_BASIC, AUTH_APIKEY, AUTH_SPLUNK)
 OUTPUT_ELASTICSEARCH = "elasticsearch"
 OUTPUT_SPLUNK_HEC = "splunk_hec"
 OUTPUT_LOKI = "loki"
+OUTPUT_DATADOG = "datadog"
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # Defaults, documented in the README.
 DEFAULT_AUTH_HEADER_NAME = "X-API-Key"
+# Datadog's intake reads the API key from this header only.
+DATADOG_API_KEY_HEADER = "DD-API-KEY"
 DEFAULT_AUTH_CACHE_SECONDS = 300
 DEFAULT_TIMEOUT_SECONDS = 30.0
 # For formats without limits of their own (forwarder.destinations.limits_for gives each format's).
@@ -104,6 +111,7 @@ DEFAULT_LOG_LEVEL = "INFO"
 # The Splunk Add-on for AWS indexes ELB access logs under this source type.
 DEFAULT_SPLUNK_SOURCETYPE = "aws:elb:accesslogs"
 # Loki labels as (name, record field or "=constant"): the log type and the load balancer.
+DEFAULT_DD_SERVICE = "elb"
 DEFAULT_LOKI_LABELS: tuple[tuple[str, str], ...] = (("log_type", "log_type"), ("load_balancer", "elb"))
 
 # Upper bounds that catch typos (a timeout of 3000 s can never fit in a Lambda invocation).
@@ -145,6 +153,8 @@ class Config:
     splunk_sourcetype: str = DEFAULT_SPLUNK_SOURCETYPE
     splunk_index: str | None = None
     loki_labels: tuple[tuple[str, str], ...] = DEFAULT_LOKI_LABELS
+    dd_service: str = DEFAULT_DD_SERVICE
+    dd_tags: str | None = None
 
     @property
     def credential_source(self) -> str:
@@ -172,6 +182,11 @@ class Config:
             auth_type = AUTH_NONE
         username = reader.text(HTTP_AUTH_USERNAME)
         header_name = reader.text(HTTP_AUTH_HEADER_NAME) or DEFAULT_AUTH_HEADER_NAME
+        if (
+            header_name == DEFAULT_AUTH_HEADER_NAME
+            and (reader.text(OUTPUT_FORMAT) or "").lower() == OUTPUT_DATADOG
+        ):
+            header_name = DATADOG_API_KEY_HEADER  # the generic default, which Datadog does not read
         credentials = reader.text(HTTP_AUTH_CREDENTIALS)
         secret_arn = reader.text(HTTP_AUTH_SECRET_ARN)
         parameter_name = reader.text(HTTP_AUTH_PARAMETER_NAME)
@@ -259,6 +274,13 @@ class Config:
                     f"(https://HOST:3100/loki/api/v1/push; got {describe_endpoint(endpoint)!r})"
                 )
 
+        dd_service = reader.text(DD_SERVICE) or DEFAULT_DD_SERVICE
+        dd_tags = reader.text(DD_TAGS)
+        if output_format == OUTPUT_DATADOG:
+            from forwarder.destinations.datadog import settings_problems as datadog_problems  # noqa: PLC0415
+
+            problems += datadog_problems(endpoint, dd_service, dd_tags)
+
         if problems:
             raise ConfigError("invalid forwarder configuration: " + "; ".join(problems))
 
@@ -300,6 +322,8 @@ class Config:
             splunk_sourcetype=splunk_sourcetype,
             splunk_index=splunk_index,
             loki_labels=loki_labels,
+            dd_service=dd_service,
+            dd_tags=dd_tags,
         )
 
 

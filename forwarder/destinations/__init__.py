@@ -69,6 +69,7 @@ _DESTINATIONS: dict[str, tuple[str, str]] = {
     "elasticsearch": ("forwarder.destinations.elasticsearch", "ElasticsearchBulk"),
     "splunk_hec": ("forwarder.destinations.splunk_hec", "SplunkHec"),
     "loki": ("forwarder.destinations.loki", "LokiPush"),
+    "datadog": ("forwarder.destinations.datadog", "DatadogLogs"),
 }
 
 OUTPUT_FORMATS: tuple[str, ...] = tuple(_DESTINATIONS)
@@ -95,6 +96,8 @@ _LIMITS: dict[str, Limits] = {
     # Loki refuses a line over max_line_size (256 KB by default), and a push larger than the tenant's
     # ingestion_burst_size_mb (6 MB by default) is refused 429 every time; Promtail sends 1 MiB batches.
     "loki": Limits(max_bytes=1024 * 1024, max_entry_bytes=256 * 1024),
+    # Datadog's logs intake: at most 1000 entries and 5 MB uncompressed per request, 1 MB per entry.
+    "datadog": Limits(max_records=1000, max_bytes=5_000_000, max_entry_bytes=1_000_000),
 }
 
 

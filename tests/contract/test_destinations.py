@@ -89,6 +89,7 @@ ENDPOINTS = {
     "elasticsearch": BULK,
     "splunk_hec": "https://splunk.example.com:8088/services/collector/event",
     "loki": "https://loki.example.com/loki/api/v1/push",
+    "datadog": "https://http-intake.logs.datadoghq.com/api/v2/logs",
 }
 
 

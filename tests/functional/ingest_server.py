@@ -24,6 +24,10 @@ timestamp, line), dropping exact duplicates as Loki does, and with ``loki_oldest
 ``loki_max_line`` it stores the valid entries of a push and answers 400 with Loki's text for the first
 invalid one; its ``records()`` are the entries it holds.
 
+The ``datadog`` intake takes a JSON array of log entries and answers 202 ``{}``, or 413 for a request
+above the intake's documented limits (1000 entries, 5 MB uncompressed), and with ``api_key`` 403 unless
+``DD-API-KEY`` carries it.
+
     with IngestServer() as server:
         server.script(Reply(429, headers={"Retry-After": "1"}), Reply(500))  # then 200s
         ... point HTTP_ENDPOINT at server.url ...
@@ -96,8 +100,11 @@ class Reflect:
 Action = Reply | Hang | Drip | Reset | Reflect
 
 
-INTAKES = ("json", "ndjson", "elasticsearch", "splunk_hec", "loki")
+INTAKES = ("json", "ndjson", "elasticsearch", "splunk_hec", "loki", "datadog")
 LOKI_PUSH_PATH = "/loki/api/v1/push"
+DATADOG_LOGS_PATH = "/api/v2/logs"
+DATADOG_MAX_ENTRIES = 1000
+DATADOG_MAX_BYTES = 5_000_000
 
 HEC_EVENT_PATH = "/services/collector/event"
 HEC_ACK_PATH = "/services/collector/ack"
@@ -152,6 +159,7 @@ class IngestServer:
         ack_after: int = 0,
         loki_oldest_ns: int | None = None,
         loki_max_line: int | None = None,
+        api_key: str | None = None,
     ) -> None:
         if intake not in INTAKES:
             raise ValueError(f"unknown intake {intake!r}")
@@ -164,6 +172,7 @@ class IngestServer:
         self._next_ack: dict[str, int] = {}
         self.loki_oldest_ns = loki_oldest_ns
         self.loki_max_line = loki_max_line
+        self.api_key = api_key
         self._loki_keys: set[tuple[Any, ...]] = set()
         self._loki_entries: list[dict[str, Any]] = []
         self._documents: dict[tuple[str, str], dict[str, Any]] = {}
@@ -339,6 +348,14 @@ class IngestServer:
             )
         return Reply(204, body=b"")
 
+    def _datadog(self, headers: dict[str, str], raw: bytes, entries: tuple[dict[str, Any], ...]) -> Reply:
+        """202 ``{}``; 403 for a wrong key; 413 above 1000 entries or 5 MB uncompressed."""
+        if self.api_key is not None and _header(headers, "DD-API-KEY") != self.api_key:
+            return Reply(403, body=b'{"errors":["Forbidden"]}')
+        if len(entries) > DATADOG_MAX_ENTRIES or len(gzip.decompress(raw)) > DATADOG_MAX_BYTES:
+            return Reply(413, body=b'{"errors":["Payload too large"]}')
+        return Reply(202, body=b"{}")
+
     def _hec_success(self, headers: dict[str, str]) -> tuple[Reply, int | None]:
         """HEC's 200; with acks, the request's ackId on its channel (HEC numbers them per channel)."""
         if not self.hec_ack:
@@ -383,6 +400,7 @@ _CONTENT_TYPES = {
     "ndjson": "application/x-ndjson",
     "splunk_hec": "application/json",
     "loki": "application/json",
+    "datadog": "application/json",
 }
 
 
@@ -415,6 +433,8 @@ def decode_body(
         return _decode_hec(data)
     if intake == "loki":
         return _decode_loki(data)
+    if intake == "datadog":
+        return _decode_datadog(data)
     if intake != "json":
         return _decode_lines(data, intake)
     try:
@@ -473,6 +493,17 @@ def _decode_hec(data: bytes) -> tuple[tuple[dict[str, Any], ...], str | None]:
     if not envelopes:
         return (), "no data"
     return tuple(envelopes), None
+
+
+def _decode_datadog(data: bytes) -> tuple[tuple[dict[str, Any], ...], str | None]:
+    """Datadog's logs body: a JSON array of log entries (objects)."""
+    try:
+        entries = json.loads(data)
+    except ValueError as exc:
+        return (), f"body is not JSON: {exc}"
+    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+        return (), "body is not an array of log entries"
+    return tuple(entries), None
 
 
 def _decode_loki(data: bytes) -> tuple[tuple[dict[str, Any], ...], str | None]:
@@ -583,6 +614,9 @@ def _handler_class(server: IngestServer) -> type[BaseHTTPRequestHandler]:
                 actions, logs = logs, tuple(json.loads(entry["line"]) for entry in logs)
                 plain = action == Reply(action.status) and action.status < 300
                 reply = server._loki_push(actions) if plain else action
+            elif server.intake == "datadog":
+                plain = action == Reply(action.status) and action.status < 300
+                reply = server._datadog(headers, raw, logs) if plain else action
             elif server.intake == "splunk_hec":
                 actions, logs = logs, tuple(envelope["event"] for envelope in logs)
                 reply = action

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from alb_log_factory import log_key
 from aws_events import s3_notification, sns_event, sqs_event
-from ingest_server import HEC_EVENT_PATH, LOKI_PUSH_PATH, IngestServer, Reply
+from ingest_server import DATADOG_LOGS_PATH, HEC_EVENT_PATH, LOKI_PUSH_PATH, IngestServer, Reply
 
 from forwarder.destinations import OUTPUT_FORMATS
 from forwarder.records import record_event_id
@@ -26,9 +26,15 @@ CONTENT_TYPES = {
     "ndjson": "application/x-ndjson",
     "splunk_hec": "application/json",
     "loki": "application/json",
+    "datadog": "application/json",
 }
-PATHS = {"elasticsearch": "/_bulk", "splunk_hec": HEC_EVENT_PATH, "loki": LOKI_PUSH_PATH}
-SUCCESS = {"loki": 204}
+PATHS = {
+    "elasticsearch": "/_bulk",
+    "splunk_hec": HEC_EVENT_PATH,
+    "loki": LOKI_PUSH_PATH,
+    "datadog": DATADOG_LOGS_PATH,
+}
+SUCCESS = {"loki": 204, "datadog": 202}
 
 
 @pytest.fixture(params=OUTPUT_FORMATS)
@@ -104,6 +110,8 @@ def test_bodies_hold_whole_records_in_the_format(invoke: Any, put_log: Any, rece
     body = gzip.decompress(request.raw_body)
     if receiver.intake == "json":
         assert body.startswith(b'{"logs":[') and body.endswith(b"]}")
+    elif receiver.intake == "datadog":
+        assert [entry["line_number"] for entry in json.loads(body)] == [1, 2, 3]
     elif receiver.intake == "loki":
         streams = json.loads(body)["streams"]
         assert [json.loads(s["values"][0][1])["line_number"] for s in streams] == [1, 2, 3]

@@ -244,7 +244,8 @@ def test_output_format_defaults_to_json_and_is_validated() -> None:
     assert Config.from_env(env(OUTPUT_FORMAT="NDJSON")).output_format == "ndjson"
     with pytest.raises(
         ConfigError,
-        match=r"OUTPUT_FORMAT must be one of json, ndjson, elasticsearch, splunk_hec, loki \(got 'gelf'\)",
+        match=r"OUTPUT_FORMAT must be one of json, ndjson, elasticsearch, splunk_hec, loki, datadog "
+        r"\(got 'gelf'\)",
     ):
         Config.from_env(env(OUTPUT_FORMAT="gelf"))
 
