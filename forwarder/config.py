@@ -43,6 +43,10 @@ SPLUNK_INDEX = "SPLUNK_INDEX"
 LOKI_LABELS = "LOKI_LABELS"
 DD_SERVICE = "DD_SERVICE"
 DD_TAGS = "DD_TAGS"
+# One variable for the settings of one format ("SPLUNK_ACK=true;SPLUNK_INDEX=alb"): the stack passes them
+# through a single parameter instead of one per setting of every format.
+DESTINATION_SETTINGS = "DESTINATION_SETTINGS"
+DESTINATION_SETTING_NAMES = (SPLUNK_ACK, SPLUNK_SOURCETYPE, SPLUNK_INDEX, LOKI_LABELS, DD_SERVICE, DD_TAGS)
 
 ENV_VARS: tuple[str, ...] = (
     HTTP_ENDPOINT,
@@ -73,6 +77,7 @@ ENV_VARS: tuple[str, ...] = (
     LOKI_LABELS,
     DD_SERVICE,
     DD_TAGS,
+    DESTINATION_SETTINGS,
 )
 
 AUTH_NONE = "none"
@@ -171,7 +176,7 @@ class Config:
     def from_env(cls, environ: Mapping[str, str]) -> Config:
         """Parse and validate; raise ConfigError naming every bad variable (never a secret value)."""
         problems: list[str] = []
-        reader = _Reader(environ, problems)
+        reader = _Reader(_with_destination_settings(environ, problems), problems)
 
         allow_insecure = reader.boolean(HTTP_ALLOW_INSECURE, default=False)
         endpoint = _endpoint(reader.text(HTTP_ENDPOINT), allow_insecure, problems)
@@ -325,6 +330,27 @@ class Config:
             dd_service=dd_service,
             dd_tags=dd_tags,
         )
+
+
+def _with_destination_settings(environ: Mapping[str, str], problems: list[str]) -> Mapping[str, str]:
+    """``environ`` plus the NAME=value pairs of DESTINATION_SETTINGS (";"-separated; values may hold ",")."""
+    text = environ.get(DESTINATION_SETTINGS, "").strip()
+    if not text:
+        return environ
+    merged = dict(environ)
+    for item in filter(None, (part.strip() for part in text.split(";"))):
+        name, is_pair, value = item.partition("=")
+        name = name.strip()
+        if not is_pair or name not in DESTINATION_SETTING_NAMES:
+            problems.append(
+                f"{DESTINATION_SETTINGS} takes NAME=value pairs separated by ';' with NAME one of "
+                f"{', '.join(DESTINATION_SETTING_NAMES)} (got {name!r})"
+            )
+        elif environ.get(name, "").strip():
+            problems.append(f"{name} is set both on its own and in {DESTINATION_SETTINGS}; keep one")
+        else:
+            merged[name] = value.strip()
+    return merged
 
 
 class _Reader:

@@ -104,3 +104,23 @@ def test_the_stack_default_batch_limits_are_each_formats_intake_limits() -> None
         assert (parsed.batch_max_records, parsed.batch_max_bytes) == (limits.max_records, limits.max_bytes), (
             name
         )
+
+
+def test_destination_settings_offer_exactly_the_names_the_forwarder_reads() -> None:
+    pattern = load_template()["Parameters"]["DestinationSettings"]["AllowedPattern"]
+    names = set(re.findall(r"[A-Z][A-Z_]+", pattern))
+    assert names == set(config.DESTINATION_SETTING_NAMES)
+    value = "SPLUNK_ACK=true; SPLUNK_INDEX=alb;DD_TAGS=env:prod,team:web"
+    assert re.fullmatch(pattern, value)
+    assert not re.fullmatch(pattern, "HTTP_ENDPOINT=https://elsewhere.example.com")
+    variables = forwarder_environment(
+        IngestEndpoint=ENDPOINTS["splunk_hec"], OutputFormat="splunk_hec", DestinationSettings=value
+    )
+    parsed = config.Config.from_env(variables)
+    assert (parsed.splunk_ack, parsed.splunk_index, parsed.dd_tags) == (True, "alb", "env:prod,team:web")
+
+
+def test_readme_lists_every_destination_setting() -> None:
+    text = (REPO / "README.md").read_text()
+    for name in (*config.DESTINATION_SETTING_NAMES, config.DESTINATION_SETTINGS):
+        assert f"| `{name}` |" in text, name

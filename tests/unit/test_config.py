@@ -270,3 +270,20 @@ def test_es_index_is_ignored_with_a_warning_for_other_formats(caplog: pytest.Log
     with caplog.at_level(logging.WARNING):
         assert Config.from_env(env(ES_INDEX="alb")).es_index is None
     assert "ES_INDEX is ignored" in caplog.text
+
+
+def test_destination_settings_are_name_value_pairs_of_the_format_settings() -> None:
+    parsed = Config.from_env(
+        env(
+            HTTP_ENDPOINT="https://h:8088/services/collector/event",
+            OUTPUT_FORMAT="splunk_hec",
+            DESTINATION_SETTINGS="SPLUNK_ACK=true ; SPLUNK_INDEX=alb;",
+        )
+    )
+    assert (parsed.splunk_ack, parsed.splunk_index) == (True, "alb")
+    with pytest.raises(
+        ConfigError, match=r"DESTINATION_SETTINGS takes NAME=value pairs .* \(got 'HTTP_ENDPOINT'\)"
+    ):
+        Config.from_env(env(DESTINATION_SETTINGS="HTTP_ENDPOINT=https://elsewhere.example.com"))
+    with pytest.raises(ConfigError, match="DD_TAGS is set both on its own and in DESTINATION_SETTINGS"):
+        Config.from_env(env(DD_TAGS="a:b", DESTINATION_SETTINGS="DD_TAGS=c:d"))
