@@ -124,6 +124,10 @@ MAX_TIMEOUT_SECONDS = 900.0
 MAX_BATCH_BYTES_LIMIT = 256 * 1024 * 1024
 
 
+# The format each DESTINATION_SETTING_NAMES prefix belongs to.
+_SETTING_FORMATS = {"SPLUNK": OUTPUT_SPLUNK_HEC, "LOKI": OUTPUT_LOKI, "DD": OUTPUT_DATADOG}
+
+
 class ConfigError(ValueError):
     """One or more environment variables are missing or invalid; the message names each of them."""
 
@@ -298,6 +302,10 @@ class Config:
             )
         if es_index and output_format != OUTPUT_ELASTICSEARCH:
             logger.warning("%s is ignored: it applies only to %s=elasticsearch", ES_INDEX, OUTPUT_FORMAT)
+        for name in DESTINATION_SETTING_NAMES:
+            applies_to = _SETTING_FORMATS[name.split("_", 1)[0]]
+            if reader.text(name) and output_format != applies_to:
+                logger.warning("%s is ignored: it applies only to %s=%s", name, OUTPUT_FORMAT, applies_to)
         if allow_insecure and endpoint.startswith("http://"):
             logger.warning("%s=true: sending logs over plain HTTP (local testing only)", HTTP_ALLOW_INSECURE)
 

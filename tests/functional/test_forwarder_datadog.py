@@ -74,14 +74,19 @@ def test_each_line_is_one_entry_within_the_intakes_limits(
 
 
 def test_a_batch_above_the_intakes_limits_is_refused_413_with_a_hint(
-    invoke: Any, put_log: Any, datadog: IngestServer, forwarder_env: Any
+    invoke: Any, put_log: Any, datadog: IngestServer, forwarder_env: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     forwarder_env(BATCH_MAX_RECORDS="1500")  # overridden above Datadog's 1000 entries
     obj = put_log(KEY, count=1200)
-    with pytest.raises(PermanentDeliveryError, match=r"HTTP 413.*lower BATCH_MAX_BYTES or BATCH_MAX_RECORDS"):
+    with (
+        caplog.at_level(logging.INFO),
+        pytest.raises(PermanentDeliveryError, match=r"HTTP 413.*lower BATCH_MAX_BYTES or BATCH_MAX_RECORDS"),
+    ):
         invoke(sns_event(s3_notification(obj)))
     assert [r.status for r in datadog.requests] == [413]
     assert datadog.event_ids() == []
+    summary = summary_of(caplog)
+    assert (summary["outcome"], summary["records_sent"], summary["lines"]) == ("failed", 0, 1200)
 
 
 def test_429_and_5xx_are_retried_and_only_that_request_resent(

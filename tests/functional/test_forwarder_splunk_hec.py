@@ -112,12 +112,15 @@ def test_server_busy_code_9_is_retried_and_only_that_request_resent(
 
 
 def test_invalid_data_code_6_fails_the_object_with_hec_text(
-    invoke: Any, put_log: Any, hec: IngestServer
+    invoke: Any, put_log: Any, hec: IngestServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     hec.script(hec_invalid(3))
     obj = put_log(KEY, count=5)
-    with pytest.raises(PermanentDeliveryError) as caught:
+    with caplog.at_level(logging.INFO), pytest.raises(PermanentDeliveryError) as caught:
         invoke(sns_event(s3_notification(obj)))
+    summary = summary_of(caplog)
+    assert (summary["outcome"], summary["records_sent"], summary["retries"]) == ("failed", 0, 0)
+    assert hec.event_ids() == []
     message = str(caught.value)
     assert "Invalid data format (code 6, HTTP 400)" in message
     assert "event 4 of the batch" in message

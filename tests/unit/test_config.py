@@ -287,3 +287,14 @@ def test_destination_settings_are_name_value_pairs_of_the_format_settings() -> N
         Config.from_env(env(DESTINATION_SETTINGS="HTTP_ENDPOINT=https://elsewhere.example.com"))
     with pytest.raises(ConfigError, match="DD_TAGS is set both on its own and in DESTINATION_SETTINGS"):
         Config.from_env(env(DD_TAGS="a:b", DESTINATION_SETTINGS="DD_TAGS=c:d"))
+
+
+def test_a_format_setting_for_another_format_is_ignored_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="forwarder.config"):
+        parsed = Config.from_env(env(DESTINATION_SETTINGS="SPLUNK_INDEX=alb;DD_TAGS=env:prod"))
+    assert parsed.output_format == "json"
+    messages = [r.getMessage() for r in caplog.records]
+    assert "SPLUNK_INDEX is ignored: it applies only to OUTPUT_FORMAT=splunk_hec" in messages
+    assert "DD_TAGS is ignored: it applies only to OUTPUT_FORMAT=datadog" in messages
