@@ -58,6 +58,7 @@ __all__ = [
     "is_retryable_status",
     "limits_for",
     "line_time_ns",
+    "record_time_ns",
     "status_phrase",
     "status_verdict",
 ]
@@ -231,7 +232,21 @@ def status_phrase(status: int) -> str:
 
 
 # Fields a truncated record keeps whole: where it came from and what envelopes are built from.
-_KEPT_WHOLE = ("time", "elb", "log_type", "s3_bucket", "s3_key", "line_number", "event_id", "parse_error")
+_KEPT_WHOLE = (
+    "time",
+    "elb",
+    "log_type",
+    "s3_bucket",
+    "s3_key",
+    "line_number",
+    "log_group",
+    "log_stream",
+    "owner",
+    "event_time",
+    "log_event_id",
+    "event_id",
+    "parse_error",
+)
 
 
 def fit_entry(record: dict[str, Any], encode: Callable[[dict[str, Any]], bytes], limit: int) -> bytes:
@@ -269,6 +284,12 @@ def line_time_ns(when: object) -> int | None:
         return None
     seconds = start + int(minute) * 60 + int(second)
     return seconds * 1_000_000_000 + int((fraction or "0").ljust(9, "0"))
+
+
+def record_time_ns(record: dict[str, Any]) -> int | None:
+    """The record's own ``time``; else the CloudWatch Logs event's ``event_time``; None when neither."""
+    nanoseconds = line_time_ns(record.get("time"))
+    return nanoseconds if nanoseconds is not None else line_time_ns(record.get("event_time"))
 
 
 @functools.lru_cache(maxsize=256)

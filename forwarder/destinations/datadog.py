@@ -1,8 +1,9 @@
 """``datadog``: Datadog's logs intake, ``POST /api/v2/logs`` with a JSON array of log entries.
 
-Each record becomes one entry: ``ddsource`` ``elb``, ``service`` (``DD_SERVICE``), ``hostname`` the load
-balancer, ``ddtags`` (``DD_TAGS``), ``timestamp`` (epoch milliseconds of the line's time, which Datadog's
-date remapper reads) and the record's fields as attributes. The intake documents its limits per request:
+Each record becomes one entry: ``ddsource`` ``elb`` (``cloudwatch`` for CloudWatch Logs), ``service``
+(``DD_SERVICE``), ``hostname`` the load balancer, ``ddtags`` (``DD_TAGS``), ``timestamp`` (epoch
+milliseconds of the line's or the log event's time, which Datadog's date remapper reads) and the record's
+fields as attributes. The intake documents its limits per request:
 at most 1000 entries and 5 MB uncompressed, 1 MB per entry (it truncates a larger one itself), and the key
 in the ``DD-API-KEY`` header. It answers 202 Accepted for the whole request; 400 (the payload's format),
 401/403 (the key) and 413 (above 5 MB) are permanent, 408, 429 and 5xx are worth another try. There is no
@@ -16,14 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 from forwarder import jsonutil
 from forwarder.config import DD_SERVICE, DD_TAGS, HTTP_ENDPOINT, OUTPUT_FORMAT
-from forwarder.destinations import DELIVERED, Framing, Verdict, line_time_ns, status_verdict
+from forwarder.destinations import DELIVERED, Framing, Verdict, record_time_ns, status_verdict
 
 if TYPE_CHECKING:
     from forwarder.config import Config
     from forwarder.sender import Batch, HttpResponse
 
-# Datadog's own AWS integration files ELB access logs under this source.
+# Datadog's own AWS integration files ELB access logs under "elb", CloudWatch Logs under "cloudwatch".
 SOURCE = "elb"
+CLOUDWATCH_SOURCE = "cloudwatch"
 # Tags: "key:value" (or a bare value), starting with a letter, at most 200 characters, no spaces or
 # commas within one; the intake lowercases them.
 _TAG = re.compile(r"[A-Za-z][A-Za-z0-9_\-:./]{0,199}")
@@ -64,13 +66,14 @@ class DatadogLogs:
 
     def encode(self, record: dict[str, Any]) -> bytes:
         """The entry: Datadog's reserved attributes, then the record's fields."""
-        entry: dict[str, Any] = {"ddsource": SOURCE, "service": self._service}
+        source = SOURCE if "s3_key" in record else CLOUDWATCH_SOURCE
+        entry: dict[str, Any] = {"ddsource": source, "service": self._service}
         host = record.get("elb")
         if isinstance(host, str) and host:
             entry["hostname"] = host
         if self._tags:
             entry["ddtags"] = self._tags
-        nanoseconds = line_time_ns(record.get("time"))
+        nanoseconds = record_time_ns(record)
         if nanoseconds is not None:
             entry["timestamp"] = nanoseconds // 1_000_000
         entry.update(record)

@@ -1,7 +1,8 @@
 """``loki``: Grafana Loki's push API, ``POST /loki/api/v1/push`` with a JSON body.
 
 The body is ``{"streams": [{"stream": {label: value}, "values": [["<ns>", "<line>"]]}, ...]}``: each
-value a Unix epoch in nanoseconds, as a string, from the log line's time, and the record's JSON as the
+value a Unix epoch in nanoseconds, as a string, from the log line's time (a CloudWatch Logs event's time
+when the line has none), and the record's JSON as the
 line. Each record is one stream entry under its label set, so a retry body can be cut from the batch;
 Loki files entries under their label set, so entries of equal labels land in one stream. Labels come from
 a small, fixed set of low-cardinality names (``LOKI_LABELS``) and constants (``name=value``), never from a
@@ -22,14 +23,19 @@ from typing import TYPE_CHECKING, Any
 
 from forwarder import jsonutil
 from forwarder.config import DEFAULT_LOKI_LABELS, LOKI_LABELS
-from forwarder.destinations import DELIVERED, Framing, Verdict, line_time_ns, status_verdict
+from forwarder.destinations import DELIVERED, Framing, Verdict, record_time_ns, status_verdict
 
 if TYPE_CHECKING:
     from forwarder.config import Config
     from forwarder.sender import Batch, HttpResponse
 
-# Label name -> the record field it is read from. All are constant within one S3 object.
-LABEL_FIELDS = {"log_type": "log_type", "load_balancer": "elb", "s3_bucket": "s3_bucket"}
+# Label name -> the record field it is read from. All are constant within one S3 object or delivery.
+LABEL_FIELDS = {
+    "log_type": "log_type",
+    "load_balancer": "elb",
+    "s3_bucket": "s3_bucket",
+    "log_group": "log_group",  # CloudWatch Logs deliveries: constant within one
+}
 # Prometheus label names; Loki reserves names starting with "__".
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -99,7 +105,7 @@ class LokiPush:
             if len(self._streams) >= 1024:
                 self._streams.clear()
             stream = self._streams[values] = dict(zip((n for n, _ in self._labels), values, strict=True))
-        nanoseconds = line_time_ns(record.get("time"))
+        nanoseconds = record_time_ns(record)
         if nanoseconds is None:
             nanoseconds = time.time_ns()
         line = jsonutil.dumps(record).decode("utf-8", "replace")

@@ -1,8 +1,9 @@
 """``splunk_hec``: Splunk's HTTP Event Collector, ``POST /services/collector/event``, one event per record.
 
 Each record travels in HEC's event envelope ``{"time", "host", "source", "sourcetype", "index", "event"}``:
-``time`` in epoch seconds from the log line, ``host`` the load balancer, ``source`` the S3 URI. HEC takes
-several envelopes in one body, one after another ("batched events"), and answers the whole request with
+``time`` in epoch seconds from the log line (or the CloudWatch Logs event), ``host`` the load balancer,
+``source`` the S3 URI (or ``log_group:log_stream``). HEC takes several envelopes in one body, one after
+another ("batched events"), and answers the whole request with
 ``{"text": ..., "code": N}``: 0 success; 9 "Server is busy" (503) is worth another try; 6 "Invalid data
 format" (400, with ``invalid-event-number``) is not, and fails with HEC's text; 2, 3 and 4 (401/403) are
 credential problems. HEC keeps no document id: a resent batch is indexed again, so ``event_id`` travels
@@ -32,7 +33,7 @@ from forwarder.destinations import (
     Framing,
     Verdict,
     is_retryable_status,
-    line_time_ns,
+    record_time_ns,
     status_verdict,
 )
 
@@ -100,13 +101,13 @@ class SplunkHec:
     def encode(self, record: dict[str, Any]) -> bytes:
         """The event envelope; a line without a readable time gets HEC's receive time (no ``time``)."""
         envelope: dict[str, Any] = {}
-        nanoseconds = line_time_ns(record.get("time"))
+        nanoseconds = record_time_ns(record)
         if nanoseconds is not None:
             envelope["time"] = round(nanoseconds / 1e9, 6)
         host = record.get("elb")
         if isinstance(host, str) and host:
             envelope["host"] = host
-        envelope["source"] = f"s3://{record.get('s3_bucket') or ''}/{record.get('s3_key', '')}"
+        envelope["source"] = _source(record)
         envelope["sourcetype"] = self._sourcetype
         if self._index:
             envelope["index"] = self._index
@@ -158,6 +159,13 @@ class SplunkHec:
         if isinstance(acks, dict) and acks.get(str(ack_id)) is True:
             return DELIVERED
         return Verdict(confirm=later)
+
+
+def _source(record: dict[str, Any]) -> str:
+    """The S3 URI of the line's file; for a CloudWatch Logs event, its log group and stream."""
+    if "s3_key" in record:
+        return f"s3://{record.get('s3_bucket') or ''}/{record['s3_key']}"
+    return f"{record.get('log_group', '')}:{record.get('log_stream', '')}"
 
 
 def _answer(body: bytes) -> dict[str, Any]:

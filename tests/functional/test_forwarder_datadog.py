@@ -14,7 +14,14 @@ from typing import Any
 
 import pytest
 from alb_log_factory import log_key
-from aws_events import s3_notification, sns_event, sqs_event
+from aws_events import (
+    cloudwatch_logs_data,
+    cloudwatch_logs_event,
+    log_events,
+    s3_notification,
+    sns_event,
+    sqs_event,
+)
 from ingest_server import DATADOG_LOGS_PATH, IngestServer, Reply
 
 from forwarder.destinations import line_time_ns
@@ -127,3 +134,12 @@ def test_an_entry_over_1_mb_is_truncated_and_flagged(
     assert [len(json.dumps(e, separators=(",", ":")).encode()) <= 1_000_000 for e in entries] == [True] * 3
     assert (entries[1]["truncated"], entries[1]["line_number"]) == (True, 2)
     assert summary_of(caplog)["truncated"] == 1
+
+
+def test_a_cloudwatch_logs_delivery_is_dated_by_its_events(invoke: Any, datadog: IngestServer) -> None:
+    events = log_events("START RequestId: 1 Version: $LATEST\n", "plain text\n")
+    invoke(cloudwatch_logs_event(cloudwatch_logs_data(events)))
+    entries = datadog.records()
+    assert [e["timestamp"] for e in entries] == [event["timestamp"] for event in events]
+    assert {e["ddsource"] for e in entries} == {"cloudwatch"}
+    assert all("hostname" not in e for e in entries)

@@ -14,7 +14,15 @@ from typing import Any
 
 import pytest
 from alb_log_factory import log_key
-from aws_events import s3_notification, sns_event, sqs_event
+from aws_events import (
+    LOG_GROUP,
+    cloudwatch_logs_data,
+    cloudwatch_logs_event,
+    log_events,
+    s3_notification,
+    sns_event,
+    sqs_event,
+)
 from ingest_server import LOKI_PUSH_PATH, IngestServer, Reply
 
 from forwarder import handler
@@ -147,3 +155,14 @@ def test_a_line_loki_finds_too_long_fails_with_lokis_text(
         ):
             invoke(sns_event(s3_notification(obj)))
         assert len(loki.requests) == 1
+
+
+def test_a_cloudwatch_logs_delivery_is_dated_by_its_events_and_may_be_labelled_by_its_group(
+    invoke: Any, loki: IngestServer, forwarder_env: Any
+) -> None:
+    forwarder_env(LOKI_LABELS="log_group,source=cloudwatch")
+    events = log_events("START RequestId: 1 Version: $LATEST\n", "plain text\n")
+    invoke(cloudwatch_logs_event(cloudwatch_logs_data(events)))
+    entries = loki.loki_entries()
+    assert [e["ts"] for e in entries] == [str(event["timestamp"] * 1_000_000) for event in events]
+    assert [e["stream"] for e in entries] == [{"log_group": LOG_GROUP, "source": "cloudwatch"}] * 2

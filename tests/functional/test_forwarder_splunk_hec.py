@@ -16,7 +16,16 @@ from typing import Any
 
 import pytest
 from alb_log_factory import log_key
-from aws_events import s3_notification, sns_event, sqs_event
+from aws_events import (
+    LOG_GROUP,
+    LOG_STREAM,
+    cloudwatch_logs_data,
+    cloudwatch_logs_event,
+    log_events,
+    s3_notification,
+    sns_event,
+    sqs_event,
+)
 from ingest_server import HEC_ACK_PATH, HEC_EVENT_PATH, IngestServer, Reply, hec_busy, hec_invalid
 
 from forwarder import handler
@@ -196,3 +205,16 @@ def test_a_record_larger_than_hec_takes_is_truncated_and_flagged_not_dropped(
     assert cut["raw"].startswith('{"raw":"xxx')
     summary = summary_of(caplog)
     assert (summary["records_sent"], summary["truncated"]) == (3, 1)
+
+
+def test_a_cloudwatch_logs_delivery_is_dated_by_its_events_and_sourced_by_its_stream(
+    invoke: Any, hec: IngestServer
+) -> None:
+    events = log_events("START RequestId: 1 Version: $LATEST\n", "plain text\n")
+    invoke(cloudwatch_logs_event(cloudwatch_logs_data(events)))
+    envelopes = [envelope for request in hec.requests for envelope in request.actions]
+    assert [e["event"]["log_event_id"] for e in envelopes] == [event["id"] for event in events]
+    for envelope, event in zip(envelopes, events, strict=True):
+        assert envelope["time"] == pytest.approx(event["timestamp"] / 1000, abs=1e-6)
+        assert envelope["source"] == f"{LOG_GROUP}:{LOG_STREAM}"
+        assert "host" not in envelope

@@ -17,7 +17,7 @@ def config(**env: str) -> Config:
 
 
 def test_an_entry_is_the_reserved_attributes_then_the_records_fields() -> None:
-    record = {"time": "2025-03-14T09:30:00.5Z", "elb": "app/web/1", "elb_status_code": 200}
+    record = {"time": "2025-03-14T09:30:00.5Z", "elb": "app/web/1", "elb_status_code": 200, "s3_key": "k"}
     entry = json.loads(DatadogLogs(config(DD_TAGS="env:prod, team:web")).encode(dict(record)))
     assert entry == {
         "ddsource": "elb",

@@ -34,7 +34,7 @@ def test_a_record_is_one_entry_with_a_nanosecond_string_and_its_json_as_the_line
 @pytest.mark.parametrize(
     ("labels", "problem"),
     [
-        ("client_ip", "may name only log_type, load_balancer, s3_bucket"),
+        ("client_ip", "may name only log_type, load_balancer, s3_bucket, log_group"),
         ("log_type,log_type", "names a label twice"),
         ("__name__=x", "bad constant label"),
         (" , ", "at least one label"),
