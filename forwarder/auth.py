@@ -2,7 +2,8 @@
 
 A Secrets Manager secret or an SSM parameter holds either the credential itself, or a JSON object with the
 credential under one of the keys in ``CREDENTIAL_KEYS`` (the first key present wins; the key named after
-the auth type is looked at first: ``token`` for bearer, ``password`` for basic, ``apikey`` for apikey).
+the auth type is looked at first: ``token`` for bearer and splunk, ``password`` for basic, ``apikey`` for
+apikey).
 A value that cannot be sent (a line break, a control character, or for a header carried as is a character
 outside Latin-1) is refused as soon as it is fetched, by position, never by value.
 """
@@ -20,12 +21,12 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from forwarder.config import AUTH_APIKEY, AUTH_BASIC, AUTH_BEARER, AUTH_NONE, Config
+from forwarder.config import AUTH_APIKEY, AUTH_BASIC, AUTH_BEARER, AUTH_NONE, AUTH_SPLUNK, Config
 
 logger = logging.getLogger(__name__)
 
 CREDENTIAL_KEYS = ("credentials", "password", "token", "apikey", "api_key", "value")
-_PREFERRED_KEY = {AUTH_BEARER: "token", AUTH_BASIC: "password", AUTH_APIKEY: "apikey"}
+_PREFERRED_KEY = {AUTH_BEARER: "token", AUTH_BASIC: "password", AUTH_APIKEY: "apikey", AUTH_SPLUNK: "token"}
 
 
 class CredentialError(Exception):
@@ -255,6 +256,8 @@ def auth_headers(config: Config, credential: str | None) -> dict[str, str]:
         return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
     if config.auth_type == AUTH_APIKEY:
         return {config.auth_header_name: credential}
+    if config.auth_type == AUTH_SPLUNK:  # HEC tokens: "Authorization: Splunk <token>"
+        return {"Authorization": f"Splunk {credential}"}
     raise CredentialError(f"unknown auth type {config.auth_type!r}")
 
 

@@ -100,7 +100,7 @@ def _add_parse_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "--output-format",
         choices=OUTPUT_FORMATS,
         help="print the request bodies the forwarder would send with this OUTPUT_FORMAT (uncompressed, "
-        "cut in batches at the default limits) instead of one record per line",
+        "cut in batches at the format's default limits) instead of one record per line",
     )
     parse.add_argument(
         "--es-index",
@@ -254,15 +254,20 @@ def _write_bodies(
     records: Iterator[dict[str, Any]], out: BinaryIO, counts: dict[str, int], destination: Destination
 ) -> None:
     """Each request body as the forwarder would send it (before gzip); a json body ends with a newline."""
-    from forwarder.config import DEFAULT_BATCH_MAX_BYTES, DEFAULT_BATCH_MAX_RECORDS  # noqa: PLC0415
+    from forwarder.destinations import fit_entry, limits_for  # noqa: PLC0415
     from forwarder.sender import iter_batches  # noqa: PLC0415 -- urllib3 loads only for this option
 
-    encoded = (destination.encode(record) for record in _counted(records, counts))
+    limits = limits_for(destination.name)
+    entry = limits.max_entry_bytes
+    encoded = (
+        destination.encode(record) if entry is None else fit_entry(record, destination.encode, entry)
+        for record in _counted(records, counts)
+    )
     framing = destination.framing
     end = b"" if framing.separator == b"" and framing.suffix == b"" else b"\n"
     try:
         for batch in iter_batches(
-            encoded, framing=framing, max_records=DEFAULT_BATCH_MAX_RECORDS, max_bytes=DEFAULT_BATCH_MAX_BYTES
+            encoded, framing=framing, max_records=limits.max_records, max_bytes=limits.max_bytes
         ):
             out.write(batch.body() + end)
     finally:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from forwarder.destinations import DEFAULT_OUTPUT_FORMAT, OUTPUT_FORMATS
+from forwarder.destinations import DEFAULT_OUTPUT_FORMAT, GENERIC_LIMITS, OUTPUT_FORMATS, limits_for
 
 # Read by forwarder.formats, listed here with the others.
 from forwarder.formats import CLOUDWATCH_LOG_FORMAT, CUSTOM_FORMATS, VPC_FLOW_LOG_FORMAT, FormatSettings
@@ -37,6 +37,16 @@ MAX_LINE_BYTES = "MAX_LINE_BYTES"
 LOG_LEVEL = "LOG_LEVEL"
 OUTPUT_FORMAT = "OUTPUT_FORMAT"
 ES_INDEX = "ES_INDEX"
+SPLUNK_ACK = "SPLUNK_ACK"
+SPLUNK_SOURCETYPE = "SPLUNK_SOURCETYPE"
+SPLUNK_INDEX = "SPLUNK_INDEX"
+LOKI_LABELS = "LOKI_LABELS"
+DD_SERVICE = "DD_SERVICE"
+DD_TAGS = "DD_TAGS"
+# One variable for the settings of one format ("SPLUNK_ACK=true;SPLUNK_INDEX=alb"): the stack passes them
+# through a single parameter instead of one per setting of every format.
+DESTINATION_SETTINGS = "DESTINATION_SETTINGS"
+DESTINATION_SETTING_NAMES = (SPLUNK_ACK, SPLUNK_SOURCETYPE, SPLUNK_INDEX, LOKI_LABELS, DD_SERVICE, DD_TAGS)
 
 ENV_VARS: tuple[str, ...] = (
     HTTP_ENDPOINT,
@@ -62,28 +72,38 @@ ENV_VARS: tuple[str, ...] = (
     OUTPUT_FORMAT,
     ES_INDEX,
     CUSTOM_FORMATS,
+    SPLUNK_ACK,
+    SPLUNK_SOURCETYPE,
+    SPLUNK_INDEX,
+    LOKI_LABELS,
+    DD_SERVICE,
+    DD_TAGS,
+    DESTINATION_SETTINGS,
 )
 
 AUTH_NONE = "none"
 AUTH_BEARER = "bearer"
 AUTH_BASIC = "basic"
 AUTH_APIKEY = "apikey"
-AUTH_TYPES = (AUTH_NONE, AUTH_BEARER, AUTH_BASIC, AUTH_APIKEY)
+AUTH_SPLUNK = "splunk"
+AUTH_TYPES = (AUTH_NONE, AUTH_BEARER, AUTH_BASIC, AUTH_APIKEY, AUTH_SPLUNK)
 
 OUTPUT_ELASTICSEARCH = "elasticsearch"
+OUTPUT_SPLUNK_HEC = "splunk_hec"
+OUTPUT_LOKI = "loki"
+OUTPUT_DATADOG = "datadog"
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # Defaults, documented in the README.
 DEFAULT_AUTH_HEADER_NAME = "X-API-Key"
+# Datadog's intake reads the API key from this header only.
+DATADOG_API_KEY_HEADER = "DD-API-KEY"
 DEFAULT_AUTH_CACHE_SECONDS = 300
 DEFAULT_TIMEOUT_SECONDS = 30.0
-# Many HTTP log intakes cap a request at 5 MB of uncompressed JSON (Datadog, Cloudflare) or 2 MB
-# (Coralogix bulk); 4 MiB stays under the first. An ALB access record is ~1-1.5 KB as JSON, so the byte
-# limit usually closes a batch before 5000 records. Intakes with an entry cap (Datadog: 1000 entries)
-# need BATCH_MAX_RECORDS lowered.
-DEFAULT_BATCH_MAX_RECORDS = 5000
-DEFAULT_BATCH_MAX_BYTES = 4 * 1024 * 1024
+# For formats without limits of their own (forwarder.destinations.limits_for gives each format's).
+DEFAULT_BATCH_MAX_RECORDS = GENERIC_LIMITS.max_records
+DEFAULT_BATCH_MAX_BYTES = GENERIC_LIMITS.max_bytes
 DEFAULT_MAX_RETRIES = 6
 # The longest wait before one retry, whatever Retry-After asks: on Lambda the invocation's deadline bounds
 # waits as well, but `replay` has none, and a server answering Retry-After: 100000 would stall it for a day.
@@ -94,10 +114,19 @@ MAX_RETRY_WAIT_LIMIT = 3600.0
 DEFAULT_COMPRESSION_LEVEL = 1
 DEFAULT_MAX_LINE_BYTES = 65536
 DEFAULT_LOG_LEVEL = "INFO"
+# The Splunk Add-on for AWS indexes ELB access logs under this source type.
+DEFAULT_SPLUNK_SOURCETYPE = "aws:elb:accesslogs"
+# Loki labels as (name, record field or "=constant"): the log type and the load balancer.
+DEFAULT_DD_SERVICE = "elb"
+DEFAULT_LOKI_LABELS: tuple[tuple[str, str], ...] = (("log_type", "log_type"), ("load_balancer", "elb"))
 
 # Upper bounds that catch typos (a timeout of 3000 s can never fit in a Lambda invocation).
 MAX_TIMEOUT_SECONDS = 900.0
 MAX_BATCH_BYTES_LIMIT = 256 * 1024 * 1024
+
+
+# The format each DESTINATION_SETTING_NAMES prefix belongs to.
+_SETTING_FORMATS = {"SPLUNK": OUTPUT_SPLUNK_HEC, "LOKI": OUTPUT_LOKI, "DD": OUTPUT_DATADOG}
 
 
 class ConfigError(ValueError):
@@ -130,6 +159,12 @@ class Config:
     formats: FormatSettings = field(default_factory=FormatSettings)
     output_format: str = DEFAULT_OUTPUT_FORMAT
     es_index: str | None = None
+    splunk_ack: bool = False
+    splunk_sourcetype: str = DEFAULT_SPLUNK_SOURCETYPE
+    splunk_index: str | None = None
+    loki_labels: tuple[tuple[str, str], ...] = DEFAULT_LOKI_LABELS
+    dd_service: str = DEFAULT_DD_SERVICE
+    dd_tags: str | None = None
 
     @property
     def credential_source(self) -> str:
@@ -146,7 +181,7 @@ class Config:
     def from_env(cls, environ: Mapping[str, str]) -> Config:
         """Parse and validate; raise ConfigError naming every bad variable (never a secret value)."""
         problems: list[str] = []
-        reader = _Reader(environ, problems)
+        reader = _Reader(_with_destination_settings(environ, problems), problems)
 
         allow_insecure = reader.boolean(HTTP_ALLOW_INSECURE, default=False)
         endpoint = _endpoint(reader.text(HTTP_ENDPOINT), allow_insecure, problems)
@@ -157,6 +192,11 @@ class Config:
             auth_type = AUTH_NONE
         username = reader.text(HTTP_AUTH_USERNAME)
         header_name = reader.text(HTTP_AUTH_HEADER_NAME) or DEFAULT_AUTH_HEADER_NAME
+        if (
+            header_name == DEFAULT_AUTH_HEADER_NAME
+            and (reader.text(OUTPUT_FORMAT) or "").lower() == OUTPUT_DATADOG
+        ):
+            header_name = DATADOG_API_KEY_HEADER  # the generic default, which Datadog does not read
         credentials = reader.text(HTTP_AUTH_CREDENTIALS)
         secret_arn = reader.text(HTTP_AUTH_SECRET_ARN)
         parameter_name = reader.text(HTTP_AUTH_PARAMETER_NAME)
@@ -186,12 +226,21 @@ class Config:
         if auth_type == AUTH_APIKEY and not _is_header_token(header_name):
             problems.append(f"{HTTP_AUTH_HEADER_NAME} is not a valid HTTP header name (got {header_name!r})")
 
+        output_format = (reader.text(OUTPUT_FORMAT) or DEFAULT_OUTPUT_FORMAT).lower()
+        if output_format not in OUTPUT_FORMATS:
+            problems.append(
+                f"{OUTPUT_FORMAT} must be one of {', '.join(OUTPUT_FORMATS)} (got {output_format!r})"
+            )
+            output_format = DEFAULT_OUTPUT_FORMAT
+        limits = limits_for(output_format)
+
         cache_seconds = reader.integer(HTTP_AUTH_CACHE_SECONDS, DEFAULT_AUTH_CACHE_SECONDS, minimum=0)
         timeout = reader.number(HTTP_TIMEOUT_SECONDS, DEFAULT_TIMEOUT_SECONDS, maximum=MAX_TIMEOUT_SECONDS)
         test_mode = reader.boolean(HTTP_TEST_MODE, default=False)
-        max_records = reader.integer(BATCH_MAX_RECORDS, DEFAULT_BATCH_MAX_RECORDS, minimum=1)
+        # Unset (or empty, as the template passes it): what the format's intake accepts.
+        max_records = reader.integer(BATCH_MAX_RECORDS, limits.max_records, minimum=1)
         max_bytes = reader.integer(
-            BATCH_MAX_BYTES, DEFAULT_BATCH_MAX_BYTES, minimum=1, maximum=MAX_BATCH_BYTES_LIMIT
+            BATCH_MAX_BYTES, limits.max_bytes, minimum=1, maximum=MAX_BATCH_BYTES_LIMIT
         )
         max_retries = reader.integer(HTTP_MAX_RETRIES, DEFAULT_MAX_RETRIES, minimum=0, maximum=50)
         max_retry_wait = reader.number(
@@ -205,12 +254,6 @@ class Config:
             log_level = DEFAULT_LOG_LEVEL
         formats = FormatSettings.from_env(environ, problems)
 
-        output_format = (reader.text(OUTPUT_FORMAT) or DEFAULT_OUTPUT_FORMAT).lower()
-        if output_format not in OUTPUT_FORMATS:
-            problems.append(
-                f"{OUTPUT_FORMAT} must be one of {', '.join(OUTPUT_FORMATS)} (got {output_format!r})"
-            )
-            output_format = DEFAULT_OUTPUT_FORMAT
         es_index = reader.text(ES_INDEX)
         if output_format == OUTPUT_ELASTICSEARCH:
             from forwarder.destinations.elasticsearch import index_problems  # noqa: PLC0415 -- only for it
@@ -221,6 +264,32 @@ class Config:
                     f"{HTTP_ENDPOINT} must be the _bulk URL when {OUTPUT_FORMAT}=elasticsearch "
                     f"(https://HOST:PORT/_bulk, or .../INDEX/_bulk; got {describe_endpoint(endpoint)!r})"
                 )
+
+        splunk_ack = reader.boolean(SPLUNK_ACK, default=False)
+        splunk_sourcetype = reader.text(SPLUNK_SOURCETYPE) or DEFAULT_SPLUNK_SOURCETYPE
+        splunk_index = reader.text(SPLUNK_INDEX)
+        if output_format == OUTPUT_SPLUNK_HEC:
+            from forwarder.destinations.splunk_hec import settings_problems  # noqa: PLC0415 -- only for it
+
+            problems += settings_problems(endpoint, splunk_sourcetype, splunk_index)
+        loki_labels = DEFAULT_LOKI_LABELS
+        if output_format == OUTPUT_LOKI:
+            from forwarder.destinations.loki import parse_labels  # noqa: PLC0415 -- only for it
+
+            loki_labels, label_problems = parse_labels(reader.text(LOKI_LABELS))
+            problems += label_problems
+            if endpoint and not urlsplit(endpoint).path.rstrip("/").endswith("/loki/api/v1/push"):
+                problems.append(
+                    f"{HTTP_ENDPOINT} must be Loki's push URL when {OUTPUT_FORMAT}=loki "
+                    f"(https://HOST:3100/loki/api/v1/push; got {describe_endpoint(endpoint)!r})"
+                )
+
+        dd_service = reader.text(DD_SERVICE) or DEFAULT_DD_SERVICE
+        dd_tags = reader.text(DD_TAGS)
+        if output_format == OUTPUT_DATADOG:
+            from forwarder.destinations.datadog import settings_problems as datadog_problems  # noqa: PLC0415
+
+            problems += datadog_problems(endpoint, dd_service, dd_tags)
 
         if problems:
             raise ConfigError("invalid forwarder configuration: " + "; ".join(problems))
@@ -234,6 +303,10 @@ class Config:
             )
         if es_index and output_format != OUTPUT_ELASTICSEARCH:
             logger.warning("%s is ignored: it applies only to %s=elasticsearch", ES_INDEX, OUTPUT_FORMAT)
+        for name in DESTINATION_SETTING_NAMES:
+            applies_to = _SETTING_FORMATS[name.split("_", 1)[0]]
+            if reader.text(name) and output_format != applies_to:
+                logger.warning("%s is ignored: it applies only to %s=%s", name, OUTPUT_FORMAT, applies_to)
         if allow_insecure and endpoint.startswith("http://"):
             logger.warning("%s=true: sending logs over plain HTTP (local testing only)", HTTP_ALLOW_INSECURE)
 
@@ -259,7 +332,34 @@ class Config:
             formats=formats,
             output_format=output_format,
             es_index=es_index if output_format == OUTPUT_ELASTICSEARCH else None,
+            splunk_ack=splunk_ack,
+            splunk_sourcetype=splunk_sourcetype,
+            splunk_index=splunk_index,
+            loki_labels=loki_labels,
+            dd_service=dd_service,
+            dd_tags=dd_tags,
         )
+
+
+def _with_destination_settings(environ: Mapping[str, str], problems: list[str]) -> Mapping[str, str]:
+    """``environ`` plus the NAME=value pairs of DESTINATION_SETTINGS (";"-separated; values may hold ",")."""
+    text = environ.get(DESTINATION_SETTINGS, "").strip()
+    if not text:
+        return environ
+    merged = dict(environ)
+    for item in filter(None, (part.strip() for part in text.split(";"))):
+        name, is_pair, value = item.partition("=")
+        name = name.strip()
+        if not is_pair or name not in DESTINATION_SETTING_NAMES:
+            problems.append(
+                f"{DESTINATION_SETTINGS} takes NAME=value pairs separated by ';' with NAME one of "
+                f"{', '.join(DESTINATION_SETTING_NAMES)} (got {name!r})"
+            )
+        elif environ.get(name, "").strip():
+            problems.append(f"{name} is set both on its own and in {DESTINATION_SETTINGS}; keep one")
+        else:
+            merged[name] = value.strip()
+    return merged
 
 
 class _Reader:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from forwarder.destinations import fit_entry, limits_for
 from forwarder.metrics import OUTCOME_FAILED, OUTCOME_OK, OUTCOME_TEST_MODE, ObjectStats
 from forwarder.sender import (
     Batch,
@@ -93,7 +94,7 @@ def _run(unit: Unit, stats: ObjectStats, *, sender: Sender, seconds_left: Callab
     records = unit.records(stats, config)
     destination = sender.destination
     batches = iter_batches(
-        _encode(records, stats, destination.encode),
+        _encode(records, stats, destination.encode, limits_for(config.output_format).max_entry_bytes),
         framing=destination.framing,
         max_records=config.batch_max_records,
         max_bytes=config.batch_max_bytes,
@@ -121,18 +122,27 @@ def _run(unit: Unit, stats: ObjectStats, *, sender: Sender, seconds_left: Callab
 
 
 def _encode(
-    records: Iterator[dict[str, Any]], stats: ObjectStats, encode: Callable[[dict[str, Any]], bytes]
+    records: Iterator[dict[str, Any]],
+    stats: ObjectStats,
+    encode: Callable[[dict[str, Any]], bytes],
+    max_entry_bytes: int | None,
 ) -> Iterator[bytes]:
-    """Encode each record once, for the destination, and count it; the hot loop of the forwarder."""
+    """Encode each record once, for the destination, and count it; the hot loop of the forwarder.
+
+    A record larger than the intake takes as one entry is sent truncated and flagged, never dropped."""
     lines = unparseable = truncated = 0
     try:
         for record in records:
             lines += 1
             if "parse_error" in record:
                 unparseable += 1
+            data = encode(record)
+            if max_entry_bytes is not None and len(data) > max_entry_bytes:
+                data = fit_entry(record, encode, max_entry_bytes)
+                record["truncated"] = True
             if record.get("truncated"):
                 truncated += 1
-            yield encode(record)
+            yield data
             if lines & 0x3FF == 0:  # keep the counters current for error messages, cheaply
                 stats.lines, stats.unparseable, stats.truncated = lines, unparseable, truncated
     finally:

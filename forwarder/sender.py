@@ -44,9 +44,11 @@ from forwarder.config import (
     describe_endpoint,
 )
 from forwarder.destinations import (
+    Confirmation,
     Destination,
     Framing,
     Rejection,
+    Verdict,
     destination_for,
 )
 from forwarder.destinations import status_phrase as _phrase
@@ -636,6 +638,18 @@ class Sender:
                     retries += 1
                     continue
                 verdict = self.destination.read_response(response, pending)
+                if verdict.confirm is not None:
+                    pending_what = verdict.confirm.pending
+                    confirmed = self._confirm(verdict.confirm, pending, headers, redact, seconds_left)
+                    if confirmed is None:
+                        # Sending again now would only wait for another confirmation: leave it to the retry.
+                        raise DeadlineError(
+                            f"{self.endpoint_name}: the intake took the batch but had not confirmed it "
+                            f"({pending_what}) when the invocation's time ran out; the retry resends the "
+                            "object with the same event_ids. Raise the function timeout",
+                            retries=retries,
+                        )
+                    verdict = confirmed
                 if verdict.refused:
                     message = (
                         f"{self.endpoint_name}: {redact(verdict.failure)}"
@@ -696,6 +710,36 @@ class Sender:
             self._sleep(decision.delay)
             retries += 1
 
+    def _confirm(
+        self,
+        confirmation: Confirmation,
+        sent: Batch,
+        headers: dict[str, str],
+        redact: Redactor,
+        seconds_left: Callable[[], float],
+    ) -> Verdict | None:
+        """Ask until the intake confirms ``sent`` is durable, within the invocation's time (a Lambda has no
+        background); None when it is still unconfirmed as the time is up (transient)."""
+        timeout = self._config.timeout_seconds
+        plain = {name: value for name, value in headers.items() if name != "Content-Encoding"}
+        while True:
+            if confirmation.wait + timeout > seconds_left() - self.deadline_margin:
+                return None
+            self._sleep(confirmation.wait)
+            budget = min(timeout, seconds_left() - self.deadline_margin)
+            try:
+                response = self._transport.post(confirmation.url, confirmation.body, plain, budget)
+            except TransportError as exc:
+                logger.warning(
+                    "%s: asking for %s: %s", self.endpoint_name, confirmation.pending, redact(str(exc))
+                )
+                verdict = Verdict(confirm=confirmation)
+            else:
+                verdict = confirmation.read(response, sent)
+            if verdict.confirm is None:
+                return verdict
+            confirmation = verdict.confirm
+
     def _headers(self, credential: str | None) -> tuple[dict[str, str], Redactor]:
         """The request headers, and what masks the credential in any text the endpoint sends back.
 
@@ -705,6 +749,7 @@ class Sender:
             "Content-Type": self.destination.content_type,
             "Content-Encoding": "gzip",
             "User-Agent": USER_AGENT,
+            **dict(self.destination.extra_headers),
         }
         headers.update(auth_headers(self._config, credential))
         forms = secret_forms(self._config, credential)

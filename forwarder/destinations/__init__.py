@@ -22,15 +22,23 @@ how many were duplicates already there. Shapes later destinations fit into:
   ``retry`` of the whole batch (transient), never "delivered".
 
 Destinations are registered in one lazy table, like the parsers, and chosen once from ``OUTPUT_FORMAT``.
+Intakes with limits of their own (entries and bytes per request, bytes per entry) declare them in
+``_LIMITS``: batches are cut within them unless ``BATCH_MAX_*`` says otherwise, and a record larger than
+its intake takes is sent truncated and flagged (``fit_entry``), never dropped.
 """
 
 from __future__ import annotations
 
+import calendar
+import functools
 import importlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Protocol
+
+from forwarder import jsonutil
 
 if TYPE_CHECKING:
     from forwarder.config import Config
@@ -39,12 +47,18 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_OUTPUT_FORMAT",
     "OUTPUT_FORMATS",
+    "Confirmation",
     "Destination",
     "Framing",
+    "Limits",
     "Rejection",
     "Verdict",
     "destination_for",
+    "fit_entry",
     "is_retryable_status",
+    "limits_for",
+    "line_time_ns",
+    "record_time_ns",
     "status_phrase",
     "status_verdict",
 ]
@@ -54,10 +68,43 @@ _DESTINATIONS: dict[str, tuple[str, str]] = {
     "json": ("forwarder.destinations.envelope", "JsonEnvelope"),
     "ndjson": ("forwarder.destinations.ndjson", "Ndjson"),
     "elasticsearch": ("forwarder.destinations.elasticsearch", "ElasticsearchBulk"),
+    "splunk_hec": ("forwarder.destinations.splunk_hec", "SplunkHec"),
+    "loki": ("forwarder.destinations.loki", "LokiPush"),
+    "datadog": ("forwarder.destinations.datadog", "DatadogLogs"),
 }
 
 OUTPUT_FORMATS: tuple[str, ...] = tuple(_DESTINATIONS)
 DEFAULT_OUTPUT_FORMAT = "json"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one request may hold: records, uncompressed bytes, and bytes per encoded record (None: any)."""
+
+    max_records: int = 5000
+    max_bytes: int = 4 * 1024 * 1024
+    max_entry_bytes: int | None = None
+
+
+# Many HTTP log intakes cap a request at 5 MB of uncompressed JSON (Datadog, Cloudflare) or 2 MB
+# (Coralogix bulk); 4 MiB stays under the first. An ALB access record is ~1-1.5 KB as JSON, so the byte
+# limit usually closes a batch before 5000 records.
+GENERIC_LIMITS = Limits()
+_LIMITS: dict[str, Limits] = {
+    # HEC's max_content_length is 1 MB on Splunk Cloud and on Enterprise before 8.x (800 MB after): a
+    # request and so an event stay within 1 MB by default.
+    "splunk_hec": Limits(max_bytes=1_000_000, max_entry_bytes=1_000_000),
+    # Loki refuses a line over max_line_size (256 KB by default), and a push larger than the tenant's
+    # ingestion_burst_size_mb (6 MB by default) is refused 429 every time; Promtail sends 1 MiB batches.
+    "loki": Limits(max_bytes=1024 * 1024, max_entry_bytes=256 * 1024),
+    # Datadog's logs intake: at most 1000 entries and 5 MB uncompressed per request, 1 MB per entry.
+    "datadog": Limits(max_records=1000, max_bytes=5_000_000, max_entry_bytes=1_000_000),
+}
+
+
+def limits_for(output_format: str) -> Limits:
+    """The request limits the intake of ``output_format`` documents (the generic ones when it has none)."""
+    return _LIMITS.get(output_format, GENERIC_LIMITS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +125,21 @@ class Rejection:
 
 
 @dataclass(frozen=True, slots=True)
+class Confirmation:
+    """A request that asks the intake whether an accepted body is durable yet (HEC's ack endpoint).
+
+    The sender waits ``wait`` seconds, POSTs ``body`` (uncompressed JSON) to ``url`` and hands the answer
+    to ``read``, repeating while the verdict names another confirmation and the invocation has time.
+    """
+
+    url: str
+    body: bytes
+    read: Callable[[HttpResponse, Batch], Verdict]
+    wait: float
+    pending: str  # what is still unconfirmed, for the message when time runs out
+
+
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """What one response means for the items of the body it answers.
 
@@ -93,10 +155,11 @@ class Verdict:
     rejections: tuple[Rejection, ...] = ()
     duplicates: int = 0
     refused: bool = False
+    confirm: Confirmation | None = None
 
     @property
     def delivered(self) -> bool:
-        return not self.retry and not self.refused
+        return not self.retry and not self.refused and self.confirm is None
 
 
 DELIVERED = Verdict()
@@ -113,6 +176,11 @@ class Destination(Protocol):
 
     @property
     def framing(self) -> Framing: ...
+
+    @property
+    def extra_headers(self) -> tuple[tuple[str, str], ...]:
+        """Headers every request to the intake carries besides content type, encoding and auth."""
+        ...
 
     @property
     def accepts(self) -> str:
@@ -161,3 +229,71 @@ def status_phrase(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return ""
+
+
+# Fields a truncated record keeps whole: where it came from and what envelopes are built from.
+_KEPT_WHOLE = (
+    "time",
+    "elb",
+    "log_type",
+    "s3_bucket",
+    "s3_key",
+    "line_number",
+    "log_group",
+    "log_stream",
+    "owner",
+    "event_time",
+    "log_event_id",
+    "event_id",
+    "parse_error",
+)
+
+
+def fit_entry(record: dict[str, Any], encode: Callable[[dict[str, Any]], bytes], limit: int) -> bytes:
+    """``record`` encoded within ``limit`` bytes: as it is if it fits, else as its provenance fields plus
+    ``raw`` (the record's JSON, cut) and ``truncated: true``, as the reader flags a line cut at its limit."""
+    data = encode(record)
+    if len(data) <= limit:
+        return data
+    text = jsonutil.dumps(record).decode("utf-8", "replace")
+    kept = {name: record[name] for name in _KEPT_WHOLE if name in record}
+    base = len(encode({**kept, "raw": "", "truncated": True}))
+    room = limit - base  # characters to keep; escaping and UTF-8 may take several bytes for one
+    while True:
+        cut = text[: max(room, 0)]
+        data = encode({**kept, "raw": cut, "truncated": True})
+        if len(data) <= limit or not cut:
+            return data
+        # Scale by the bytes each kept character took; always keep fewer than the last try.
+        room = min(len(cut) - 1, len(cut) * (limit - base) // (len(data) - base))
+
+
+# An ELB log time: 2025-03-14T09:30:00.123456Z (ALB, NLB, CLB), seconds and the Z optional.
+_ISO_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z?")
+
+
+def line_time_ns(when: object) -> int | None:
+    """Nanoseconds since the epoch of a log line's ``time`` (UTC); None when it is not an ISO 8601 time."""
+    match = _ISO_TIME.fullmatch(when) if isinstance(when, str) else None
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction = match.groups()
+    try:
+        start = _hour_start(int(year), int(month), int(day), int(hour))
+    except ValueError:
+        return None
+    seconds = start + int(minute) * 60 + int(second)
+    return seconds * 1_000_000_000 + int((fraction or "0").ljust(9, "0"))
+
+
+def record_time_ns(record: dict[str, Any]) -> int | None:
+    """The record's own ``time``; else the CloudWatch Logs event's ``event_time``; None when neither."""
+    nanoseconds = line_time_ns(record.get("time"))
+    return nanoseconds if nanoseconds is not None else line_time_ns(record.get("event_time"))
+
+
+@functools.lru_cache(maxsize=256)
+def _hour_start(year: int, month: int, day: int, hour: int) -> int:
+    if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1] and hour <= 23):
+        raise ValueError("not a date")
+    return calendar.timegm((year, month, day, hour, 0, 0))

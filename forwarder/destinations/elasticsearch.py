@@ -89,6 +89,7 @@ class ElasticsearchBulk:
     content_type = "application/x-ndjson"
     # "The final line of data must end with a newline character": every item ends with one.
     framing = Framing()
+    extra_headers = ()
     accepts = "the _bulk API (HTTP_ENDPOINT is https://HOST:PORT/_bulk)"
 
     def __init__(self, config: Config) -> None:

@@ -18,6 +18,7 @@ class JsonEnvelope:
     name = "json"
     content_type = "application/json"
     framing = Framing(prefix=b'{"logs":[', separator=b",", suffix=b"]}")
+    extra_headers = ()
     accepts = 'gzip JSON {"logs": [...]}'
     encode = staticmethod(jsonutil.dumps)
 

@@ -23,6 +23,7 @@ class Ndjson:
     name = "ndjson"
     content_type = "application/x-ndjson"
     framing = Framing()
+    extra_headers = ()
     accepts = "gzip newline-delimited JSON (one record per line)"
     encode = staticmethod(jsonutil.dumps_line)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from forwarder import config
-from forwarder.destinations import DEFAULT_OUTPUT_FORMAT, OUTPUT_FORMATS
+from forwarder.destinations import DEFAULT_OUTPUT_FORMAT, OUTPUT_FORMATS, limits_for
 from forwarder.destinations.elasticsearch import index_problems
 
 from .template_model import ACCOUNT, REPO, Stack, load_template
@@ -83,3 +83,44 @@ def test_index_names_the_template_allows_are_ones_the_forwarder_accepts() -> Non
         assert index_problems(name) == [], name
     for name in ("Alb", "_alb", "-alb", ".alb", "alb logs", "alb-%y", "alb:logs", "alb,x"):
         assert not re.fullmatch(pattern, name), name
+
+
+ENDPOINTS = {
+    "elasticsearch": BULK,
+    "splunk_hec": "https://splunk.example.com:8088/services/collector/event",
+    "loki": "https://loki.example.com/loki/api/v1/push",
+    "datadog": "https://http-intake.logs.datadoghq.com/api/v2/logs",
+}
+
+
+def test_the_stack_default_batch_limits_are_each_formats_intake_limits() -> None:
+    for name in OUTPUT_FORMATS:
+        endpoint = ENDPOINTS.get(name, "https://logs.example.com/in")
+        variables = forwarder_environment(
+            IngestEndpoint=endpoint, OutputFormat=name, ElasticsearchIndex="alb"
+        )
+        parsed = config.Config.from_env(variables)
+        limits = limits_for(name)
+        assert (parsed.batch_max_records, parsed.batch_max_bytes) == (limits.max_records, limits.max_bytes), (
+            name
+        )
+
+
+def test_destination_settings_offer_exactly_the_names_the_forwarder_reads() -> None:
+    pattern = load_template()["Parameters"]["DestinationSettings"]["AllowedPattern"]
+    names = set(re.findall(r"[A-Z][A-Z_]+", pattern))
+    assert names == set(config.DESTINATION_SETTING_NAMES)
+    value = "SPLUNK_ACK=true; SPLUNK_INDEX=alb;DD_TAGS=env:prod,team:web"
+    assert re.fullmatch(pattern, value)
+    assert not re.fullmatch(pattern, "HTTP_ENDPOINT=https://elsewhere.example.com")
+    variables = forwarder_environment(
+        IngestEndpoint=ENDPOINTS["splunk_hec"], OutputFormat="splunk_hec", DestinationSettings=value
+    )
+    parsed = config.Config.from_env(variables)
+    assert (parsed.splunk_ack, parsed.splunk_index, parsed.dd_tags) == (True, "alb", "env:prod,team:web")
+
+
+def test_readme_lists_every_destination_setting() -> None:
+    text = (REPO / "README.md").read_text()
+    for name in (*config.DESTINATION_SETTING_NAMES, config.DESTINATION_SETTINGS):
+        assert f"| `{name}` |" in text, name

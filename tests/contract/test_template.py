@@ -280,9 +280,8 @@ def test_template_defaults_equal_the_forwarder_defaults() -> None:
     assert params["AuthHeaderName"]["Default"] == config.DEFAULT_AUTH_HEADER_NAME
     assert float(params["HttpTimeoutSeconds"]["Default"]) == config.DEFAULT_TIMEOUT_SECONDS
     assert float(params["HttpTimeoutSeconds"]["MaxValue"]) <= config.MAX_TIMEOUT_SECONDS
-    assert int(params["BatchMaxRecords"]["Default"]) == config.DEFAULT_BATCH_MAX_RECORDS
-    assert int(params["BatchMaxBytes"]["Default"]) == config.DEFAULT_BATCH_MAX_BYTES
-    assert int(params["BatchMaxBytes"]["MaxValue"]) <= config.MAX_BATCH_BYTES_LIMIT
+    # Empty: the forwarder uses what the output format's intake accepts.
+    assert params["BatchMaxRecords"]["Default"] == params["BatchMaxBytes"]["Default"] == ""
     assert params["LogLevel"]["Default"] == config.DEFAULT_LOG_LEVEL
     assert set(params["LogLevel"]["AllowedValues"]) <= set(config.LOG_LEVELS)
     assert params["TestMode"]["Default"] == "false"

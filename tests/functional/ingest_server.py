@@ -12,6 +12,22 @@ documents it: 200 with ``errors`` and one item per action, in request order; ``c
 id answers 409, and ``fail_items`` scripts 429, 5xx or 400 (mapping conflict) answers for given ids.
 Scripted non-2xx replies, and 2xx replies with a body of their own, are answered as they are.
 
+The ``splunk_hec`` intake answers as HEC documents it: ``{"text": "Success", "code": 0}``, 400 code 6
+"Invalid data format" with ``invalid-event-number`` for a body that is not event envelopes, and
+``hec_busy()`` / ``hec_invalid(n)`` script its 503 code 9 and 400 code 6. With ``hec_ack`` it requires
+``X-Splunk-Request-Channel`` (400 code 10 without), answers each request's ``ackId`` and serves
+``/services/collector/ack``, where an ack turns true only after ``ack_after`` polls for it; its
+``records()`` are then the events of acknowledged requests.
+
+The ``loki`` intake takes Loki's JSON push body and answers 204; it keeps each entry once by (labels,
+timestamp, line), dropping exact duplicates as Loki does, and with ``loki_oldest_ns`` or
+``loki_max_line`` it stores the valid entries of a push and answers 400 with Loki's text for the first
+invalid one; its ``records()`` are the entries it holds.
+
+The ``datadog`` intake takes a JSON array of log entries and answers 202 ``{}``, or 413 for a request
+above the intake's documented limits (1000 entries, 5 MB uncompressed), and with ``api_key`` 403 unless
+``DD-API-KEY`` carries it.
+
     with IngestServer() as server:
         server.script(Reply(429, headers={"Retry-After": "1"}), Reply(500))  # then 200s
         ... point HTTP_ENDPOINT at server.url ...
@@ -84,7 +100,25 @@ class Reflect:
 Action = Reply | Hang | Drip | Reset | Reflect
 
 
-INTAKES = ("json", "ndjson", "elasticsearch")
+INTAKES = ("json", "ndjson", "elasticsearch", "splunk_hec", "loki", "datadog")
+LOKI_PUSH_PATH = "/loki/api/v1/push"
+DATADOG_LOGS_PATH = "/api/v2/logs"
+DATADOG_MAX_ENTRIES = 1000
+DATADOG_MAX_BYTES = 5_000_000
+
+HEC_EVENT_PATH = "/services/collector/event"
+HEC_ACK_PATH = "/services/collector/ack"
+
+
+def hec_busy() -> Reply:
+    """HEC's answer when its queues are full: 503, code 9."""
+    return Reply(503, body=b'{"text":"Server is busy","code":9}')
+
+
+def hec_invalid(event_number: int) -> Reply:
+    """HEC's answer to a body with a bad event: 400, code 6, the (0-based) number of the first bad one."""
+    body = {"text": "Invalid data format", "code": 6, "invalid-event-number": event_number}
+    return Reply(400, body=json.dumps(body).encode())
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +132,7 @@ class ReceivedRequest:
     error: str | None = None
     actions: tuple[dict[str, Any], ...] = ()  # _bulk: the action line of each document in ``logs``
     item_statuses: tuple[int, ...] = ()  # _bulk: the status answered for each item
+    ack_id: int | None = None  # HEC: the ackId answered for the request
 
     def header(self, name: str) -> str | None:
         """Case-insensitive header lookup."""
@@ -120,11 +155,26 @@ class IngestServer:
         ssl_context: ssl.SSLContext | None = None,
         default: Action | None = None,
         intake: str = "json",
+        hec_ack: bool = False,
+        ack_after: int = 0,
+        loki_oldest_ns: int | None = None,
+        loki_max_line: int | None = None,
+        api_key: str | None = None,
     ) -> None:
         if intake not in INTAKES:
             raise ValueError(f"unknown intake {intake!r}")
         self.intake = intake
         self.path = path
+        self.hec_ack = hec_ack
+        self.ack_after = ack_after
+        self._acks: dict[tuple[str, int], int] = {}  # (channel, ackId) -> polls so far
+        self._acked: set[tuple[str, int]] = set()
+        self._next_ack: dict[str, int] = {}
+        self.loki_oldest_ns = loki_oldest_ns
+        self.loki_max_line = loki_max_line
+        self.api_key = api_key
+        self._loki_keys: set[tuple[Any, ...]] = set()
+        self._loki_entries: list[dict[str, Any]] = []
         self._documents: dict[tuple[str, str], dict[str, Any]] = {}
         self._item_failures: dict[str, deque[int]] = {}
         self._lock = threading.Lock()
@@ -216,8 +266,17 @@ class IngestServer:
         return [r for r in self.requests if 200 <= r.status <= 299]
 
     def records(self) -> list[dict[str, Any]]:
-        """Every record of every accepted request, in arrival order."""
-        return [record for request in self.accepted() for record in request.logs]
+        """Every record of every accepted request, in arrival order (HEC with acks: acknowledged ones;
+        Loki: the entries it holds)."""
+        if self.intake == "loki":
+            with self._lock:
+                return [json.loads(entry["line"]) for entry in self._loki_entries]
+        requests = self.accepted()
+        if self.hec_ack:
+            with self._lock:
+                acked = set(self._acked)
+            requests = [r for r in requests if (r.header("X-Splunk-Request-Channel"), r.ack_id) in acked]
+        return [record for request in requests for record in request.logs]
 
     def event_ids(self) -> list[str]:
         return [str(record.get("event_id")) for record in self.records()]
@@ -255,8 +314,98 @@ class IngestServer:
         body = {"took": 3, "errors": any(status >= 300 for status in statuses), "items": items}
         return Reply(200, body=json.dumps(body).encode()), statuses
 
+    def loki_entries(self) -> list[dict[str, Any]]:
+        """Loki: the entries held, as {"stream", "ts", "line"}, in arrival order."""
+        with self._lock:
+            return list(self._loki_entries)
 
-_CONTENT_TYPES = {"json": "application/json", "ndjson": "application/x-ndjson"}
+    def _loki_push(self, entries: tuple[dict[str, Any], ...]) -> Reply:
+        """Store the valid entries (once each); 204, or 400 with Loki's text for the first invalid one."""
+        first_error = None
+        with self._lock:
+            for entry in entries:
+                labels = "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(entry["stream"].items())) + "}"
+                if self.loki_oldest_ns is not None and int(entry["ts"]) < self.loki_oldest_ns:
+                    first_error = first_error or (
+                        f"entry for stream '{labels}' has timestamp too old: {entry['ts']}, oldest "
+                        f"acceptable timestamp is: {self.loki_oldest_ns}"
+                    )
+                    continue
+                size = len(entry["line"].encode())
+                if self.loki_max_line is not None and size > self.loki_max_line:
+                    first_error = first_error or (
+                        f"Max entry size '{self.loki_max_line}' bytes exceeded for stream '{labels}' while "
+                        f"adding an entry with length '{size}' bytes"
+                    )
+                    continue
+                key = (tuple(sorted(entry["stream"].items())), entry["ts"], entry["line"])
+                if key not in self._loki_keys:  # Loki drops an entry identical to one it holds
+                    self._loki_keys.add(key)
+                    self._loki_entries.append(entry)
+        if first_error:
+            return Reply(
+                400, headers={"Content-Type": "text/plain; charset=utf-8"}, body=first_error.encode()
+            )
+        return Reply(204, body=b"")
+
+    def _datadog(self, headers: dict[str, str], raw: bytes, entries: tuple[dict[str, Any], ...]) -> Reply:
+        """202 ``{}``; 403 for a wrong key; 413 above 1000 entries or 5 MB uncompressed."""
+        if self.api_key is not None and _header(headers, "DD-API-KEY") != self.api_key:
+            return Reply(403, body=b'{"errors":["Forbidden"]}')
+        if len(entries) > DATADOG_MAX_ENTRIES or len(gzip.decompress(raw)) > DATADOG_MAX_BYTES:
+            return Reply(413, body=b'{"errors":["Payload too large"]}')
+        return Reply(202, body=b"{}")
+
+    def _hec_success(self, headers: dict[str, str]) -> tuple[Reply, int | None]:
+        """HEC's 200; with acks, the request's ackId on its channel (HEC numbers them per channel)."""
+        if not self.hec_ack:
+            return Reply(200, body=b'{"text":"Success","code":0}'), None
+        channel = _header(headers, "X-Splunk-Request-Channel")
+        if not channel:
+            return Reply(400, body=b'{"text":"Data channel is missing","code":10}'), None
+        with self._lock:
+            ack_id = self._next_ack.get(channel, 0)
+            self._next_ack[channel] = ack_id + 1
+            self._acks[(channel, ack_id)] = 0
+        return Reply(200, body=json.dumps({"text": "Success", "code": 0, "ackId": ack_id}).encode()), ack_id
+
+    def _hec_ack(self, headers: dict[str, str], raw: bytes) -> Reply:
+        """``{"acks": [ids]}`` -> ``{"acks": {"id": bool}}``; an id turns true after ``ack_after`` polls."""
+        channel = _header(headers, "X-Splunk-Request-Channel")
+        if not self.hec_ack:
+            return Reply(400, body=b'{"text":"ACK is disabled","code":14}')
+        if not channel:
+            return Reply(400, body=b'{"text":"Data channel is missing","code":10}')
+        try:
+            ids = json.loads(raw)["acks"]
+        except (ValueError, KeyError, TypeError):
+            return Reply(400, body=b'{"text":"Invalid data format","code":6}')
+        answer = {}
+        with self._lock:
+            for ack_id in ids:
+                key = (channel, ack_id)
+                polls = self._acks.get(key)
+                if polls is None:
+                    answer[str(ack_id)] = False
+                    continue
+                self._acks[key] = polls + 1
+                if polls >= self.ack_after:
+                    self._acked.add(key)
+                answer[str(ack_id)] = key in self._acked
+        return Reply(200, body=json.dumps({"acks": answer}).encode())
+
+
+_CONTENT_TYPES = {
+    "json": "application/json",
+    "ndjson": "application/x-ndjson",
+    "splunk_hec": "application/json",
+    "loki": "application/json",
+    "datadog": "application/json",
+}
+
+
+def _header(headers: dict[str, str], name: str) -> str | None:
+    return next((value for key, value in headers.items() if key.lower() == name.lower()), None)
 
 
 def decode_body(
@@ -280,6 +429,12 @@ def decode_body(
         data = gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as exc:
         return (), f"body is not valid gzip: {exc}"
+    if intake == "splunk_hec":
+        return _decode_hec(data)
+    if intake == "loki":
+        return _decode_loki(data)
+    if intake == "datadog":
+        return _decode_datadog(data)
     if intake != "json":
         return _decode_lines(data, intake)
     try:
@@ -315,6 +470,70 @@ def _decode_lines(data: bytes, intake: str) -> tuple[tuple[dict[str, Any], ...],
             if set(action) != {"create"} or not isinstance(create, dict) or set(create) != {"_index", "_id"}:
                 return (), f"action is not create with _index and _id: {action}"
     return tuple(items), None
+
+
+def _decode_hec(data: bytes) -> tuple[tuple[dict[str, Any], ...], str | None]:
+    """HEC's batched events: JSON envelopes one after another, each with an ``event``."""
+    decoder = json.JSONDecoder()
+    text = data.decode("utf-8")
+    envelopes = []
+    position = 0
+    while True:
+        while position < len(text) and text[position].isspace():
+            position += 1
+        if position == len(text):
+            break
+        try:
+            envelope, position = decoder.raw_decode(text, position)
+        except ValueError:
+            return (), f"invalid-event-number {len(envelopes)}"
+        if not isinstance(envelope, dict) or "event" not in envelope:
+            return (), f"invalid-event-number {len(envelopes)}"
+        envelopes.append(envelope)
+    if not envelopes:
+        return (), "no data"
+    return tuple(envelopes), None
+
+
+def _decode_datadog(data: bytes) -> tuple[tuple[dict[str, Any], ...], str | None]:
+    """Datadog's logs body: a JSON array of log entries (objects)."""
+    try:
+        entries = json.loads(data)
+    except ValueError as exc:
+        return (), f"body is not JSON: {exc}"
+    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+        return (), "body is not an array of log entries"
+    return tuple(entries), None
+
+
+def _decode_loki(data: bytes) -> tuple[tuple[dict[str, Any], ...], str | None]:
+    """Loki's push body, as one {"stream", "ts", "line"} per value: labels, a nanosecond string, a line."""
+    try:
+        document = json.loads(data)
+    except ValueError as exc:
+        return (), f"error parsing push request: {exc}"
+    streams = document.get("streams") if isinstance(document, dict) else None
+    if not isinstance(streams, list):
+        return (), 'body is not {"streams": [...]}'
+    entries = []
+    for stream in streams:
+        labels = stream.get("stream") if isinstance(stream, dict) else None
+        values = stream.get("values") if isinstance(stream, dict) else None
+        if (
+            not isinstance(labels, dict)
+            or not labels
+            or not all(isinstance(v, str) and v for v in labels.values())
+        ):
+            return (), "error at least one label pair is required per stream"
+        if not isinstance(values, list):
+            return (), "a stream has no values"
+        for value in values:
+            if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
+                return (), f"a value is not [timestamp, line]: {value}"
+            if not value[0].isdigit():
+                return (), f"timestamp is not nanoseconds as a string: {value[0]}"
+            entries.append({"stream": labels, "ts": value[0], "line": value[1]})
+    return tuple(entries), None
 
 
 def _bulk_item(action: dict[str, Any], status: int) -> dict[str, Any]:
@@ -357,6 +576,11 @@ def _handler_class(server: IngestServer) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length", "0") or 0)
             raw = self.rfile.read(length) if length > 0 else b""
             headers = dict(self.headers.items())
+            if server.intake == "splunk_hec" and self.path.split("?", 1)[0] == HEC_ACK_PATH:
+                reply = server._hec_ack(headers, raw)
+                server._record(ReceivedRequest("POST", self.path, headers, raw, (), reply.status))
+                self._reply(reply)
+                return
             action = server._next_action()
             if isinstance(action, Hang):
                 server._record(ReceivedRequest("POST", self.path, headers, raw, (), 0, "hung"))
@@ -373,11 +597,31 @@ def _handler_class(server: IngestServer) -> type[BaseHTTPRequestHandler]:
                 return
             actions: tuple[dict[str, Any], ...] = ()
             statuses: tuple[int, ...] = ()
+            ack_id = None
             if self.path.split("?", 1)[0] != server.path:
                 logs, error = (), f"unknown path {self.path}"
                 reply = Reply(404, body=b'{"error":"not found"}')
+            elif error is not None and server.intake == "splunk_hec":
+                number = int(error.rsplit(" ", 1)[1]) if error.startswith("invalid-event-number") else 0
+                reply = (
+                    hec_invalid(number)
+                    if error != "no data"
+                    else Reply(400, body=b'{"text":"No data","code":5}')
+                )
             elif error is not None:
                 reply = Reply(400, body=json.dumps({"error": error}).encode())
+            elif server.intake == "loki":
+                actions, logs = logs, tuple(json.loads(entry["line"]) for entry in logs)
+                plain = action == Reply(action.status) and action.status < 300
+                reply = server._loki_push(actions) if plain else action
+            elif server.intake == "datadog":
+                plain = action == Reply(action.status) and action.status < 300
+                reply = server._datadog(headers, raw, logs) if plain else action
+            elif server.intake == "splunk_hec":
+                actions, logs = logs, tuple(envelope["event"] for envelope in logs)
+                reply = action
+                if action == Reply(action.status) and action.status < 300:
+                    reply, ack_id = server._hec_success(headers)
             elif server.intake == "elasticsearch" and action == Reply(action.status) and action.status < 300:
                 # A plain 2xx is the _bulk answer; a scripted 2xx with its own body is sent as it is.
                 actions, logs = logs[::2], logs[1::2]
@@ -385,7 +629,9 @@ def _handler_class(server: IngestServer) -> type[BaseHTTPRequestHandler]:
             else:
                 reply = action
             server._record(
-                ReceivedRequest("POST", self.path, headers, raw, logs, reply.status, error, actions, statuses)
+                ReceivedRequest(
+                    "POST", self.path, headers, raw, logs, reply.status, error, actions, statuses, ack_id
+                )
             )
             self._reply(reply)
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from alb_log_factory import log_key
 from aws_events import s3_notification, sns_event, sqs_event
-from ingest_server import IngestServer, Reply
+from ingest_server import DATADOG_LOGS_PATH, HEC_EVENT_PATH, LOKI_PUSH_PATH, IngestServer, Reply
 
 from forwarder.destinations import OUTPUT_FORMATS
 from forwarder.records import record_event_id
@@ -21,13 +21,26 @@ from forwarder.sender import PermanentDeliveryError
 pytest_plugins = ["conftest_forwarder"]
 
 KEY = log_key(prefix="prod")
-CONTENT_TYPES = {"json": "application/json", "ndjson": "application/x-ndjson"}
+CONTENT_TYPES = {
+    "json": "application/json",
+    "ndjson": "application/x-ndjson",
+    "splunk_hec": "application/json",
+    "loki": "application/json",
+    "datadog": "application/json",
+}
+PATHS = {
+    "elasticsearch": "/_bulk",
+    "splunk_hec": HEC_EVENT_PATH,
+    "loki": LOKI_PUSH_PATH,
+    "datadog": DATADOG_LOGS_PATH,
+}
+SUCCESS = {"loki": 204, "datadog": 202}
 
 
 @pytest.fixture(params=OUTPUT_FORMATS)
 def receiver(request: pytest.FixtureRequest, forwarder_env: Any) -> Iterator[IngestServer]:
     name = request.param
-    path = "/_bulk" if name == "elasticsearch" else "/ingest"
+    path = PATHS.get(name, "/ingest")
     with IngestServer(intake=name, path=path) as server:
         forwarder_env(
             HTTP_ENDPOINT=server.url, OUTPUT_FORMAT=name, ES_INDEX="alb-logs", BATCH_MAX_RECORDS="20"
@@ -47,7 +60,8 @@ def test_each_line_arrives_once_after_a_whole_request_retry(
     obj = put_log(KEY, count=45)
     with caplog.at_level(logging.INFO):
         assert invoke(sqs_event(s3_notification(obj))) == {"batchItemFailures": []}
-    assert [r.status for r in receiver.requests] == [503, 200, 200, 200]
+    ok = SUCCESS.get(receiver.intake, 200)
+    assert [r.status for r in receiver.requests] == [503, ok, ok, ok]
     assert len(sleeps) == 1
     assert receiver.event_ids() == [record_event_id(obj.bucket, obj.key, obj.etag, n) for n in range(1, 46)]
     expected_type = CONTENT_TYPES.get(receiver.intake, "application/x-ndjson")
@@ -82,8 +96,11 @@ def test_test_mode_sends_nothing_and_logs_a_sample_of_the_format(
         invoke(sns_event(s3_notification(obj)))
     assert receiver.requests == []
     (line,) = [r for r in caplog.records if r.getMessage().startswith("test mode: would POST 5 records")]
-    sample = line.sample_record.splitlines()
-    assert json.loads(sample[-1])["line_number"] == 1  # the record, after its _bulk action line if any
+    sample = json.loads(line.sample_record.splitlines()[-1])  # after its _bulk action line if any
+    record = sample["event"] if receiver.intake == "splunk_hec" else sample
+    if receiver.intake == "loki":
+        record = json.loads(sample["values"][0][1])
+    assert record["line_number"] == 1
 
 
 def test_bodies_hold_whole_records_in_the_format(invoke: Any, put_log: Any, receiver: IngestServer) -> None:
@@ -93,6 +110,13 @@ def test_bodies_hold_whole_records_in_the_format(invoke: Any, put_log: Any, rece
     body = gzip.decompress(request.raw_body)
     if receiver.intake == "json":
         assert body.startswith(b'{"logs":[') and body.endswith(b"]}")
+    elif receiver.intake == "datadog":
+        assert [entry["line_number"] for entry in json.loads(body)] == [1, 2, 3]
+    elif receiver.intake == "loki":
+        streams = json.loads(body)["streams"]
+        assert [json.loads(s["values"][0][1])["line_number"] for s in streams] == [1, 2, 3]
+    elif receiver.intake == "splunk_hec":
+        assert [json.loads(line)["event"]["line_number"] for line in body.split(b"\n")] == [1, 2, 3]
     else:
         lines_per_record = 2 if receiver.intake == "elasticsearch" else 1
         assert body.endswith(b"\n") and body.count(b"\n") == 3 * lines_per_record

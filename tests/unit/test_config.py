@@ -243,7 +243,9 @@ def test_output_format_defaults_to_json_and_is_validated() -> None:
     assert Config.from_env(env()).output_format == "json"
     assert Config.from_env(env(OUTPUT_FORMAT="NDJSON")).output_format == "ndjson"
     with pytest.raises(
-        ConfigError, match=r"OUTPUT_FORMAT must be one of json, ndjson, elasticsearch \(got 'gelf'\)"
+        ConfigError,
+        match=r"OUTPUT_FORMAT must be one of json, ndjson, elasticsearch, splunk_hec, loki, datadog "
+        r"\(got 'gelf'\)",
     ):
         Config.from_env(env(OUTPUT_FORMAT="gelf"))
 
@@ -268,3 +270,31 @@ def test_es_index_is_ignored_with_a_warning_for_other_formats(caplog: pytest.Log
     with caplog.at_level(logging.WARNING):
         assert Config.from_env(env(ES_INDEX="alb")).es_index is None
     assert "ES_INDEX is ignored" in caplog.text
+
+
+def test_destination_settings_are_name_value_pairs_of_the_format_settings() -> None:
+    parsed = Config.from_env(
+        env(
+            HTTP_ENDPOINT="https://h:8088/services/collector/event",
+            OUTPUT_FORMAT="splunk_hec",
+            DESTINATION_SETTINGS="SPLUNK_ACK=true ; SPLUNK_INDEX=alb;",
+        )
+    )
+    assert (parsed.splunk_ack, parsed.splunk_index) == (True, "alb")
+    with pytest.raises(
+        ConfigError, match=r"DESTINATION_SETTINGS takes NAME=value pairs .* \(got 'HTTP_ENDPOINT'\)"
+    ):
+        Config.from_env(env(DESTINATION_SETTINGS="HTTP_ENDPOINT=https://elsewhere.example.com"))
+    with pytest.raises(ConfigError, match="DD_TAGS is set both on its own and in DESTINATION_SETTINGS"):
+        Config.from_env(env(DD_TAGS="a:b", DESTINATION_SETTINGS="DD_TAGS=c:d"))
+
+
+def test_a_format_setting_for_another_format_is_ignored_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="forwarder.config"):
+        parsed = Config.from_env(env(DESTINATION_SETTINGS="SPLUNK_INDEX=alb;DD_TAGS=env:prod"))
+    assert parsed.output_format == "json"
+    messages = [r.getMessage() for r in caplog.records]
+    assert "SPLUNK_INDEX is ignored: it applies only to OUTPUT_FORMAT=splunk_hec" in messages
+    assert "DD_TAGS is ignored: it applies only to OUTPUT_FORMAT=datadog" in messages

@@ -89,6 +89,7 @@ class ScriptedDestination:
     name = "scripted"
     content_type = "application/json"
     framing = JsonEnvelope.framing
+    extra_headers = ()
     accepts = "anything"
     encode = staticmethod(JsonEnvelope.encode)
 

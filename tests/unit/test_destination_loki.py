@@ -1,0 +1,64 @@
+"""loki: stream entries, labels from a fixed low-cardinality set, and which answers are retried."""
+
+from __future__ import annotations
+
+import json
+from array import array
+
+import pytest
+
+from forwarder.config import Config, ConfigError
+from forwarder.destinations import Framing
+from forwarder.destinations.loki import LokiPush
+from forwarder.sender import Batch, HttpResponse
+
+ENDPOINT = "https://loki.example.com/loki/api/v1/push"
+
+
+def config(**env: str) -> Config:
+    return Config.from_env({"HTTP_ENDPOINT": ENDPOINT, "OUTPUT_FORMAT": "loki", **env})
+
+
+def test_a_record_is_one_entry_with_a_nanosecond_string_and_its_json_as_the_line() -> None:
+    record = {"time": "2025-03-14T09:30:00.123456Z", "elb": "app/web/1", "log_type": "alb_access", "n": 1}
+    entry = json.loads(LokiPush(config()).encode(dict(record)))
+    assert entry == {
+        "stream": {"log_type": "alb_access", "load_balancer": "app/web/1"},
+        "values": [["1741944600123456000", json.dumps(record, separators=(",", ":"))]],
+    }
+    unparsed = json.loads(LokiPush(config()).encode({"raw": "?", "log_type": "alb_access"}))
+    assert unparsed["stream"]["load_balancer"] == "unknown"  # an empty label value is no label
+    assert unparsed["values"][0][0].isdigit()  # the sending time
+
+
+@pytest.mark.parametrize(
+    ("labels", "problem"),
+    [
+        ("client_ip", "may name only log_type, load_balancer, s3_bucket, log_group"),
+        ("log_type,log_type", "names a label twice"),
+        ("__name__=x", "bad constant label"),
+        (" , ", "at least one label"),
+    ],
+)
+def test_labels_outside_the_fixed_set_are_refused(labels: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem):
+        config(LOKI_LABELS=labels)
+
+
+def test_the_endpoint_must_be_the_push_url_and_limits_default_to_lokis() -> None:
+    with pytest.raises(ConfigError, match="must be Loki's push URL"):
+        Config.from_env({"HTTP_ENDPOINT": "https://loki.example.com/", "OUTPUT_FORMAT": "loki"})
+    parsed = config()
+    assert (parsed.batch_max_records, parsed.batch_max_bytes) == (5000, 1024 * 1024)
+
+
+@pytest.mark.parametrize(
+    ("status", "retried"), [(204, None), (429, True), (502, True), (501, False), (400, False)]
+)
+def test_429_and_5xx_but_501_are_retried(status: int, retried: bool | None) -> None:
+    sent = Batch(bytearray(b"ab"), Framing(), array("Q", [0, 1]))
+    verdict = LokiPush(config()).read_response(HttpResponse(status, None, b""), sent)
+    if retried is None:
+        assert verdict.delivered
+    else:
+        assert (verdict.retry == (0, 1), verdict.refused) == (retried, not retried)
