@@ -27,6 +27,7 @@ Destinations are registered in one lazy table, like the parsers, and chosen once
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -45,6 +46,7 @@ __all__ = [
     "Verdict",
     "destination_for",
     "is_retryable_status",
+    "short_reason",
     "status_phrase",
     "status_verdict",
 ]
@@ -54,7 +56,11 @@ _DESTINATIONS: dict[str, tuple[str, str]] = {
     "json": ("forwarder.destinations.envelope", "JsonEnvelope"),
     "ndjson": ("forwarder.destinations.ndjson", "Ndjson"),
     "elasticsearch": ("forwarder.destinations.elasticsearch", "ElasticsearchBulk"),
+    "otlp": ("forwarder.destinations.otlp", "OtlpLogs"),
 }
+
+_REASON_CHARS = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 OUTPUT_FORMATS: tuple[str, ...] = tuple(_DESTINATIONS)
 DEFAULT_OUTPUT_FORMAT = "json"
@@ -153,6 +159,12 @@ def status_verdict(
         failure = f"HTTP {status} {status_phrase(status)}".rstrip()
         return Verdict(retry=tuple(range(sent.records)), failure=failure)
     return Verdict(refused=True)
+
+
+def short_reason(text: str) -> str:
+    """Text an intake sent as a reason, on one line and at most 200 characters."""
+    text = _CONTROL.sub(" ", text).strip()
+    return text if len(text) <= _REASON_CHARS else text[: _REASON_CHARS - 3] + "..."
 
 
 def status_phrase(status: int) -> str:

@@ -21,14 +21,14 @@ from forwarder.sender import PermanentDeliveryError
 pytest_plugins = ["conftest_forwarder"]
 
 KEY = log_key(prefix="prod")
-CONTENT_TYPES = {"json": "application/json", "ndjson": "application/x-ndjson"}
+CONTENT_TYPES = {"json": "application/json", "ndjson": "application/x-ndjson", "otlp": "application/json"}
+PATHS = {"elasticsearch": "/_bulk", "otlp": "/v1/logs"}
 
 
 @pytest.fixture(params=OUTPUT_FORMATS)
 def receiver(request: pytest.FixtureRequest, forwarder_env: Any) -> Iterator[IngestServer]:
     name = request.param
-    path = "/_bulk" if name == "elasticsearch" else "/ingest"
-    with IngestServer(intake=name, path=path) as server:
+    with IngestServer(intake=name, path=PATHS.get(name, "/ingest")) as server:
         forwarder_env(
             HTTP_ENDPOINT=server.url, OUTPUT_FORMAT=name, ES_INDEX="alb-logs", BATCH_MAX_RECORDS="20"
         )
@@ -82,8 +82,12 @@ def test_test_mode_sends_nothing_and_logs_a_sample_of_the_format(
         invoke(sns_event(s3_notification(obj)))
     assert receiver.requests == []
     (line,) = [r for r in caplog.records if r.getMessage().startswith("test mode: would POST 5 records")]
-    sample = line.sample_record.splitlines()
-    assert json.loads(sample[-1])["line_number"] == 1  # the record, after its _bulk action line if any
+    sample = json.loads(line.sample_record.splitlines()[-1])  # the record, after its _bulk action if any
+    if receiver.intake == "otlp":  # one ResourceLogs, its record's fields as attributes
+        (log_record,) = sample["scopeLogs"][0]["logRecords"]
+        sample = {a["key"]: a["value"].get("intValue") for a in log_record["attributes"]}
+        sample["line_number"] = int(sample["line_number"])
+    assert sample["line_number"] == 1
 
 
 def test_bodies_hold_whole_records_in_the_format(invoke: Any, put_log: Any, receiver: IngestServer) -> None:
@@ -93,6 +97,8 @@ def test_bodies_hold_whole_records_in_the_format(invoke: Any, put_log: Any, rece
     body = gzip.decompress(request.raw_body)
     if receiver.intake == "json":
         assert body.startswith(b'{"logs":[') and body.endswith(b"]}")
+    elif receiver.intake == "otlp":
+        assert len(json.loads(body)["resourceLogs"]) == 3
     else:
         lines_per_record = 2 if receiver.intake == "elasticsearch" else 1
         assert body.endswith(b"\n") and body.count(b"\n") == 3 * lines_per_record

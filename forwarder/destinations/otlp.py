@@ -1,0 +1,246 @@
+"""``otlp``: OTLP/HTTP logs, JSON encoding (``POST .../v1/logs``, ``Content-Type: application/json``).
+
+The body is an ``ExportLogsServiceRequest`` in the protobuf JSON mapping OTLP prescribes: camelCase
+field names, 64-bit integers as decimal strings, enums as numbers, attribute values as
+``{"stringValue": ...}``, ``{"intValue": "..."}``, ``{"doubleValue": ...}``, ``{"boolValue": ...}``.
+
+Each line is one ``ResourceLogs`` holding one log record: batches are cut, and retry bodies cut from their
+buffer, record by record, so every record carries its own resource (the cloud account and region from the
+S3 key, the load balancer from the line); gzip absorbs the repetition. The record's ``timeUnixNano`` is the
+line's time, its attributes the parsed fields (named by OpenTelemetry's semantic conventions where one
+exists, under the forwarder's own names otherwise, ``event_id`` included: OTLP has no document id), its
+severity follows the HTTP status (5xx ERROR, 4xx WARN, else INFO; unset without one), and its body is the
+raw line for a line that did not parse (a parsed line is entirely in its attributes).
+
+Answers (OTLP specification, "OTLP/HTTP Response"): 200 with ``partialSuccess.rejectedLogRecords`` > 0 is a
+rejection of that many records (a count and one message, no positions), never retried; only 429, 502,
+503 and 504 are retryable (with ``Retry-After``), every other status is permanent.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import logging
+import re
+import time
+from typing import TYPE_CHECKING, Any
+
+import forwarder
+from forwarder import jsonutil
+from forwarder.destinations import DELIVERED, Framing, Rejection, Verdict, short_reason, status_verdict
+
+if TYPE_CHECKING:
+    from forwarder.config import Config
+    from forwarder.sender import Batch, HttpResponse
+
+logger = logging.getLogger(__name__)
+
+# OTLP/HTTP: "The requests that receive a response status code listed in following table SHOULD be
+# retried": 429, 502, 503, 504. All other 4xx and 5xx responses MUST NOT be retried.
+RETRYABLE_STATUSES = frozenset((429, 502, 503, 504))
+
+# Fields of every log type named by OpenTelemetry's semantic conventions.
+_COMMON_NAMES = {
+    "client_ip": "client.address",
+    "client_port": "client.port",
+    "domain_name": "tls.client.server_name",  # ALB and NLB: the SNI name the client sent
+    "s3_bucket": "aws.s3.bucket",
+    "s3_key": "aws.s3.key",
+}
+# Fields of HTTP access logs (ALB, Classic): the request as the load balancer received and answered it.
+_HTTP_NAMES = {
+    **_COMMON_NAMES,
+    "http_method": "http.request.method",
+    "request_url": "url.full",
+    "elb_status_code": "http.response.status_code",
+    "user_agent": "user_agent.original",
+    "received_bytes": "http.request.size",  # request line, headers and body, as the semconv counts
+    "sent_bytes": "http.response.size",
+}
+_NAMES_BY_LOG_TYPE = {"alb_access": _HTTP_NAMES, "classic_elb_access": _HTTP_NAMES}
+_TLS_PROTOCOL_FIELDS = frozenset(("ssl_protocol", "tls_protocol", "tls_protocol_version"))
+# "TLSv1.2" (ALB access and connection logs), "tlsv12" (NLB): tls.protocol.name "tls", .version "1.2".
+_TLS_PROTOCOL = re.compile(r"(?i)(tls|ssl)v?(\d)\.?(\d)?")
+_STATUS_FIELDS = ("elb_status_code", "status_code")
+# Not attributes: the raw line is the body; the load balancer belongs to the resource.
+_NOT_ATTRIBUTES = frozenset(("raw", "elb"))
+
+# Log Data Model severity numbers.
+_ERROR, _WARN, _INFO = (17, "ERROR"), (13, "WARN"), (9, "INFO")
+
+# S3 keys of ELB logs: <prefix>/AWSLogs/<account>/elasticloadbalancing/<region>/yyyy/mm/dd/<file>.
+_KEY_IDENTITY = re.compile(r"(?:^|/)AWSLogs/(\d{12})/elasticloadbalancing/([a-z0-9-]+)/")
+_PARTITIONS = (("cn-", "aws-cn"), ("us-gov-", "aws-us-gov"), ("eusc-", "aws-eusc"))
+_MAX_CACHED = 1024
+_RECORD_END = b"]}]}"
+
+
+class OtlpLogs:
+    """One ``ResourceLogs`` per record inside ``{"resourceLogs":[`` ... ``]}``."""
+
+    name = "otlp"
+    content_type = "application/json"
+    framing = Framing(prefix=b'{"resourceLogs":[', separator=b",", suffix=b"]}")
+    accepts = "OTLP/HTTP logs in JSON (HTTP_ENDPOINT is https://HOST:4318/v1/logs)"
+
+    def __init__(self, config: Config) -> None:
+        del config  # nothing to configure
+        self._heads: dict[tuple[str, str | None], bytes] = {}
+        self._seconds: dict[str, int] = {}
+
+    def encode(self, record: dict[str, Any]) -> bytes:
+        """The record as a ResourceLogs with one log record."""
+        key = (record.get("s3_key") or "", record.get("elb"))
+        head = self._heads.get(key)
+        if head is None:
+            if len(self._heads) >= _MAX_CACHED:
+                self._heads.clear()
+            head = self._heads[key] = _resource_head(*key)
+        return head + jsonutil.dumps(self._log_record(record)) + _RECORD_END
+
+    def read_response(self, response: HttpResponse, sent: Batch) -> Verdict:
+        """429/502/503/504 retry the request, other non-2xx refuse it; a 2xx may reject some records."""
+        verdict = status_verdict(response, sent, retryable=RETRYABLE_STATUSES.__contains__)
+        if verdict is not None:
+            return verdict
+        partial = _partial_success(response.body)
+        if partial is None:
+            return DELIVERED
+        rejected, message = partial
+        if rejected <= 0:
+            if message:  # a full success may carry a warning
+                logger.warning("the OTLP intake accepted every record and said: %s", short_reason(message))
+            return DELIVERED
+        reason = short_reason(message) or "no reason given"
+        return Verdict(
+            rejected=min(rejected, sent.records),
+            rejections=(Rejection(None, f"{rejected} log records rejected (partial success): {reason}"),),
+        )
+
+    def _log_record(self, record: dict[str, Any]) -> dict[str, Any]:
+        log_record: dict[str, Any] = {}
+        nanos = self._unix_nanos(record.get("time"))
+        if nanos is not None:
+            log_record["timeUnixNano"] = nanos
+        log_record["observedTimeUnixNano"] = str(time.time_ns())
+        severity = _severity(record)
+        if severity is not None:
+            log_record["severityNumber"], log_record["severityText"] = severity
+        raw = record.get("raw")
+        if isinstance(raw, str):
+            log_record["body"] = {"stringValue": raw}
+        log_record["attributes"] = _attributes(record)
+        return log_record
+
+    def _unix_nanos(self, when: Any) -> str | None:
+        """'2025-03-14T09:30:00.123456Z' (or without fraction or Z: NLB) -> nanoseconds since the epoch."""
+        if not isinstance(when, str) or len(when) < 19:
+            return None
+        whole = when[:19]
+        seconds = self._seconds.get(whole)
+        if seconds is None:
+            try:
+                seconds = calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S"))
+            except ValueError:
+                return None
+            if len(self._seconds) >= _MAX_CACHED:
+                self._seconds.clear()
+            self._seconds[whole] = seconds
+        fraction = when[20:].rstrip("Z") if when[19:20] == "." else ""
+        if not fraction.isdigit() and fraction:
+            return None
+        return str(seconds * 1_000_000_000 + int((fraction + "000000000")[:9]))
+
+
+def _resource_head(key: str, elb: str | None) -> bytes:
+    """The bytes of a ResourceLogs up to its first log record: resource, then the forwarder's scope."""
+    attributes = [_attribute("cloud.provider", "aws")]
+    match = _KEY_IDENTITY.search(key)
+    if match:
+        account, region = match.groups()
+        attributes += [_attribute("cloud.account.id", account), _attribute("cloud.region", region)]
+        if elb:
+            partition = next((p for prefix, p in _PARTITIONS if region.startswith(prefix)), "aws")
+            # ALB/NLB: "app/<name>/<id>", "net/<name>/<id>"; Classic: "<name>". The ARN ends with either.
+            arn = f"arn:{partition}:elasticloadbalancing:{region}:{account}:loadbalancer/{elb}"
+            attributes.append(_attribute("cloud.resource_id", arn))
+    if elb:
+        attributes.append(_attribute("elb", elb))
+    scope = {"name": "alb-log-onboarding-forwarder", "version": forwarder.__version__}
+    head = jsonutil.dumps({"resource": {"attributes": attributes}, "scopeLogs": [{"scope": scope}]})
+    # '..."scopeLogs":[{"scope":{...}}]}' -> '..."scopeLogs":[{"scope":{...},"logRecords":['
+    return head[: -len(b"}]}")] + b',"logRecords":['
+
+
+def _attributes(record: dict[str, Any]) -> list[dict[str, Any]]:
+    names = _NAMES_BY_LOG_TYPE.get(record.get("log_type", ""), _COMMON_NAMES)
+    attributes = []
+    for field, value in record.items():
+        if value is None or field in _NOT_ATTRIBUTES:
+            continue
+        if field in _TLS_PROTOCOL_FIELDS and isinstance(value, str):
+            match = _TLS_PROTOCOL.fullmatch(value)
+            if match:
+                name, major, minor = match.groups()
+                version = major if minor is None else f"{major}.{minor}"
+                attributes.append(_attribute("tls.protocol.name", name.lower()))
+                attributes.append(_attribute("tls.protocol.version", version))
+                continue
+        elif field == "http_version" and isinstance(value, str) and value.startswith("HTTP/"):
+            attributes.append(_attribute("network.protocol.name", "http"))
+            attributes.append(_attribute("network.protocol.version", value[5:]))
+            continue
+        attributes.append(_attribute(names.get(field, field), value))
+    return attributes
+
+
+def _attribute(key: str, value: Any) -> dict[str, Any]:
+    return {"key": key, "value": _any_value(value)}
+
+
+def _any_value(value: Any) -> dict[str, Any]:
+    """A value in OTLP's AnyValue JSON form (int64 as a decimal string)."""
+    if isinstance(value, bool):
+        return {"boolValue": value}
+    if isinstance(value, int):
+        return {"intValue": str(value)}
+    if isinstance(value, float):
+        return {"doubleValue": value}
+    if isinstance(value, list | tuple):
+        return {"arrayValue": {"values": [_any_value(item) for item in value if item is not None]}}
+    if isinstance(value, dict):
+        return {"kvlistValue": {"values": [_attribute(k, v) for k, v in value.items() if v is not None]}}
+    return {"stringValue": str(value)}
+
+
+def _severity(record: dict[str, Any]) -> tuple[int, str] | None:
+    status = next((record[f] for f in _STATUS_FIELDS if isinstance(record.get(f), int)), None)
+    if status is None:
+        return None
+    if status >= 500:
+        return _ERROR
+    if status >= 400:
+        return _WARN
+    return _INFO
+
+
+def _partial_success(body: bytes) -> tuple[int, str] | None:
+    """(rejectedLogRecords, errorMessage) of a JSON ExportLogsServiceResponse; None when there is none.
+
+    An empty body is the empty response (a full success), in either encoding.
+    """
+    try:
+        answer = json.loads(body) if body.strip() else None
+    except ValueError:
+        answer = None
+    partial = answer.get("partialSuccess") if isinstance(answer, dict) else None
+    if not isinstance(partial, dict):
+        return None
+    rejected = partial.get("rejectedLogRecords", 0)
+    message = partial.get("errorMessage", "")
+    try:
+        count = int(rejected)  # int64: a string in the JSON mapping, a number from lenient encoders
+    except (TypeError, ValueError):
+        count = 0
+    return count, message if isinstance(message, str) else ""
