@@ -106,7 +106,12 @@ class OtlpLogs:
             return verdict
         partial = _partial_success(response.body)
         if partial is None:
-            return DELIVERED
+            return Verdict(
+                refused=True,
+                failure=f"answered HTTP {response.status} without an OTLP ExportLogsServiceResponse "
+                f"({short_reason(response.body[:60].decode('utf-8', 'replace'))!r}); check that "
+                "HTTP_ENDPOINT is the intake's OTLP/HTTP logs URL (.../v1/logs)",
+            )
         rejected, message = partial
         if rejected <= 0:
             if message:  # a full success may carry a warning
@@ -226,21 +231,83 @@ def _severity(record: dict[str, Any]) -> tuple[int, str] | None:
 
 
 def _partial_success(body: bytes) -> tuple[int, str] | None:
-    """(rejectedLogRecords, errorMessage) of a JSON ExportLogsServiceResponse; None when there is none.
+    """(rejectedLogRecords, errorMessage) of an ExportLogsServiceResponse; None when the body is not one.
 
-    An empty body is the empty response (a full success), in either encoding.
+    The answer should be JSON like the request, but some receivers answer protobuf whatever was sent, so
+    a body that is not JSON is read as protobuf. An empty body is the empty message in both: a success.
     """
+    if not body.strip():
+        return 0, ""
     try:
-        answer = json.loads(body) if body.strip() else None
+        answer = json.loads(body)
     except ValueError:
-        answer = None
-    partial = answer.get("partialSuccess") if isinstance(answer, dict) else None
-    if not isinstance(partial, dict):
+        return _protobuf_partial_success(body)
+    if not isinstance(answer, dict):
         return None
-    rejected = partial.get("rejectedLogRecords", 0)
+    partial = answer.get("partialSuccess")
+    if not isinstance(partial, dict):
+        return 0, ""
     message = partial.get("errorMessage", "")
     try:
-        count = int(rejected)  # int64: a string in the JSON mapping, a number from lenient encoders
+        count = int(partial.get("rejectedLogRecords", 0))  # int64: a string in the JSON mapping
     except (TypeError, ValueError):
         count = 0
     return count, message if isinstance(message, str) else ""
+
+
+def _protobuf_partial_success(body: bytes) -> tuple[int, str] | None:
+    """The same from protobuf: field 1 (partial_success) holds 1 (rejected_log_records), 2 (error_message)."""
+    fields = _protobuf_fields(body)
+    if fields is None:
+        return None
+    inner = fields.get(1, b"")
+    partial = _protobuf_fields(inner) if isinstance(inner, bytes) else None
+    if partial is None:
+        return None
+    rejected, message = partial.get(1, 0), partial.get(2, b"")
+    if not isinstance(rejected, int) or not isinstance(message, bytes):
+        return None
+    return rejected, message.decode("utf-8", "replace")
+
+
+def _protobuf_fields(data: bytes) -> dict[int, int | bytes] | None:
+    """Field number -> last value (varint or length-delimited bytes); None when ``data`` is not protobuf."""
+    fields: dict[int, int | bytes] = {}
+    position = 0
+    while position < len(data):
+        key, position = _varint(data, position)
+        if key is None:
+            return None
+        number, wire_type = key >> 3, key & 7
+        if number == 0:
+            return None
+        if wire_type == 0:
+            value, position = _varint(data, position)
+            if value is None:
+                return None
+            fields[number] = value
+        elif wire_type == 2:
+            length, position = _varint(data, position)
+            if length is None or position + length > len(data):
+                return None
+            fields[number] = data[position : position + length]
+            position += length
+        elif wire_type in (1, 5):  # fixed64, fixed32: no such field in this message, skipped
+            position += 8 if wire_type == 1 else 4
+            if position > len(data):
+                return None
+        else:
+            return None
+    return fields
+
+
+def _varint(data: bytes, position: int) -> tuple[int | None, int]:
+    value = shift = 0
+    while position < len(data) and shift < 64:
+        byte = data[position]
+        position += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, position
+        shift += 7
+    return None, position
