@@ -70,6 +70,8 @@ AUTH_APIKEY = "apikey"
 AUTH_TYPES = (AUTH_NONE, AUTH_BEARER, AUTH_BASIC, AUTH_APIKEY)
 
 OUTPUT_ELASTICSEARCH = "elasticsearch"
+OUTPUT_OTLP = "otlp"
+OTLP_LOGS_PATH = "/v1/logs"
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -233,6 +235,14 @@ class Config:
             )
         if es_index and output_format != OUTPUT_ELASTICSEARCH:
             logger.warning("%s is ignored: it applies only to %s=elasticsearch", ES_INDEX, OUTPUT_FORMAT)
+        if output_format == OUTPUT_OTLP and not urlsplit(endpoint).path.rstrip("/").endswith(OTLP_LOGS_PATH):
+            # Exporters append /v1/logs to OTEL_EXPORTER_OTLP_ENDPOINT; HTTP_ENDPOINT is posted to as it is.
+            logger.warning(
+                "%s does not end with %s, the path OTLP/HTTP receivers take logs on (got %r)",
+                HTTP_ENDPOINT,
+                OTLP_LOGS_PATH,
+                describe_endpoint(endpoint),
+            )
         if allow_insecure and endpoint.startswith("http://"):
             logger.warning("%s=true: sending logs over plain HTTP (local testing only)", HTTP_ALLOW_INSECURE)
 

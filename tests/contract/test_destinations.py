@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from forwarder import config
-from forwarder.destinations import DEFAULT_OUTPUT_FORMAT, OUTPUT_FORMATS
+from forwarder.destinations import DEFAULT_OUTPUT_FORMAT, OUTPUT_FORMATS, otlp
 from forwarder.destinations.elasticsearch import index_problems
 
 from .template_model import ACCOUNT, REPO, Stack, load_template
@@ -83,3 +83,33 @@ def test_index_names_the_template_allows_are_ones_the_forwarder_accepts() -> Non
         assert index_problems(name) == [], name
     for name in ("Alb", "_alb", "-alb", ".alb", "alb logs", "alb-%y", "alb:logs", "alb,x"):
         assert not re.fullmatch(pattern, name), name
+
+
+def test_readme_otlp_row_promises_what_the_encoder_and_reader_do() -> None:
+    row = readme_destinations()["otlp"]
+    retried = re.search(r"; ([\d, and]+) are retried", row)
+    assert retried is not None, row
+    assert {int(s) for s in re.findall(r"\d+", retried.group(1))} == otlp.RETRYABLE_STATUSES
+    # Every dotted attribute name the row lists is one the encoder writes for an ALB access record.
+    record = {
+        "log_type": "alb_access",
+        "elb": "app/web/50dc6c495c0c9188",
+        "http_method": "GET",
+        "request_url": "https://a.example.com:443/",
+        "http_version": "HTTP/2.0",
+        "elb_status_code": 200,
+        "client_ip": "203.0.113.7",
+        "client_port": 52344,
+        "user_agent": "curl/8.5.0",
+        "ssl_protocol": "TLSv1.3",
+        "domain_name": "a.example.com",
+        "received_bytes": 412,
+        "sent_bytes": 1211,
+        "s3_bucket": "logs",
+        "s3_key": "AWSLogs/123456789012/elasticloadbalancing/us-east-1/2025/03/14/x.log.gz",
+        "event_id": "e",
+    }
+    encoded = otlp.OtlpLogs(config.Config(endpoint="https://c.example.com/v1/logs")).encode(record)
+    written = set(re.findall(r'"key":"([a-z0-9_.]+)"', encoded.decode()))
+    promised = {name for name in re.findall(r"`([a-z_]+\.[a-z0-9_.]+)`", row)}
+    assert promised and promised <= written, promised - written

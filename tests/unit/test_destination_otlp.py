@@ -217,3 +217,11 @@ def test_retryable_statuses_retry_the_whole_request(status: int) -> None:
 @pytest.mark.parametrize("status", [400, 408, 413, 500, 501])
 def test_other_statuses_are_permanent(status: int) -> None:
     assert answer(status, b'{"code":3}') == Verdict(refused=True)
+
+
+def test_an_endpoint_without_the_logs_path_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        Config.from_env({"HTTP_ENDPOINT": "https://collector.example.com:4318", "OUTPUT_FORMAT": "otlp"})
+        Config.from_env({"HTTP_ENDPOINT": ENDPOINT, "OUTPUT_FORMAT": "otlp"})
+    (warning,) = caplog.records
+    assert "does not end with /v1/logs" in warning.getMessage()
