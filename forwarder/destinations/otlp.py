@@ -20,8 +20,10 @@ rejection of that many records (a count and one message, no positions), never re
 from __future__ import annotations
 
 import calendar
+import functools
 import json
 import logging
+import math
 import re
 import time
 from typing import TYPE_CHECKING, Any
@@ -58,20 +60,24 @@ _HTTP_NAMES = {
     "received_bytes": "http.request.size",  # request line, headers and body, as the semconv counts
     "sent_bytes": "http.response.size",
 }
-_NAMES_BY_LOG_TYPE = {"alb_access": _HTTP_NAMES, "classic_elb_access": _HTTP_NAMES}
-_TLS_PROTOCOL_FIELDS = frozenset(("ssl_protocol", "tls_protocol", "tls_protocol_version"))
+_SPLIT_FIELDS = frozenset(("ssl_protocol", "tls_protocol", "tls_protocol_version", "http_version"))
 # "TLSv1.2" (ALB access and connection logs), "tlsv12" (NLB): tls.protocol.name "tls", .version "1.2".
 _TLS_PROTOCOL = re.compile(r"(?i)(tls|ssl)v?(\d)\.?(\d)?")
 _STATUS_FIELDS = ("elb_status_code", "status_code")
 # Not attributes: the raw line is the body; the load balancer belongs to the resource.
 _NOT_ATTRIBUTES = frozenset(("raw", "elb"))
 
-# Log Data Model severity numbers.
-_ERROR, _WARN, _INFO = (17, "ERROR"), (13, "WARN"), (9, "INFO")
+# Log Data Model severity numbers: ERROR 17, WARN 13, INFO 9.
+_ERROR = b'"severityNumber":17,"severityText":"ERROR"'
+_WARN = b'"severityNumber":13,"severityText":"WARN"'
+_INFO = b'"severityNumber":9,"severityText":"INFO"'
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 # S3 keys of ELB logs: <prefix>/AWSLogs/<account>/elasticloadbalancing/<region>/yyyy/mm/dd/<file>.
 _KEY_IDENTITY = re.compile(r"(?:^|/)AWSLogs/(\d{12})/elasticloadbalancing/([a-z0-9-]+)/")
-_PARTITIONS = (("cn-", "aws-cn"), ("us-gov-", "aws-us-gov"), ("eusc-", "aws-eusc"))
+# ARN partitions by region prefix: China (cn-) is aws-cn, GovCloud (us-gov-) aws-us-gov, others aws; as
+# provisioner/arns.py, which the forwarder's zip does not ship.
+_PARTITIONS = (("cn-", "aws-cn"), ("us-gov-", "aws-us-gov"))
 _MAX_CACHED = 1024
 _RECORD_END = b"]}]}"
 
@@ -97,7 +103,7 @@ class OtlpLogs:
             if len(self._heads) >= _MAX_CACHED:
                 self._heads.clear()
             head = self._heads[key] = _resource_head(*key)
-        return head + jsonutil.dumps(self._log_record(record)) + _RECORD_END
+        return head + self._log_record(record) + _RECORD_END
 
     def read_response(self, response: HttpResponse, sent: Batch) -> Verdict:
         """429/502/503/504 retry the request, other non-2xx refuse it; a 2xx may reject some records."""
@@ -123,22 +129,23 @@ class OtlpLogs:
             rejections=(Rejection(None, f"{rejected} log records rejected (partial success): {reason}"),),
         )
 
-    def _log_record(self, record: dict[str, Any]) -> dict[str, Any]:
-        log_record: dict[str, Any] = {}
+    def _log_record(self, record: dict[str, Any]) -> bytes:
+        """The LogRecord's JSON, written piece by piece: the hot loop, so no dict of dicts per record."""
+        parts = []
         nanos = self._unix_nanos(record.get("time"))
         if nanos is not None:
-            log_record["timeUnixNano"] = nanos
-        log_record["observedTimeUnixNano"] = str(time.time_ns())
+            parts.append(b'"timeUnixNano":"%d"' % nanos)
+        parts.append(b'"observedTimeUnixNano":"%d"' % time.time_ns())
         severity = _severity(record)
         if severity is not None:
-            log_record["severityNumber"], log_record["severityText"] = severity
+            parts.append(severity)
         raw = record.get("raw")
         if isinstance(raw, str):
-            log_record["body"] = {"stringValue": raw}
-        log_record["attributes"] = _attributes(record)
-        return log_record
+            parts.append(b'"body":' + _any_value(raw))
+        parts.append(b'"attributes":[' + b",".join(_attributes(record)) + b"]")
+        return b"{" + b",".join(parts) + b"}"
 
-    def _unix_nanos(self, when: Any) -> str | None:
+    def _unix_nanos(self, when: Any) -> int | None:
         """'2025-03-14T09:30:00.123456Z' (or without fraction or Z: NLB) -> nanoseconds since the epoch."""
         if not isinstance(when, str) or len(when) < 19:
             return None
@@ -155,7 +162,7 @@ class OtlpLogs:
         fraction = when[20:].rstrip("Z") if when[19:20] == "." else ""
         if not fraction.isdigit() and fraction:
             return None
-        return str(seconds * 1_000_000_000 + int((fraction + "000000000")[:9]))
+        return seconds * 1_000_000_000 + int((fraction + "000000000")[:9])
 
 
 def _resource_head(key: str, elb: str | None) -> bytes:
@@ -172,62 +179,124 @@ def _resource_head(key: str, elb: str | None) -> bytes:
             attributes.append(_attribute("cloud.resource_id", arn))
     if elb:
         attributes.append(_attribute("elb", elb))
-    scope = {"name": "alb-log-onboarding-forwarder", "version": forwarder.__version__}
-    head = jsonutil.dumps({"resource": {"attributes": attributes}, "scopeLogs": [{"scope": scope}]})
-    # '..."scopeLogs":[{"scope":{...}}]}' -> '..."scopeLogs":[{"scope":{...},"logRecords":['
-    return head[: -len(b"}]}")] + b',"logRecords":['
+    scope = jsonutil.dumps({"name": "alb-log-onboarding-forwarder", "version": forwarder.__version__})
+    return (
+        b'{"resource":{"attributes":['
+        + b",".join(attributes)
+        + b']},"scopeLogs":[{"scope":'
+        + scope
+        + b',"logRecords":['
+    )
 
 
-def _attributes(record: dict[str, Any]) -> list[dict[str, Any]]:
-    names = _NAMES_BY_LOG_TYPE.get(record.get("log_type", ""), _COMMON_NAMES)
+def _attributes(record: dict[str, Any]) -> list[bytes]:
+    """One KeyValue per field; strings and int64s, most of them, written inline (the per-record cost).
+
+    Measured on ALB access records (36 attributes each): ~40k records/s, twice as fast as building the
+    AnyValue dicts for orjson; the json format's encoder does ~150k/s.
+    """
+    heads = _HEADS_BY_LOG_TYPE.get(record.get("log_type", ""), _COMMON_HEADS)
+    dumps = jsonutil.dumps
     attributes = []
     for field, value in record.items():
-        if value is None or field in _NOT_ATTRIBUTES:
+        if value is None:
             continue
-        if field in _TLS_PROTOCOL_FIELDS and isinstance(value, str):
-            match = _TLS_PROTOCOL.fullmatch(value)
-            if match:
-                name, major, minor = match.groups()
-                version = major if minor is None else f"{major}.{minor}"
-                attributes.append(_attribute("tls.protocol.name", name.lower()))
-                attributes.append(_attribute("tls.protocol.version", version))
+        head = heads[field]
+        if head is None:
+            if field in _NOT_ATTRIBUTES:
                 continue
-        elif field == "http_version" and isinstance(value, str) and value.startswith("HTTP/"):
-            attributes.append(_attribute("network.protocol.name", "http"))
-            attributes.append(_attribute("network.protocol.version", value[5:]))
-            continue
-        attributes.append(_attribute(names.get(field, field), value))
+            split = _split(field, value) if field in _SPLIT_FIELDS and isinstance(value, str) else None
+            if split:
+                attributes += split
+                continue
+            head = _key_head(heads.names.get(field, field))
+        kind = type(value)
+        if kind is str:
+            attributes.append(head + b'{"stringValue":' + dumps(value) + b"}}")
+        elif kind is int and _INT64_MIN <= value <= _INT64_MAX:
+            attributes.append(head + b'{"intValue":"%d"}}' % value)
+        else:
+            attributes.append(head + _any_value(value) + b"}")
     return attributes
 
 
-def _attribute(key: str, value: Any) -> dict[str, Any]:
-    return {"key": key, "value": _any_value(value)}
+def _split(field: str, value: str) -> list[bytes]:
+    """The two attributes one field becomes: "TLSv1.2" -> tls.protocol.name/.version, "HTTP/1.1" ->
+    network.protocol.name/.version; none when the value has another shape (it keeps its own name)."""
+    if field == "http_version":
+        if not value.startswith("HTTP/"):
+            return []
+        return [
+            _attribute("network.protocol.name", "http"),
+            _attribute("network.protocol.version", value[5:]),
+        ]
+    match = _TLS_PROTOCOL.fullmatch(value)
+    if not match:
+        return []
+    name, major, minor = match.groups()
+    version = major if minor is None else f"{major}.{minor}"
+    return [_attribute("tls.protocol.name", name.lower()), _attribute("tls.protocol.version", version)]
 
 
-def _any_value(value: Any) -> dict[str, Any]:
-    """A value in OTLP's AnyValue JSON form (int64 as a decimal string)."""
-    if isinstance(value, bool):
-        return {"boolValue": value}
-    if isinstance(value, int):
-        return {"intValue": str(value)}
-    if isinstance(value, float):
-        return {"doubleValue": value}
+class _Heads(dict[str, bytes]):
+    """Field -> the bytes of its KeyValue up to the value, under the names of one kind of log."""
+
+    def __init__(self, names: dict[str, str]) -> None:
+        super().__init__()
+        self.names = names
+
+    def __missing__(self, field: str) -> bytes | None:
+        if field in _NOT_ATTRIBUTES or field in _SPLIT_FIELDS or len(self) >= _MAX_CACHED:
+            return None
+        head = self[field] = _key_head(self.names.get(field, field))
+        return head
+
+
+_COMMON_HEADS = _Heads(_COMMON_NAMES)
+_HTTP_HEADS = _Heads(_HTTP_NAMES)
+_HEADS_BY_LOG_TYPE = {"alb_access": _HTTP_HEADS, "classic_elb_access": _HTTP_HEADS}
+
+
+def _attribute(key: str, value: Any) -> bytes:
+    return _key_head(key) + _any_value(value) + b"}"
+
+
+@functools.lru_cache(maxsize=256)
+def _key_head(key: str) -> bytes:
+    return b'{"key":' + jsonutil.dumps(key) + b',"value":'
+
+
+def _any_value(value: Any) -> bytes:
+    """A value in OTLP's AnyValue JSON form: int64 as a decimal string, NaN and infinities as strings."""
+    kind = type(value)
+    if kind is str:
+        return b'{"stringValue":' + jsonutil.dumps(value) + b"}"
+    if kind is int:
+        if _INT64_MIN <= value <= _INT64_MAX:
+            return b'{"intValue":"%d"}' % value
+        return b'{"stringValue":"%d"}' % value  # a corrupt field beyond int64: kept, as text
+    if kind is float:
+        if math.isfinite(value):
+            return b'{"doubleValue":' + jsonutil.dumps(value) + b"}"
+        return b'{"doubleValue":"%s"}' % (
+            b"NaN" if math.isnan(value) else b"Infinity" if value > 0 else b"-Infinity"
+        )
+    if kind is bool:
+        return b'{"boolValue":true}' if value else b'{"boolValue":false}'
     if isinstance(value, list | tuple):
-        return {"arrayValue": {"values": [_any_value(item) for item in value if item is not None]}}
+        items = b",".join(_any_value(item) for item in value if item is not None)
+        return b'{"arrayValue":{"values":[' + items + b"]}}"
     if isinstance(value, dict):
-        return {"kvlistValue": {"values": [_attribute(k, v) for k, v in value.items() if v is not None]}}
-    return {"stringValue": str(value)}
+        items = b",".join(_attribute(str(k), v) for k, v in value.items() if v is not None)
+        return b'{"kvlistValue":{"values":[' + items + b"]}}"
+    return _any_value(str(value))
 
 
-def _severity(record: dict[str, Any]) -> tuple[int, str] | None:
-    status = next((record[f] for f in _STATUS_FIELDS if isinstance(record.get(f), int)), None)
+def _severity(record: dict[str, Any]) -> bytes | None:
+    status = next((record[f] for f in _STATUS_FIELDS if type(record.get(f)) is int), None)
     if status is None:
         return None
-    if status >= 500:
-        return _ERROR
-    if status >= 400:
-        return _WARN
-    return _INFO
+    return _ERROR if status >= 500 else _WARN if status >= 400 else _INFO
 
 
 def _partial_success(body: bytes) -> tuple[int, str] | None:

@@ -225,3 +225,29 @@ def test_an_endpoint_without_the_logs_path_is_warned_about(caplog: pytest.LogCap
         Config.from_env({"HTTP_ENDPOINT": ENDPOINT, "OUTPUT_FORMAT": "otlp"})
     (warning,) = caplog.records
     assert "does not end with /v1/logs" in warning.getMessage()
+
+
+@pytest.mark.parametrize(
+    ("region", "partition"), [("us-east-1", "aws"), ("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")]
+)
+def test_the_load_balancer_arn_is_in_the_partition_of_its_region(region: str, partition: str) -> None:
+    (record,) = records(ALB_LINE)
+    record["s3_key"] = KEY.replace("us-east-1", region)
+    (resource_logs,) = json.loads(batch_of([record]).body())["resourceLogs"]
+    arn = values(resource_logs["resource"]["attributes"])["cloud.resource_id"]["stringValue"]
+    assert arn.startswith(f"arn:{partition}:elasticloadbalancing:{region}:123456789012:loadbalancer/app/")
+
+
+def test_values_outside_what_the_json_mapping_takes_are_kept_readably() -> None:
+    json_format = pytest.importorskip("google.protobuf.json_format")
+    logs_service = pytest.importorskip("opentelemetry.proto.collector.logs.v1.logs_service_pb2")
+    record = {"event_id": "e", "big": 2**70, "small": -(2**63), "nan": float("nan"), "inf": float("-inf")}
+    record |= {"nested": {"a": [1, None, "x"]}, "flag": False}
+    body = batch_of([record]).body()
+    (resource_logs,) = json.loads(body)["resourceLogs"]
+    attributes = values(resource_logs["scopeLogs"][0]["logRecords"][0]["attributes"])
+    assert attributes["big"] == {"stringValue": str(2**70)}  # beyond int64: kept as text
+    assert attributes["small"] == {"intValue": str(-(2**63))}
+    assert (attributes["nan"], attributes["inf"]) == ({"doubleValue": "NaN"}, {"doubleValue": "-Infinity"})
+    assert attributes["flag"] == {"boolValue": False}
+    json_format.Parse(body, logs_service.ExportLogsServiceRequest())
