@@ -90,7 +90,8 @@ def test_readme_otlp_row_promises_what_the_encoder_and_reader_do() -> None:
     retried = re.search(r"; ([\d, and]+) are retried", row)
     assert retried is not None, row
     assert {int(s) for s in re.findall(r"\d+", retried.group(1))} == otlp.RETRYABLE_STATUSES
-    # Every dotted attribute name the row lists is one the encoder writes for an ALB access record.
+    # Every dotted attribute name the row lists is one the encoder writes for an ALB access record or a
+    # CloudWatch Logs message.
     record = {
         "log_type": "alb_access",
         "elb": "app/web/50dc6c495c0c9188",
@@ -109,7 +110,9 @@ def test_readme_otlp_row_promises_what_the_encoder_and_reader_do() -> None:
         "s3_key": "AWSLogs/123456789012/elasticloadbalancing/us-east-1/2025/03/14/x.log.gz",
         "event_id": "e",
     }
-    encoded = otlp.OtlpLogs(config.Config(endpoint="https://c.example.com/v1/logs")).encode(record)
+    cloudwatch = {"log_type": "raw", "raw": "x", "owner": "123456789012", "log_group": "g", "log_stream": "s"}
+    destination = otlp.OtlpLogs(config.Config(endpoint="https://c.example.com/v1/logs"))
+    encoded = destination.encode(record) + destination.encode(cloudwatch)
     written = set(re.findall(r'"key":"([a-z0-9_.]+)"', encoded.decode()))
     promised = {name for name in re.findall(r"`([a-z_]+\.[a-z0-9_.]+)`", row)}
     assert promised and promised <= written, promised - written

@@ -25,7 +25,16 @@ from typing import Any
 
 import pytest
 from alb_log_factory import MALFORMED_LINE, iter_alb_lines, log_key
-from aws_events import s3_notification, sns_event, sqs_event
+from aws_events import (
+    ACCOUNT,
+    LOG_GROUP,
+    cloudwatch_logs_data,
+    cloudwatch_logs_event,
+    log_events,
+    s3_notification,
+    sns_event,
+    sqs_event,
+)
 from ingest_server import IngestServer, Reply
 
 from forwarder.parsers.alb import parse_alb_access
@@ -240,3 +249,23 @@ def test_other_statuses_are_permanent(  # noqa: PLR0917
     assert otlp.event_ids() == []
     summary = summary_of(caplog)
     assert (summary["records_sent"], summary["retries"], summary["outcome"]) == (0, 0, "failed")
+
+
+def test_cloudwatch_logs_events_arrive_once_with_their_log_group_as_resource(
+    invoke: Any, otlp: IngestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    events = log_events(
+        "START RequestId: 8f507cfc-xmpl-4697-b07a-ac58fc914c95 Version: $LATEST\n",
+        '{"timestamp":"2024-03-14T09:30:02.413Z","level":"ERROR","message":"card declined"}\n',
+        "a line of no known format\n",
+    )
+    with caplog.at_level(logging.INFO, logger="forwarder.summary"):
+        assert invoke(cloudwatch_logs_event(cloudwatch_logs_data(events))) is None
+    records = otlp.records()
+    assert [r["log_event_id"] for r in records] == [e["id"] for e in events]  # each once, in order
+    assert all(r["_resource"]["aws.log.group.names"] == [LOG_GROUP] for r in records)
+    assert all(r["_resource"]["cloud.account.id"] == ACCOUNT for r in records)
+    assert records[1]["_severity"] == "ERROR" and records[2]["_body"] == "a line of no known format"
+    assert records[2]["_time"] == f"{events[2]['timestamp']}000000"  # dated by its log event
+    summary = summary_of(caplog)
+    assert (summary["records_sent"], summary["rejected"], summary["outcome"]) == (3, 0, "ok")

@@ -15,6 +15,7 @@ from forwarder.parsers.nlb import parse_nlb_access
 from forwarder.reader import Line
 from forwarder.records import iter_records
 from forwarder.sender import Batch, HttpResponse, iter_batches
+from forwarder.units import object_provenance
 
 ENDPOINT = "https://collector.example.com:4318/v1/logs"
 ARN_PREFIX = "arn:aws:elasticloadbalancing:us-east-1:123456789012"
@@ -43,9 +44,8 @@ def otlp() -> Any:
 
 
 def records(*lines: str, log_type: str = "alb_access") -> list[dict[str, Any]]:
-    return list(
-        iter_records((Line(text) for text in lines), log_type=log_type, bucket="logs", key=KEY, etag="e")
-    )
+    provenance = object_provenance("logs", KEY, "e")
+    return list(iter_records((Line(text) for text in lines), log_type=log_type, provenance=provenance))
 
 
 def batch_of(items: list[dict[str, Any]]) -> Batch:
@@ -251,3 +251,92 @@ def test_values_outside_what_the_json_mapping_takes_are_kept_readably() -> None:
     assert (attributes["nan"], attributes["inf"]) == ({"doubleValue": "NaN"}, {"doubleValue": "-Infinity"})
     assert attributes["flag"] == {"boolValue": False}
     json_format.Parse(body, logs_service.ExportLogsServiceRequest())
+
+
+CLOUDWATCH = {
+    "log_group": "/aws/lambda/checkout",
+    "log_stream": "2025/03/14/[$LATEST]0123456789abcdef",
+    "owner": "123456789012",
+    "event_time": "2024-03-14T09:30:02.412Z",
+    "log_event_id": "31953106606966983378809025079804211143289615424298221568",
+    "event_id": "f" * 32,
+}
+
+
+def only_log_record(record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(resource attributes, the log record) of a one-record body."""
+    (resource_logs,) = json.loads(batch_of([record]).body())["resourceLogs"]
+    return values(resource_logs["resource"]["attributes"]), resource_logs["scopeLogs"][0]["logRecords"][0]
+
+
+def test_a_cloudwatch_logs_record_has_its_log_group_as_resource_and_its_level_as_severity() -> None:
+    record = {
+        "log_type": "lambda_json",
+        "time": "2024-03-14T09:30:02.413Z",
+        "level": "WARN",
+        "message": "slow",
+    }
+    resource, log_record = only_log_record(record | {"request_id": "8f50", **CLOUDWATCH})
+    assert resource == {
+        "cloud.provider": {"stringValue": "aws"},
+        "cloud.account.id": {"stringValue": "123456789012"},
+        "aws.log.group.names": {"arrayValue": {"values": [{"stringValue": "/aws/lambda/checkout"}]}},
+        "aws.log.stream.names": {"arrayValue": {"values": [{"stringValue": CLOUDWATCH["log_stream"]}]}},
+    }
+    assert log_record["timeUnixNano"] == "1710408602413000000"  # the line's own time
+    assert (log_record["severityNumber"], log_record["severityText"]) == (13, "WARN")
+    attributes = values(log_record["attributes"])
+    assert attributes["faas.invocation_id"] == {"stringValue": "8f50"}
+    assert attributes["log_event_id"] == {"stringValue": CLOUDWATCH["log_event_id"]}
+    assert not {"log_group", "log_stream", "owner", "request_id"} & set(attributes)
+
+
+def test_a_message_of_no_known_format_is_the_body_dated_by_its_log_event() -> None:
+    _, log_record = only_log_record({"raw": "charging card", "log_type": "raw", **CLOUDWATCH})
+    assert log_record["body"] == {"stringValue": "charging card"}
+    assert log_record["timeUnixNano"] == "1710408602412000000"
+    assert "severityNumber" not in log_record
+
+
+@pytest.mark.parametrize(
+    ("record", "expected"),
+    [
+        (
+            {"log_type": "apigateway_access", "method": "POST", "status": 502, "protocol": "HTTP/1.1"},
+            {
+                "http.request.method": {"stringValue": "POST"},
+                "http.response.status_code": {"intValue": "502"},
+                "network.protocol.version": {"stringValue": "1.1"},
+            },
+        ),
+        (
+            {"log_type": "apigateway_access", "httpMethod": "GET", "ip": "198.51.100.4", "userAgent": "k6"},
+            {
+                "http.request.method": {"stringValue": "GET"},
+                "client.address": {"stringValue": "198.51.100.4"},
+                "user_agent.original": {"stringValue": "k6"},
+            },
+        ),
+        (
+            {
+                "log_type": "vpc_flow",
+                "srcaddr": "10.0.0.1",
+                "srcport": 443,
+                "dstaddr": "10.0.0.2",
+                "protocol": 6,
+            },
+            {
+                "source.address": {"stringValue": "10.0.0.1"},
+                "source.port": {"intValue": "443"},
+                "destination.address": {"stringValue": "10.0.0.2"},
+                "protocol": {"intValue": "6"},
+            },
+        ),
+    ],
+)
+def test_other_log_types_use_the_semantic_conventions_too(
+    record: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    _, log_record = only_log_record(record | CLOUDWATCH)
+    attributes = values(log_record["attributes"])
+    assert {key: attributes.get(key) for key in expected} == expected
