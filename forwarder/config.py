@@ -92,6 +92,8 @@ OUTPUT_ELASTICSEARCH = "elasticsearch"
 OUTPUT_SPLUNK_HEC = "splunk_hec"
 OUTPUT_LOKI = "loki"
 OUTPUT_DATADOG = "datadog"
+OUTPUT_OTLP = "otlp"
+OTLP_LOGS_PATH = "/v1/logs"
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -307,6 +309,14 @@ class Config:
             applies_to = _SETTING_FORMATS[name.split("_", 1)[0]]
             if reader.text(name) and output_format != applies_to:
                 logger.warning("%s is ignored: it applies only to %s=%s", name, OUTPUT_FORMAT, applies_to)
+        if output_format == OUTPUT_OTLP and not urlsplit(endpoint).path.rstrip("/").endswith(OTLP_LOGS_PATH):
+            # Exporters append /v1/logs to OTEL_EXPORTER_OTLP_ENDPOINT; HTTP_ENDPOINT is posted to as it is.
+            logger.warning(
+                "%s does not end with %s, the path OTLP/HTTP receivers take logs on (got %r)",
+                HTTP_ENDPOINT,
+                OTLP_LOGS_PATH,
+                describe_endpoint(endpoint),
+            )
         if allow_insecure and endpoint.startswith("http://"):
             logger.warning("%s=true: sending logs over plain HTTP (local testing only)", HTTP_ALLOW_INSECURE)
 

@@ -59,6 +59,7 @@ __all__ = [
     "limits_for",
     "line_time_ns",
     "record_time_ns",
+    "short_reason",
     "status_phrase",
     "status_verdict",
 ]
@@ -71,7 +72,11 @@ _DESTINATIONS: dict[str, tuple[str, str]] = {
     "splunk_hec": ("forwarder.destinations.splunk_hec", "SplunkHec"),
     "loki": ("forwarder.destinations.loki", "LokiPush"),
     "datadog": ("forwarder.destinations.datadog", "DatadogLogs"),
+    "otlp": ("forwarder.destinations.otlp", "OtlpLogs"),
 }
+
+_REASON_CHARS = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 OUTPUT_FORMATS: tuple[str, ...] = tuple(_DESTINATIONS)
 DEFAULT_OUTPUT_FORMAT = "json"
@@ -221,6 +226,12 @@ def status_verdict(
         failure = f"HTTP {status} {status_phrase(status)}".rstrip()
         return Verdict(retry=tuple(range(sent.records)), failure=failure)
     return Verdict(refused=True)
+
+
+def short_reason(text: str) -> str:
+    """Text an intake sent as a reason, on one line and at most 200 characters."""
+    text = _CONTROL.sub(" ", text).strip()
+    return text if len(text) <= _REASON_CHARS else text[: _REASON_CHARS - 3] + "..."
 
 
 def status_phrase(status: int) -> str:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from forwarder import jsonutil
 from forwarder.config import ES_INDEX
-from forwarder.destinations import DELIVERED, Framing, Rejection, Verdict, status_verdict
+from forwarder.destinations import DELIVERED, Framing, Rejection, Verdict, short_reason, status_verdict
 
 if TYPE_CHECKING:
     from forwarder.config import Config
@@ -33,8 +33,6 @@ _FORBIDDEN = frozenset('\\/*?"<>|,#: ')
 _MAX_INDEX_BYTES = 255
 _SAMPLE_HOUR = "2025-03-14T09"
 _MAX_CACHED_NAMES = 1024
-_REASON_CHARS = 200
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 def index_problems(template: str | None) -> list[str]:
@@ -157,7 +155,7 @@ def _read_items(items: list[Any]) -> Verdict:
         result = item.get("create") if isinstance(item, dict) else None
         status = result.get("status") if isinstance(result, dict) else None
         if not isinstance(status, int):
-            rejected.append(Rejection(position, f"unreadable _bulk item: {_short(json.dumps(item))}"))
+            rejected.append(Rejection(position, f"unreadable _bulk item: {short_reason(json.dumps(item))}"))
         elif 200 <= status <= 299:
             continue
         elif status == 409:  # create of an _id already indexed: delivered before (a retry resent it)
@@ -184,10 +182,5 @@ def _read_items(items: list[Any]) -> Verdict:
 def _reason(status: int, result: Any) -> str:
     error = result.get("error") if isinstance(result, dict) else None
     if isinstance(error, dict):
-        return _short(f"{status} {error.get('type', 'error')}: {error.get('reason', '')}")
-    return _short(f"{status} {error or 'error'}")
-
-
-def _short(text: str) -> str:
-    text = _CONTROL.sub(" ", text).strip()
-    return text if len(text) <= _REASON_CHARS else text[: _REASON_CHARS - 3] + "..."
+        return short_reason(f"{status} {error.get('type', 'error')}: {error.get('reason', '')}")
+    return short_reason(f"{status} {error or 'error'}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from forwarder import config
-from forwarder.destinations import DEFAULT_OUTPUT_FORMAT, OUTPUT_FORMATS, limits_for
+from forwarder.destinations import DEFAULT_OUTPUT_FORMAT, OUTPUT_FORMATS, limits_for, otlp
 from forwarder.destinations.elasticsearch import index_problems
 
 from .template_model import ACCOUNT, REPO, Stack, load_template
@@ -124,3 +124,36 @@ def test_readme_lists_every_destination_setting() -> None:
     text = (REPO / "README.md").read_text()
     for name in (*config.DESTINATION_SETTING_NAMES, config.DESTINATION_SETTINGS):
         assert f"| `{name}` |" in text, name
+
+
+def test_readme_otlp_row_promises_what_the_encoder_and_reader_do() -> None:
+    row = readme_destinations()["otlp"]
+    retried = re.search(r"; ([\d, and]+) are retried", row)
+    assert retried is not None, row
+    assert {int(s) for s in re.findall(r"\d+", retried.group(1))} == otlp.RETRYABLE_STATUSES
+    # Every dotted attribute name the row lists is one the encoder writes for an ALB access record or a
+    # CloudWatch Logs message.
+    record = {
+        "log_type": "alb_access",
+        "elb": "app/web/50dc6c495c0c9188",
+        "http_method": "GET",
+        "request_url": "https://a.example.com:443/",
+        "http_version": "HTTP/2.0",
+        "elb_status_code": 200,
+        "client_ip": "203.0.113.7",
+        "client_port": 52344,
+        "user_agent": "curl/8.5.0",
+        "ssl_protocol": "TLSv1.3",
+        "domain_name": "a.example.com",
+        "received_bytes": 412,
+        "sent_bytes": 1211,
+        "s3_bucket": "logs",
+        "s3_key": "AWSLogs/123456789012/elasticloadbalancing/us-east-1/2025/03/14/x.log.gz",
+        "event_id": "e",
+    }
+    cloudwatch = {"log_type": "raw", "raw": "x", "owner": "123456789012", "log_group": "g", "log_stream": "s"}
+    destination = otlp.OtlpLogs(config.Config(endpoint="https://c.example.com/v1/logs"))
+    encoded = destination.encode(record) + destination.encode(cloudwatch)
+    written = set(re.findall(r'"key":"([a-z0-9_.]+)"', encoded.decode()))
+    promised = {name for name in re.findall(r"`([a-z_]+\.[a-z0-9_.]+)`", row)}
+    assert promised and promised <= written, promised - written

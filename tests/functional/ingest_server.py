@@ -1,15 +1,19 @@
 """A real HTTP(S) log receiver on 127.0.0.1 for tests and the demo.
 
 It accepts what the forwarder sends in one output format (``intake``: gzip JSON ``{"logs": [...]}``,
-gzip NDJSON, or Elasticsearch's ``_bulk``), records every request, and can be scripted to misbehave:
-answer with any status (429 with Retry-After, 500, 401 ...), hang without answering, drip the answer a
-byte at a time, reset the connection, or quote a request header back (in the body, in a malformed header
-line or as the status line). Requests that break the contract (not gzip, not JSON, no ``logs`` list, a
+gzip NDJSON, Elasticsearch's ``_bulk`` or OTLP/HTTP JSON logs), records every request, and can be scripted
+to misbehave: answer with any status (429 with Retry-After, 500, 401 ...), hang without answering, drip the
+answer a byte at a time, reset the connection, or quote a request header back (in the body, in a malformed
+header line or as the status line). Requests that break the contract (not gzip, not JSON, no ``logs`` list, a
 bad ``_bulk`` action) get a 400 and are recorded with the reason.
 
 The ``elasticsearch`` intake keeps documents by (index, _id) and answers ``_bulk`` as Elasticsearch
 documents it: 200 with ``errors`` and one item per action, in request order; ``create`` of an existing
 id answers 409, and ``fail_items`` scripts 429, 5xx or 400 (mapping conflict) answers for given ids.
+The ``otlp`` intake flattens each log record to its attributes (with ``_resource``, ``_time`` and
+``_body``) and answers as the OTLP specification documents: 200 with an empty ``ExportLogsServiceResponse``,
+or with ``partialSuccess`` (``rejectedLogRecords`` and ``errorMessage``) when ``reject_records`` named
+some of the records sent; scripted 429/502/503/504 (with Retry-After) and 400 are answered as scripted.
 Scripted non-2xx replies, and 2xx replies with a body of their own, are answered as they are.
 
 The ``splunk_hec`` intake answers as HEC documents it: ``{"text": "Success", "code": 0}``, 400 code 6
@@ -100,7 +104,7 @@ class Reflect:
 Action = Reply | Hang | Drip | Reset | Reflect
 
 
-INTAKES = ("json", "ndjson", "elasticsearch", "splunk_hec", "loki", "datadog")
+INTAKES = ("json", "ndjson", "elasticsearch", "splunk_hec", "loki", "datadog", "otlp")
 LOKI_PUSH_PATH = "/loki/api/v1/push"
 DATADOG_LOGS_PATH = "/api/v2/logs"
 DATADOG_MAX_ENTRIES = 1000
@@ -133,6 +137,7 @@ class ReceivedRequest:
     actions: tuple[dict[str, Any], ...] = ()  # _bulk: the action line of each document in ``logs``
     item_statuses: tuple[int, ...] = ()  # _bulk: the status answered for each item
     ack_id: int | None = None  # HEC: the ackId answered for the request
+    rejected: frozenset[str] = frozenset()  # otlp: event_ids refused by a partial success
 
     def header(self, name: str) -> str | None:
         """Case-insensitive header lookup."""
@@ -177,6 +182,7 @@ class IngestServer:
         self._loki_entries: list[dict[str, Any]] = []
         self._documents: dict[tuple[str, str], dict[str, Any]] = {}
         self._item_failures: dict[str, deque[int]] = {}
+        self._to_reject: set[str] = set()
         self._lock = threading.Lock()
         self._script: deque[Action] = deque()
         self._default: Action = default or Reply()
@@ -220,6 +226,7 @@ class IngestServer:
             self._requests.clear()
             self._documents.clear()
             self._item_failures.clear()
+            self._to_reject.clear()
 
     def reset_requests(self) -> None:
         """Forget the requests received (documents stay indexed)."""
@@ -231,6 +238,11 @@ class IngestServer:
         with self._lock:
             for doc_id, statuses in failures.items():
                 self._item_failures.setdefault(doc_id, deque()).extend(statuses)
+
+    def reject_records(self, event_ids: Iterable[str]) -> None:
+        """otlp: refuse these records (once each) with a partial success; the others are accepted."""
+        with self._lock:
+            self._to_reject.update(event_ids)
 
     def documents(self) -> dict[tuple[str, str], dict[str, Any]]:
         """_bulk: the documents stored, by (index, _id)."""
@@ -267,7 +279,7 @@ class IngestServer:
 
     def records(self) -> list[dict[str, Any]]:
         """Every record of every accepted request, in arrival order (HEC with acks: acknowledged ones;
-        Loki: the entries it holds)."""
+        Loki: the entries it holds; OTLP: not those a partial success refused)."""
         if self.intake == "loki":
             with self._lock:
                 return [json.loads(entry["line"]) for entry in self._loki_entries]
@@ -276,7 +288,12 @@ class IngestServer:
             with self._lock:
                 acked = set(self._acked)
             requests = [r for r in requests if (r.header("X-Splunk-Request-Channel"), r.ack_id) in acked]
-        return [record for request in requests for record in request.logs]
+        return [
+            record
+            for request in requests
+            for record in request.logs
+            if record.get("event_id") not in request.rejected
+        ]
 
     def event_ids(self) -> list[str]:
         return [str(record.get("event_id")) for record in self.records()]
@@ -394,6 +411,16 @@ class IngestServer:
                 answer[str(ack_id)] = key in self._acked
         return Reply(200, body=json.dumps({"acks": answer}).encode())
 
+    def _export(self, logs: tuple[dict[str, Any], ...]) -> tuple[Reply, frozenset[str]]:
+        """otlp: the ExportLogsServiceResponse, with a partial success for the records to reject."""
+        with self._lock:
+            rejected = frozenset(r["event_id"] for r in logs if r.get("event_id") in self._to_reject)
+            self._to_reject -= rejected
+        if not rejected:
+            return Reply(200, body=b"{}"), rejected
+        partial = {"rejectedLogRecords": str(len(rejected)), "errorMessage": "log record too old to ingest"}
+        return Reply(200, body=json.dumps({"partialSuccess": partial}).encode()), rejected
+
 
 _CONTENT_TYPES = {
     "json": "application/json",
@@ -401,6 +428,7 @@ _CONTENT_TYPES = {
     "splunk_hec": "application/json",
     "loki": "application/json",
     "datadog": "application/json",
+    "otlp": "application/json",
 }
 
 
@@ -435,6 +463,8 @@ def decode_body(
         return _decode_loki(data)
     if intake == "datadog":
         return _decode_datadog(data)
+    if intake == "otlp":
+        return _decode_otlp(data)
     if intake != "json":
         return _decode_lines(data, intake)
     try:
@@ -536,6 +566,55 @@ def _decode_loki(data: bytes) -> tuple[tuple[dict[str, Any], ...], str | None]:
     return tuple(entries), None
 
 
+def _decode_otlp(data: bytes) -> tuple[tuple[dict[str, Any], ...], str | None]:
+    """An ExportLogsServiceRequest in OTLP's JSON mapping -> one flat dict per log record."""
+    try:
+        document = json.loads(data)
+        records = []
+        for resource_logs in document["resourceLogs"]:
+            resource = _otlp_attributes(resource_logs["resource"]["attributes"])
+            for scope_logs in resource_logs["scopeLogs"]:
+                for log_record in scope_logs["logRecords"]:
+                    record = _otlp_attributes(log_record.get("attributes", []))
+                    record["_resource"] = resource
+                    record["_time"] = log_record.get("timeUnixNano")
+                    record["_severity"] = log_record.get("severityText")
+                    record["_body"] = _otlp_value(log_record["body"]) if "body" in log_record else None
+                    if not str(log_record["observedTimeUnixNano"]).isdigit():
+                        raise ValueError("observedTimeUnixNano is not a decimal string")
+                    if record["_time"] is not None and not record["_time"].isdigit():
+                        raise ValueError("timeUnixNano is not a decimal string")
+                    records.append(record)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        return (), f"body is not an OTLP JSON ExportLogsServiceRequest: {type(exc).__name__}: {exc}"
+    return tuple(records), None
+
+
+def _otlp_attributes(attributes: list[dict[str, Any]]) -> dict[str, Any]:
+    flat = {}
+    for attribute in attributes:
+        if attribute["key"] in flat:
+            raise ValueError(f"attribute {attribute['key']} appears twice")
+        flat[attribute["key"]] = _otlp_value(attribute["value"])
+    return flat
+
+
+def _otlp_value(value: dict[str, Any]) -> Any:
+    """An AnyValue as the JSON mapping writes it: int64 as a decimal string, one key per value."""
+    ((kind, inner),) = value.items()
+    if kind == "intValue":
+        if not isinstance(inner, str):
+            raise ValueError(f"intValue {inner!r} is not a string")
+        return int(inner)
+    if kind == "arrayValue":
+        return [_otlp_value(item) for item in inner.get("values", [])]
+    if kind == "kvlistValue":
+        return _otlp_attributes(inner.get("values", []))
+    if kind not in ("stringValue", "boolValue", "doubleValue"):
+        raise ValueError(f"unknown AnyValue {kind}")
+    return inner
+
+
 def _bulk_item(action: dict[str, Any], status: int) -> dict[str, Any]:
     """One entry of a _bulk answer's ``items``, shaped as Elasticsearch documents it."""
     index, doc_id = action["create"]["_index"], action["create"]["_id"]
@@ -598,6 +677,7 @@ def _handler_class(server: IngestServer) -> type[BaseHTTPRequestHandler]:
             actions: tuple[dict[str, Any], ...] = ()
             statuses: tuple[int, ...] = ()
             ack_id = None
+            rejected: frozenset[str] = frozenset()
             if self.path.split("?", 1)[0] != server.path:
                 logs, error = (), f"unknown path {self.path}"
                 reply = Reply(404, body=b'{"error":"not found"}')
@@ -626,11 +706,23 @@ def _handler_class(server: IngestServer) -> type[BaseHTTPRequestHandler]:
                 # A plain 2xx is the _bulk answer; a scripted 2xx with its own body is sent as it is.
                 actions, logs = logs[::2], logs[1::2]
                 reply, statuses = server._bulk(actions, logs)
+            elif server.intake == "otlp" and action == Reply(action.status) and action.status < 300:
+                reply, rejected = server._export(logs)
             else:
                 reply = action
             server._record(
                 ReceivedRequest(
-                    "POST", self.path, headers, raw, logs, reply.status, error, actions, statuses, ack_id
+                    "POST",
+                    self.path,
+                    headers,
+                    raw,
+                    logs,
+                    reply.status,
+                    error,
+                    actions,
+                    statuses,
+                    ack_id,
+                    rejected,
                 )
             )
             self._reply(reply)

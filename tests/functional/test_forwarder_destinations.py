@@ -27,12 +27,14 @@ CONTENT_TYPES = {
     "splunk_hec": "application/json",
     "loki": "application/json",
     "datadog": "application/json",
+    "otlp": "application/json",
 }
 PATHS = {
     "elasticsearch": "/_bulk",
     "splunk_hec": HEC_EVENT_PATH,
     "loki": LOKI_PUSH_PATH,
     "datadog": DATADOG_LOGS_PATH,
+    "otlp": "/v1/logs",
 }
 SUCCESS = {"loki": 204, "datadog": 202}
 
@@ -96,10 +98,14 @@ def test_test_mode_sends_nothing_and_logs_a_sample_of_the_format(
         invoke(sns_event(s3_notification(obj)))
     assert receiver.requests == []
     (line,) = [r for r in caplog.records if r.getMessage().startswith("test mode: would POST 5 records")]
-    sample = json.loads(line.sample_record.splitlines()[-1])  # after its _bulk action line if any
+    sample = json.loads(line.sample_record.splitlines()[-1])  # the record, after its _bulk action if any
     record = sample["event"] if receiver.intake == "splunk_hec" else sample
     if receiver.intake == "loki":
         record = json.loads(sample["values"][0][1])
+    if receiver.intake == "otlp":  # one ResourceLogs, its record's fields as attributes
+        (log_record,) = sample["scopeLogs"][0]["logRecords"]
+        record = {a["key"]: a["value"].get("intValue") for a in log_record["attributes"]}
+        record["line_number"] = int(record["line_number"])
     assert record["line_number"] == 1
 
 
@@ -117,6 +123,8 @@ def test_bodies_hold_whole_records_in_the_format(invoke: Any, put_log: Any, rece
         assert [json.loads(s["values"][0][1])["line_number"] for s in streams] == [1, 2, 3]
     elif receiver.intake == "splunk_hec":
         assert [json.loads(line)["event"]["line_number"] for line in body.split(b"\n")] == [1, 2, 3]
+    elif receiver.intake == "otlp":
+        assert len(json.loads(body)["resourceLogs"]) == 3
     else:
         lines_per_record = 2 if receiver.intake == "elasticsearch" else 1
         assert body.endswith(b"\n") and body.count(b"\n") == 3 * lines_per_record

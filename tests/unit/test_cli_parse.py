@@ -303,6 +303,19 @@ def test_output_format_elasticsearch_prints_the_bulk_body(
     assert documents[0]["@timestamp"] == "2024-05-01T12:00:01.123456Z"
 
 
+def test_output_format_otlp_prints_an_export_logs_request(
+    tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    path = write_gz(tmp_path / ALB_NAME, ALB_LINES)
+    status, bodies, _ = run_parse(capsysbinary, str(path), "--output-format", "otlp")
+    assert status == 0
+    (body,) = bodies
+    log_records = [r["scopeLogs"][0]["logRecords"][0] for r in body["resourceLogs"]]
+    numbers = [next(a["value"] for a in r["attributes"] if a["key"] == "line_number") for r in log_records]
+    assert numbers == [{"intValue": "1"}, {"intValue": "2"}, {"intValue": "3"}]
+    assert log_records[0]["timeUnixNano"] == "1714564801123456000"  # 2024-05-01T12:00:01.123456Z
+
+
 def test_output_format_elasticsearch_needs_an_index(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

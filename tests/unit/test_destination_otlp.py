@@ -1,0 +1,342 @@
+"""The otlp destination without a network: the OTLP/HTTP JSON body, and reading OTLP answers."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import pytest
+
+from forwarder.config import Config
+from forwarder.destinations import Rejection, Verdict, destination_for
+from forwarder.parsers.alb import parse_alb_access
+from forwarder.parsers.nlb import parse_nlb_access
+from forwarder.reader import Line
+from forwarder.records import iter_records
+from forwarder.sender import Batch, HttpResponse, iter_batches
+from forwarder.units import object_provenance
+
+ENDPOINT = "https://collector.example.com:4318/v1/logs"
+ARN_PREFIX = "arn:aws:elasticloadbalancing:us-east-1:123456789012"
+KEY = (
+    "prod/AWSLogs/123456789012/elasticloadbalancing/us-east-1/2025/03/14/"
+    "123456789012_elasticloadbalancing_us-east-1_app.web.50dc6c495c0c9188_20250314T0930Z_10.0.1.25_x.log.gz"
+)
+ALB_LINE = (
+    "https 2025-03-14T09:30:00.123456Z app/web/50dc6c495c0c9188 203.0.113.7:52344 10.0.1.12:8080 0.001 0.012 "
+    '0.000 503 503 412 1211 "GET https://shop.example.com:443/cart?item=7 HTTP/1.1" "curl/8.5.0" '
+    "ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/"
+    'web/6d0ecf831eec9f09 "Root=1-67d3f0a8-0123456789abcdef01234567" "shop.example.com" '
+    '"arn:aws:acm:us-east-1:123456789012:certificate/abc" 1 2025-03-14T09:29:59.987000Z "forward" "-" "-" '
+    '"10.0.1.12:8080" "503" "-" "-" TID_0123456789abcdef "-" "-" "-"'
+)
+NLB_LINE = (
+    "tls 2.0 2018-12-20T02:59:40 net/my-network-loadbalancer/c6e77e28c25b2234 g3d4b5e8bb8464cd "
+    "72.21.218.154:51341 172.100.100.185:443 5 2 98 246 - arn:aws:acm:us-east-2:671290407336:certificate/"
+    "2a108f19-aded-46b0-8493-c63eb1ef4a99 - ECDHE-RSA-AES128-SHA tlsv12 - my-network-loadbalancer-c6e77e28c25"
+    'b2234.elb.us-east-2.amazonaws.com h2 h2 "h2","http/1.1" 2020-04-01T08:51:42'
+)
+
+
+def otlp() -> Any:
+    return destination_for(Config(endpoint=ENDPOINT, output_format="otlp"))
+
+
+def records(*lines: str, log_type: str = "alb_access") -> list[dict[str, Any]]:
+    provenance = object_provenance("logs", KEY, "e")
+    return list(iter_records((Line(text) for text in lines), log_type=log_type, provenance=provenance))
+
+
+def batch_of(items: list[dict[str, Any]]) -> Batch:
+    destination = otlp()
+    encoded = [destination.encode(item) for item in items]
+    return next(iter_batches(encoded, framing=destination.framing, max_records=len(items), max_bytes=10**6))
+
+
+def values(attributes: list[dict[str, Any]]) -> dict[str, Any]:
+    return {a["key"]: a["value"] for a in attributes}
+
+
+def test_an_access_line_becomes_one_resource_with_one_log_record_named_by_semantic_conventions() -> None:
+    (record,) = records(ALB_LINE)
+    body = json.loads(batch_of([record]).body())
+    (resource_logs,) = body["resourceLogs"]
+    assert values(resource_logs["resource"]["attributes"]) == {
+        "cloud.provider": {"stringValue": "aws"},
+        "cloud.account.id": {"stringValue": "123456789012"},
+        "cloud.region": {"stringValue": "us-east-1"},
+        "cloud.resource_id": {"stringValue": f"{ARN_PREFIX}:loadbalancer/app/web/50dc6c495c0c9188"},
+        "elb": {"stringValue": "app/web/50dc6c495c0c9188"},
+    }
+    (scope_logs,) = resource_logs["scopeLogs"]
+    assert scope_logs["scope"]["name"] == "alb-log-onboarding-forwarder"
+    (log_record,) = scope_logs["logRecords"]
+    assert log_record["timeUnixNano"] == "1741944600123456000"
+    assert log_record["observedTimeUnixNano"].isdigit()
+    assert (log_record["severityNumber"], log_record["severityText"]) == (17, "ERROR")  # a 503
+    assert "body" not in log_record
+    attributes = values(log_record["attributes"])
+    assert {
+        key: attributes[key]
+        for key in (
+            "http.request.method",
+            "url.full",
+            "http.response.status_code",
+            "client.address",
+            "client.port",
+            "user_agent.original",
+            "tls.protocol.name",
+            "tls.protocol.version",
+            "tls.client.server_name",
+            "network.protocol.name",
+            "network.protocol.version",
+            "http.request.size",
+            "http.response.size",
+            "aws.s3.bucket",
+            "event_id",
+            "target_status_code",
+            "request_processing_time",
+        )
+    } == {
+        "http.request.method": {"stringValue": "GET"},
+        "url.full": {"stringValue": "https://shop.example.com:443/cart?item=7"},
+        "http.response.status_code": {"intValue": "503"},
+        "client.address": {"stringValue": "203.0.113.7"},
+        "client.port": {"intValue": "52344"},
+        "user_agent.original": {"stringValue": "curl/8.5.0"},
+        "tls.protocol.name": {"stringValue": "tls"},
+        "tls.protocol.version": {"stringValue": "1.2"},
+        "tls.client.server_name": {"stringValue": "shop.example.com"},
+        "network.protocol.name": {"stringValue": "http"},
+        "network.protocol.version": {"stringValue": "1.1"},
+        "http.request.size": {"intValue": "412"},
+        "http.response.size": {"intValue": "1211"},
+        "aws.s3.bucket": {"stringValue": "logs"},
+        "event_id": {"stringValue": record["event_id"]},
+        "target_status_code": {"intValue": "503"},
+        "request_processing_time": {"doubleValue": 0.001},
+    }
+    for replaced in ("http_method", "client_ip", "ssl_protocol", "elb", "s3_key", "domain_name"):
+        assert replaced not in attributes
+
+
+def test_the_body_validates_against_the_official_protobuf_json_mapping() -> None:
+    json_format = pytest.importorskip("google.protobuf.json_format")
+    logs_service = pytest.importorskip("opentelemetry.proto.collector.logs.v1.logs_service_pb2")
+    items = [*records(ALB_LINE, "not a log line"), *records(NLB_LINE, log_type="nlb_access")]
+    items[0]["truncated"] = True
+    request = json_format.Parse(batch_of(items).body(), logs_service.ExportLogsServiceRequest())
+    assert [len(r.scope_logs[0].log_records) for r in request.resource_logs] == [1, 1, 1]
+    malformed = request.resource_logs[1].scope_logs[0].log_records[0]
+    assert malformed.body.string_value == "not a log line" and malformed.time_unix_nano == 0
+    assert malformed.severity_number == 0  # no status: severity unset
+    flagged = {a.key: a.value for a in request.resource_logs[0].scope_logs[0].log_records[0].attributes}
+    assert flagged["truncated"].bool_value is True
+
+
+def test_nlb_times_without_fraction_and_tls_protocol_names() -> None:
+    (record,) = records(NLB_LINE, log_type="nlb_access")
+    assert parse_nlb_access(NLB_LINE)["time"] == "2018-12-20T02:59:40"
+    (resource_logs,) = json.loads(batch_of([record]).body())["resourceLogs"]
+    (log_record,) = resource_logs["scopeLogs"][0]["logRecords"]
+    assert log_record["timeUnixNano"] == "1545274780000000000"
+    attributes = values(log_record["attributes"])
+    assert attributes["tls.protocol.version"] == {"stringValue": "1.2"}
+    assert attributes["client.address"] == {"stringValue": "72.21.218.154"}
+    assert attributes["received_bytes"] == {"intValue": "98"}  # TLS bytes, not an HTTP request size
+    assert attributes["alpn_client_preference_list"]["arrayValue"]["values"][0] == {"stringValue": "h2"}
+
+
+@pytest.mark.parametrize(
+    ("status", "severity"), [(200, "INFO"), (302, "INFO"), (404, "WARN"), (500, "ERROR")]
+)
+def test_severity_follows_the_status(status: int, severity: str) -> None:
+    record = parse_alb_access(ALB_LINE) | {"elb_status_code": status, "event_id": "e"}
+    (resource_logs,) = json.loads(batch_of([record]).body())["resourceLogs"]
+    assert resource_logs["scopeLogs"][0]["logRecords"][0]["severityText"] == severity
+
+
+def test_a_retry_subset_is_still_a_valid_request() -> None:
+    batch = batch_of(records(ALB_LINE, ALB_LINE, ALB_LINE))
+    assert len(json.loads(batch.subset([0, 2]).body())["resourceLogs"]) == 2
+
+
+def answer(status: int, body: bytes) -> Verdict:
+    batch = batch_of(records(ALB_LINE, ALB_LINE, ALB_LINE))
+    verdict: Verdict = otlp().read_response(HttpResponse(status, None, body), batch)
+    return verdict
+
+
+@pytest.mark.parametrize(
+    "body", [b"", b"{}", b'{"partialSuccess":{}}', b'{"partialSuccess":{"rejectedLogRecords":"0"}}']
+)
+def test_full_success(body: bytes) -> None:
+    assert answer(200, body) == Verdict()
+
+
+def test_partial_success_is_a_position_less_rejection_never_retried() -> None:
+    body = b'{"partialSuccess":{"rejectedLogRecords":"2","errorMessage":"too\\nold"}}'
+    assert answer(200, body) == Verdict(
+        rejected=2, rejections=(Rejection(None, "2 log records rejected (partial success): too old"),)
+    )
+    # Lenient encoders write the int64 as a number.
+    assert answer(200, b'{"partialSuccess":{"rejectedLogRecords":1}}').rejected == 1
+
+
+def test_a_full_success_with_a_warning_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        assert answer(200, b'{"partialSuccess":{"errorMessage":"attribute dropped"}}') == Verdict()
+    assert "attribute dropped" in caplog.text
+
+
+def test_a_protobuf_answer_is_read_too() -> None:
+    logs_service = pytest.importorskip("opentelemetry.proto.collector.logs.v1.logs_service_pb2")
+    response = logs_service.ExportLogsServiceResponse()
+    response.partial_success.rejected_log_records = 3
+    response.partial_success.error_message = "quota"
+    verdict = answer(200, response.SerializeToString())
+    assert (verdict.rejected, verdict.rejections[0].reason) == (
+        3,
+        "3 log records rejected (partial success): quota",
+    )
+    assert answer(200, logs_service.ExportLogsServiceResponse().SerializeToString()) == Verdict()
+
+
+@pytest.mark.parametrize("body", [b"<html>login</html>", b"OK", b"[1]"])
+def test_an_answer_that_is_no_otlp_response_is_refused(body: bytes) -> None:
+    verdict = answer(200, body)
+    assert verdict.refused and "without an OTLP ExportLogsServiceResponse" in verdict.failure
+
+
+@pytest.mark.parametrize("status", [429, 502, 503, 504])
+def test_retryable_statuses_retry_the_whole_request(status: int) -> None:
+    assert answer(status, b'{"code":14}').retry == (0, 1, 2)
+
+
+@pytest.mark.parametrize("status", [400, 408, 413, 500, 501])
+def test_other_statuses_are_permanent(status: int) -> None:
+    assert answer(status, b'{"code":3}') == Verdict(refused=True)
+
+
+def test_an_endpoint_without_the_logs_path_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        Config.from_env({"HTTP_ENDPOINT": "https://collector.example.com:4318", "OUTPUT_FORMAT": "otlp"})
+        Config.from_env({"HTTP_ENDPOINT": ENDPOINT, "OUTPUT_FORMAT": "otlp"})
+    (warning,) = caplog.records
+    assert "does not end with /v1/logs" in warning.getMessage()
+
+
+@pytest.mark.parametrize(
+    ("region", "partition"), [("us-east-1", "aws"), ("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")]
+)
+def test_the_load_balancer_arn_is_in_the_partition_of_its_region(region: str, partition: str) -> None:
+    (record,) = records(ALB_LINE)
+    record["s3_key"] = KEY.replace("us-east-1", region)
+    (resource_logs,) = json.loads(batch_of([record]).body())["resourceLogs"]
+    arn = values(resource_logs["resource"]["attributes"])["cloud.resource_id"]["stringValue"]
+    assert arn.startswith(f"arn:{partition}:elasticloadbalancing:{region}:123456789012:loadbalancer/app/")
+
+
+def test_values_outside_what_the_json_mapping_takes_are_kept_readably() -> None:
+    json_format = pytest.importorskip("google.protobuf.json_format")
+    logs_service = pytest.importorskip("opentelemetry.proto.collector.logs.v1.logs_service_pb2")
+    record = {"event_id": "e", "big": 2**70, "small": -(2**63), "nan": float("nan"), "inf": float("-inf")}
+    record |= {"nested": {"a": [1, None, "x"]}, "flag": False}
+    body = batch_of([record]).body()
+    (resource_logs,) = json.loads(body)["resourceLogs"]
+    attributes = values(resource_logs["scopeLogs"][0]["logRecords"][0]["attributes"])
+    assert attributes["big"] == {"stringValue": str(2**70)}  # beyond int64: kept as text
+    assert attributes["small"] == {"intValue": str(-(2**63))}
+    assert (attributes["nan"], attributes["inf"]) == ({"doubleValue": "NaN"}, {"doubleValue": "-Infinity"})
+    assert attributes["flag"] == {"boolValue": False}
+    json_format.Parse(body, logs_service.ExportLogsServiceRequest())
+
+
+CLOUDWATCH = {
+    "log_group": "/aws/lambda/checkout",
+    "log_stream": "2025/03/14/[$LATEST]0123456789abcdef",
+    "owner": "123456789012",
+    "event_time": "2024-03-14T09:30:02.412Z",
+    "log_event_id": "31953106606966983378809025079804211143289615424298221568",
+    "event_id": "f" * 32,
+}
+
+
+def only_log_record(record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(resource attributes, the log record) of a one-record body."""
+    (resource_logs,) = json.loads(batch_of([record]).body())["resourceLogs"]
+    return values(resource_logs["resource"]["attributes"]), resource_logs["scopeLogs"][0]["logRecords"][0]
+
+
+def test_a_cloudwatch_logs_record_has_its_log_group_as_resource_and_its_level_as_severity() -> None:
+    record = {
+        "log_type": "lambda_json",
+        "time": "2024-03-14T09:30:02.413Z",
+        "level": "WARN",
+        "message": "slow",
+    }
+    resource, log_record = only_log_record(record | {"request_id": "8f50", **CLOUDWATCH})
+    assert resource == {
+        "cloud.provider": {"stringValue": "aws"},
+        "cloud.account.id": {"stringValue": "123456789012"},
+        "aws.log.group.names": {"arrayValue": {"values": [{"stringValue": "/aws/lambda/checkout"}]}},
+        "aws.log.stream.names": {"arrayValue": {"values": [{"stringValue": CLOUDWATCH["log_stream"]}]}},
+    }
+    assert log_record["timeUnixNano"] == "1710408602413000000"  # the line's own time
+    assert (log_record["severityNumber"], log_record["severityText"]) == (13, "WARN")
+    attributes = values(log_record["attributes"])
+    assert attributes["faas.invocation_id"] == {"stringValue": "8f50"}
+    assert attributes["log_event_id"] == {"stringValue": CLOUDWATCH["log_event_id"]}
+    assert not {"log_group", "log_stream", "owner", "request_id"} & set(attributes)
+
+
+def test_a_message_of_no_known_format_is_the_body_dated_by_its_log_event() -> None:
+    _, log_record = only_log_record({"raw": "charging card", "log_type": "raw", **CLOUDWATCH})
+    assert log_record["body"] == {"stringValue": "charging card"}
+    assert log_record["timeUnixNano"] == "1710408602412000000"
+    assert "severityNumber" not in log_record
+
+
+@pytest.mark.parametrize(
+    ("record", "expected"),
+    [
+        (
+            {"log_type": "apigateway_access", "method": "POST", "status": 502, "protocol": "HTTP/1.1"},
+            {
+                "http.request.method": {"stringValue": "POST"},
+                "http.response.status_code": {"intValue": "502"},
+                "network.protocol.version": {"stringValue": "1.1"},
+            },
+        ),
+        (
+            {"log_type": "apigateway_access", "httpMethod": "GET", "ip": "198.51.100.4", "userAgent": "k6"},
+            {
+                "http.request.method": {"stringValue": "GET"},
+                "client.address": {"stringValue": "198.51.100.4"},
+                "user_agent.original": {"stringValue": "k6"},
+            },
+        ),
+        (
+            {
+                "log_type": "vpc_flow",
+                "srcaddr": "10.0.0.1",
+                "srcport": 443,
+                "dstaddr": "10.0.0.2",
+                "protocol": 6,
+            },
+            {
+                "source.address": {"stringValue": "10.0.0.1"},
+                "source.port": {"intValue": "443"},
+                "destination.address": {"stringValue": "10.0.0.2"},
+                "protocol": {"intValue": "6"},
+            },
+        ),
+    ],
+)
+def test_other_log_types_use_the_semantic_conventions_too(
+    record: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    _, log_record = only_log_record(record | CLOUDWATCH)
+    attributes = values(log_record["attributes"])
+    assert {key: attributes.get(key) for key in expected} == expected
