@@ -146,14 +146,14 @@ def test_drip_with_time_left_fails_after_the_retries_naming_the_total_timeout(
     hostile: Any, forwarder_env: Any, ingest: IngestServer, part: str
 ) -> None:
     bearer_secret(forwarder_env)
-    forwarder_env(HTTP_TIMEOUT_SECONDS="0.3")
+    forwarder_env(HTTP_TIMEOUT_SECONDS="1")
     ingest.set_default(Drip(Reply(200, body=SLOW_BODY), part=part))
     outcome = hostile()
     message = str(outcome.error)
     assert type(outcome.error).__name__ == "TransientDeliveryError"
-    assert "0.3s" in message and "HTTP_TIMEOUT_SECONDS" in message
+    assert "1s" in message and "HTTP_TIMEOUT_SECONDS" in message
     assert "gave up after 1 retries" in message
-    assert outcome.seconds < 3  # two attempts of at most 0.3 s each; a whole dripped answer takes over 10 s
+    assert outcome.seconds < 5  # two attempts of at most 1 s each; a whole dripped answer takes over 10 s
     assert (outcome.summary["outcome"], outcome.summary["error_type"]) == ("failed", "TransientDeliveryError")
     assert len(ingest.requests) == 2
     assert (len(ingest.records()), outcome.lines_in_files) == (0, LINES)
@@ -221,7 +221,8 @@ def test_pool_is_healthy_after_an_aborted_attempt(
     hostile: Any, forwarder_env: Any, ingest: IngestServer
 ) -> None:
     bearer_secret(forwarder_env)
-    forwarder_env(HTTP_TIMEOUT_SECONDS="0.3", HTTP_MAX_RETRIES="2")
+    # 1 s: room for the healthy answers on a loaded machine; the dripped one would take over 10 s.
+    forwarder_env(HTTP_TIMEOUT_SECONDS="1", HTTP_MAX_RETRIES="2")
     ingest.script(Drip(Reply(200, body=SLOW_BODY), part="body"))
     first = hostile()
     second = hostile()
