@@ -3,10 +3,11 @@
     python scripts/bench/bench_contenders.py floor FILE --result OUT.json
     python scripts/bench/bench_contenders.py baseline FILE --result OUT.json      (records on stdout)
     python scripts/bench/bench_contenders.py e2e FILE --result OUT.json [--endpoint URL] [--level N]
-                                              [--library default|isal|zlib]
+                                              [--library default|isal|zlib] [--format F]
     python scripts/bench/bench_contenders.py memory --raw-mb 1024 [--seed N] --result OUT.json
 
-Without --endpoint, e2e POSTs to a receiver thread in its own process.
+Without --endpoint, e2e POSTs to a receiver thread in its own process. --format is the OUTPUT_FORMAT;
+the body goes to the path the receiver plays that format's intake on (bench_receiver.INTAKE_PATHS).
 
 The third contender, the forwarder's own parser, is not here: the benchmark runs exactly
 `python -m forwarder parse FILE`. Each process writes its counters to --result; wall time and peak
@@ -223,7 +224,9 @@ def _instrument(timings: type[_Timings]) -> None:
     sender_module.Batch.compress = compress  # type: ignore[method-assign]
 
 
-def _make_sender(endpoint: str, level: int, library: str, transport: Any = None) -> tuple[Any, str]:
+def _make_sender(
+    endpoint: str, level: int, library: str, transport: Any = None, output_format: str = "json"
+) -> tuple[Any, str]:
     from forwarder import sender as sender_module  # noqa: PLC0415
     from forwarder.config import Config  # noqa: PLC0415
 
@@ -231,9 +234,15 @@ def _make_sender(endpoint: str, level: int, library: str, transport: Any = None)
         sender_module._isal_zlib = None  # the fallback path the forwarder takes when isal is absent
     elif library == "isal" and sender_module.compressor_name(level) != "isal":
         raise SystemExit(f"isal is not installed or does not serve level {level} in the forwarder")
-    config = Config.from_env(
-        {"HTTP_ENDPOINT": endpoint, "HTTP_ALLOW_INSECURE": "true", "HTTP_COMPRESSION_LEVEL": str(level)}
-    )
+    env = {
+        "HTTP_ENDPOINT": endpoint,
+        "HTTP_ALLOW_INSECURE": "true",
+        "HTTP_COMPRESSION_LEVEL": str(level),
+        "OUTPUT_FORMAT": output_format,
+    }
+    if output_format == "elasticsearch":
+        env["ES_INDEX"] = "alb-logs-%Y.%m.%d"  # a daily index, as most clusters are set up
+    config = Config.from_env(env)
 
     class TimedSender(sender_module.Sender):
         def send(self, batch: Any, **kwargs: Any) -> Any:
@@ -248,18 +257,21 @@ def _make_sender(endpoint: str, level: int, library: str, transport: Any = None)
     return TimedSender(config, None, transport=transport), sender_module.compressor_name(level)
 
 
-def run_e2e(path: Path, *, endpoint: str | None, level: int, library: str) -> dict[str, Any]:
+def run_e2e(
+    path: Path, *, endpoint: str | None, level: int, library: str, output_format: str = "json"
+) -> dict[str, Any]:
     """forward_object on the file: read, parse, batch, gzip and POST every line; return the counters."""
+    import bench_receiver  # noqa: PLC0415
+
     from forwarder.pipeline import forward_object  # noqa: PLC0415
 
     receiver = None
     if endpoint is None:  # the receiver runs as a thread of this process (its CPU counts here)
-        import bench_receiver  # noqa: PLC0415
-
         receiver, _ = bench_receiver.start()
         endpoint = f"http://127.0.0.1:{receiver.server_address[1]}/"
+    endpoint = endpoint.rstrip("/") + bench_receiver.INTAKE_PATHS[output_format]
     _instrument(_Timings)
-    sender, compressor = _make_sender(endpoint, level, library)
+    sender, compressor = _make_sender(endpoint, level, library, output_format=output_format)
     key = KEY_PREFIX + path.name
     s3 = LocalS3(key, partial(_file_chunks, path), path.stat().st_size)
     started = time.perf_counter()
@@ -267,6 +279,7 @@ def run_e2e(path: Path, *, endpoint: str | None, level: int, library: str) -> di
     seconds = time.perf_counter() - started
     result: dict[str, Any] = {
         "forwarder_file": sys.modules["forwarder"].__file__,
+        "output_format": output_format,
         "lines": stats.lines,
         "unparseable": stats.unparseable,
         "records_sent": stats.records_sent,
@@ -352,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         default="default",
         help="e2e: force the gzip library (default: what the forwarder picks)",
     )
+    parser.add_argument("--format", default="json", help="e2e: the OUTPUT_FORMAT (default json)")
     parser.add_argument("--raw-mb", type=int, default=1024, help="memory: uncompressed MiB to stream")
     parser.add_argument("--seed", type=int, default=1, help="memory: log generator seed (default 1)")
     args = parser.parse_args(argv)
@@ -363,7 +377,13 @@ def main(argv: list[str] | None = None) -> int:
     elif args.contender == "baseline":
         result = run_baseline(args.path)
     elif args.contender == "e2e":
-        result = run_e2e(args.path, endpoint=args.endpoint, level=args.level, library=args.library)
+        result = run_e2e(
+            args.path,
+            endpoint=args.endpoint,
+            level=args.level,
+            library=args.library,
+            output_format=args.format,
+        )
     else:
         result = run_memory(args.raw_mb, args.seed)
     result["self_peak_rss_mib"] = round(_rss_mib(), 1)

@@ -1,9 +1,13 @@
-"""A local ingest endpoint for the benchmark: accepts gzip `{"logs": [...]}` POSTs, counts records.
+"""A local ingest endpoint for the benchmark: accepts gzip POSTs in every output format, counts records.
 
-It answers 200 as soon as a body has been read, then decompresses and counts it before reading the
+The path says which intake it plays (INTAKE_PATHS: `/` for json and ndjson, `/_bulk`, HEC's event URL,
+Loki's push URL, Datadog's `/api/v2/logs`, OTLP's `/v1/logs`), and it answers as that intake does: any
+2xx, HEC's `{"text":"Success","code":0}`, Loki's 204, Datadog's 202, an empty ExportLogsServiceResponse.
+It answers as soon as a body has been read, then decompresses and counts it before reading the
 connection's next request, so its work overlaps with the forwarder building the next batch (as a real
-intake that acknowledges receipt would). `GET /stats` waits until every body received so far has been
-counted and returns the totals as JSON; `POST /reset` zeroes them.
+intake that acknowledges receipt would); only `_bulk`, whose answer has one item per document, counts
+first. `GET /stats` waits until every body received so far has been counted and returns the totals as
+JSON; `POST /reset` zeroes them.
 
 Run alone (`python scripts/bench/bench_receiver.py`) it prints `PORT <n>` on stdout and serves until stdin
 closes, so a parent process can start it, read the port and stop it by closing the pipe.
@@ -16,13 +20,50 @@ import resource
 import sys
 import threading
 import zlib
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 # Each record's "event_id" key appears exactly once in its JSON. Inside a string value a quote is
-# escaped (\"), so this exact byte sequence cannot come from log content: counting it counts records.
-_RECORD_MARK = b'"event_id":'
-_BODY_PREFIX = b'{"logs":['
+# escaped (\"), so these exact byte sequences cannot come from log content: counting one counts records.
+_EVENT_ID = b'"event_id":'
+
+
+@dataclass(frozen=True, slots=True)
+class Intake:
+    """One intake's body shape (how it starts, what marks one record) and its success answer."""
+
+    output_format: str
+    prefix: bytes
+    mark: bytes
+    status: int = 200
+    answer: bytes = b""
+
+
+INTAKES: dict[str, Intake] = {
+    "json": Intake("json", b'{"logs":[', _EVENT_ID),
+    "ndjson": Intake("ndjson", b"{", _EVENT_ID),
+    # The action line is {"create":{"_index":..,"_id":..}}; the document after it has the event_id.
+    "elasticsearch": Intake("elasticsearch", b'{"create":', _EVENT_ID),
+    "splunk_hec": Intake("splunk_hec", b'{"', _EVENT_ID, answer=b'{"text":"Success","code":0}'),
+    # Each entry is one stream with one value, the record's JSON as a string (its quotes escaped).
+    "loki": Intake("loki", b'{"streams":[', b'"values":[[', status=204),
+    "datadog": Intake("datadog", b"[{", _EVENT_ID, status=202, answer=b"{}"),
+    "otlp": Intake("otlp", b'{"resourceLogs":[', b'{"key":"event_id",', answer=b"{}"),
+}
+# The path each format is sent to: the one its intake takes logs on (and the forwarder's checks require).
+INTAKE_PATHS: dict[str, str] = {
+    "json": "/",
+    "ndjson": "/ndjson",
+    "elasticsearch": "/_bulk",
+    "splunk_hec": "/services/collector/event",
+    "loki": "/loki/api/v1/push",
+    "datadog": "/api/v2/logs",
+    "otlp": "/v1/logs",
+}
+_BY_PATH = {path: INTAKES[name] for name, path in INTAKE_PATHS.items()}
+# A _bulk answer item for one created document (Elasticsearch answers one per action, in order).
+_BULK_ITEM = b'{"create":{"_index":"bench","result":"created","status":201}}'
 
 
 class ReceiverStats:
@@ -46,17 +87,20 @@ class ReceiverStats:
         with self._lock:
             self._pending += 1
 
-    def add(self, gzip_bytes: int, body: bytes | None) -> None:
+    def add(self, gzip_bytes: int, body: bytes | None, intake: Intake) -> int:
+        """Count one body's records (0 when it is not gzip or not in the intake's shape); return them."""
+        records = 0 if body is None or not body.startswith(intake.prefix) else body.count(intake.mark)
         with self._lock:
             self.requests += 1
             self.gzip_bytes += gzip_bytes
-            if body is None or not body.startswith(_BODY_PREFIX):
+            if body is None or not records:
                 self.bad_bodies += 1
             else:
                 self.json_bytes += len(body)
-                self.records += body.count(_RECORD_MARK)
+                self.records += records
             self._pending -= 1
             self._lock.notify_all()
+        return records
 
     def snapshot(self, wait_seconds: float = 60.0) -> dict[str, Any]:
         with self._lock:
@@ -87,15 +131,24 @@ class _Handler(BaseHTTPRequestHandler):
             stats.reset()
             self._answer(200, b"{}")
             return
+        intake = _BY_PATH.get(self.path.split("?", 1)[0])
+        if intake is None:
+            self._answer(404, b"")
+            return
         length = int(self.headers.get("Content-Length", "0"))
         data = self.rfile.read(length)
         stats.begin()
-        self._answer(200, b"")
+        bulk = intake.output_format == "elasticsearch"
+        if not bulk:
+            self._answer(intake.status, intake.answer)
         try:
             body: bytes | None = zlib.decompress(data, 31)
         except zlib.error:
             body = None
-        stats.add(len(data), body)
+        records = stats.add(len(data), body, intake)
+        if bulk:
+            items = b",".join([_BULK_ITEM] * records)
+            self._answer(200, b'{"took":1,"errors":false,"items":[' + items + b"]}")
 
     def do_GET(self) -> None:
         if self.path != "/stats":

@@ -10,7 +10,8 @@ Contenders, each in its own process reading the same generated `.log.gz` (script
   e2e       the Lambda's per-object pipeline (forward_object): read, parse, batch, gzip, POST to a local
             receiver; once with the receiver in a separate process, once in the forwarder's process
 plus the forwarder's gzip choices end to end (zlib 1 and 6, ISA-L 1 when installed), the forwarder at a
-10x smaller input (streaming: peak memory should not grow with the input), and with --memory-check a
+10x smaller input (streaming: peak memory should not grow with the input), end to end once per output
+format (OUTPUT_FORMAT) on the same file, each answered as its intake answers, and with --memory-check a
 ~1 GiB uncompressed object generated on the fly and streamed through the pipeline.
 
 Peak memory is each process's own maximum resident set size (os.wait4 returns that child's rusage).
@@ -40,10 +41,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-# The log line generator the benchmark shares with the demo and the tests.
+# The log line generator the benchmark shares with the demo and the tests; the repository root, for the
+# list of output formats (the runs themselves import the forwarder from a snapshot, see snapshot_code).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "common"))
+sys.path.append(str(Path(__file__).resolve().parents[2]))
 
 import bench_loggen
+
+from forwarder.destinations import OUTPUT_FORMATS
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -55,6 +60,8 @@ DEFAULT_CACHE = REPO / "build" / "bench"
 PARSE_AIM = 2.5
 E2E_AIM = 1.5
 LAMBDA_MEMORY_MIB = 256
+# No output format may cost more than 25% of the json format's end-to-end rate (cost = 1 - rate/json).
+FORMAT_COST_AIM = 0.25
 
 
 class BenchmarkError(RuntimeError):
@@ -258,8 +265,8 @@ def _child_env(code_dir: Path) -> dict[str, str]:
     return env
 
 
-def _contenders(path: Path, isal: bool) -> tuple[list[Contender], list[Contender]]:
-    """(main contenders, extra gzip variants) for one input file."""
+def _contenders(path: Path, isal: bool) -> tuple[list[Contender], list[Contender], list[Contender]]:
+    """(main contenders, extra gzip variants, one end-to-end run per output format) for one input file."""
     py = sys.executable
     file = str(path)
 
@@ -292,7 +299,11 @@ def _contenders(path: Path, isal: bool) -> tuple[list[Contender], list[Contender
                 "gzip_isal_2", "isal level 2", "--endpoint", "{endpoint}", "--library", "isal", "--level", "2"
             )
         )
-    return main, variants
+    formats = [
+        e2e(f"format_{name}", f"{name} format", "--endpoint", "{endpoint}", "--format", name)
+        for name in OUTPUT_FORMATS
+    ]
+    return main, variants, formats
 
 
 def _execute(
@@ -340,11 +351,11 @@ def _benchmark(args: argparse.Namespace, code: dict[str, Any], code_dir: Path) -
     small_lines = max(args.lines // 10, 1)
     small, _ = bench_loggen.ensure_log_file(args.cache_dir, small_lines, args.seed)
 
-    main, variants = _contenders(info.path, machine["isal"] is not None)
+    main, variants, formats = _contenders(info.path, machine["isal"] is not None)
     receiver = SeparateReceiver(env)
     try:
         for round_number in range(1, args.repeat + 1):
-            for contender in [*main, *variants]:
+            for contender in [*main, *variants, *formats]:
                 progress(f"  run {round_number}/{args.repeat}: {contender.label}")
                 contender.runs.append(
                     _execute(
@@ -356,7 +367,7 @@ def _benchmark(args: argparse.Namespace, code: dict[str, Any], code_dir: Path) -
                         cwd=code_dir,
                     )
                 )
-        small_main, _ = _contenders(small.path, False)
+        small_main, _, _ = _contenders(small.path, False)
         small_runs = {}
         for contender in small_main:
             if contender.name in ("ours", "e2e"):
@@ -410,6 +421,7 @@ def _benchmark(args: argparse.Namespace, code: dict[str, Any], code_dir: Path) -
         small=small,
         main=main,
         variants=variants,
+        formats=formats,
         small_runs=small_runs,
         memory_check=memory_check,
         total_seconds=time.perf_counter() - started,
@@ -462,6 +474,7 @@ def _results(
     small: bench_loggen.LogFile,
     main: list[Contender],
     variants: list[Contender],
+    formats: list[Contender],
     small_runs: dict[str, Contender],
     memory_check: dict[str, Any] | None,
     total_seconds: float,
@@ -500,6 +513,7 @@ def _results(
                 "small_peak_rss_mib": round(little.peak_rss_mib, 1),
             }
         )
+    format_rows = _format_rows(formats, info, baseline_rate, baseline_best.cpu_seconds)
     parse_ratio = rows_by_name["ours"]["vs_baseline"]
     e2e_ratio = rows_by_name["e2e"]["vs_baseline"]
     verdict = {
@@ -511,6 +525,8 @@ def _results(
         "e2e_vs_baseline_cpu": rows_by_name["e2e"]["vs_baseline_cpu"],
         "e2e_aim": E2E_AIM,
         "e2e_met": e2e_ratio >= E2E_AIM,
+        "format_cost_aim": FORMAT_COST_AIM,
+        "formats_met": all(row["met"] for row in format_rows),
     }
     if memory_check is not None:
         memory_check["within_lambda_mib"] = LAMBDA_MEMORY_MIB
@@ -539,9 +555,28 @@ def _results(
         "throughput": rows,
         "compression": gzip_rows,
         "memory": memory_rows,
+        "formats": format_rows,
         "memory_check": memory_check,
         "verdict": verdict,
     }
+
+
+def _format_rows(
+    formats: list[Contender], info: bench_loggen.LogFile, baseline_rate: float, baseline_cpu: float
+) -> list[dict[str, Any]]:
+    """Each format's end-to-end row, with its rate against the json format's and the 25% verdict."""
+    rows = [_row(c, info, baseline_rate, baseline_cpu) for c in formats]
+    json_rate = next(row["lines_per_second"] for row in rows if row["details"]["output_format"] == "json")
+    for row in rows:
+        details = row["details"]
+        vs_json = row["lines_per_second"] / json_rate
+        row["format"] = details["output_format"]
+        row["vs_json"] = round(vs_json, 2)
+        row["cost"] = round(max(1 - vs_json, 0.0), 3)
+        row["met"] = 1 - vs_json <= FORMAT_COST_AIM
+        row["gzip_bytes"] = details["gzip_bytes"]
+        row["body_bytes"] = details["json_bytes"]
+    return rows
 
 
 # --- the report ------------------------------------------------------------------------------------------
@@ -659,6 +694,24 @@ def render(results: dict[str, Any]) -> str:
             f"| {row['label']} | {row['lines']:,} | {row['peak_rss_mib']:.0f} | {row['small_lines']:,} | "
             f"{row['small_peak_rss_mib']:.0f} |"
         )
+    add("")
+    add("### Per format")
+    add("")
+    add(
+        "End to end once per output format (OUTPUT_FORMAT), same file, same run, receiver in its own "
+        "process answering as that format's intake does; request bytes are the gzip bodies sent, body "
+        "bytes the same uncompressed. Cost is 1 - rate / json rate; the aim is at most "
+        f"{results['verdict']['format_cost_aim']:.0%}."
+    )
+    add("")
+    add("| format | lines/s | vs json | requests | request bytes | body bytes | peak RSS MiB |")
+    add("|---|---:|---:|---:|---:|---:|---:|")
+    for row in results["formats"]:
+        add(
+            f"| {row['format']} | {row['lines_per_second']:,} | {row['vs_json']:.2f}x | "
+            f"{row['details']['requests']:,} | {_mb(row['gzip_bytes'])} | {_mb(row['body_bytes'])} | "
+            f"{row['peak_rss_mib']:.0f} |"
+        )
     check = results["memory_check"]
     if check is not None:
         add("")
@@ -690,6 +743,11 @@ def render(results: dict[str, Any]) -> str:
     )
     if "memory_met" in verdict:
         add(f"- Memory: {'met' if verdict['memory_met'] else 'NOT met'} (see the memory check).")
+    for row in results["formats"]:
+        add(
+            f"- Format {row['format']}: {row['vs_json']:.2f}x the json rate, cost {row['cost']:.0%} "
+            f"(aim: at most {verdict['format_cost_aim']:.0%}): {'met' if row['met'] else 'NOT met'}."
+        )
     return "\n".join(out) + "\n"
 
 

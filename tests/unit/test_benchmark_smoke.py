@@ -67,6 +67,7 @@ def test_report_has_every_section_and_contender(
         "### Compression",
         "### Memory",
         "### Memory check: a 2 MiB object",
+        "### Per format",
         "### Verdict",
     ):
         assert heading in report, heading
@@ -112,6 +113,29 @@ def test_json_results_account_for_every_line(
     assert check["lines"] > 0 and check["records_sent"] == check["lines"]
     assert check["raw_bytes"] <= 2 * 1024 * 1024
     assert set(results["verdict"]) >= {"parse_met", "e2e_met", "memory_met"}
+
+
+def test_every_output_format_runs_end_to_end_on_the_same_file(
+    smoke_run: tuple[subprocess.CompletedProcess[str], dict],
+) -> None:
+    """One e2e run per registered format, each answered as its intake answers, every line received."""
+    from forwarder.destinations import OUTPUT_FORMATS
+
+    completed, results = smoke_run
+    assert completed.returncode == 0, completed.stderr
+    rows = results["formats"]
+    assert [row["format"] for row in rows] == list(OUTPUT_FORMATS)
+    for row in rows:
+        receiver = row["details"]["receiver"]
+        assert receiver["records"] == 400 and receiver["bad_bodies"] == 0, row["format"]
+        assert row["details"]["retries"] == 0, row["format"]
+        assert row["lines_per_second"] > 0 and row["gzip_bytes"] > 0 and row["peak_rss_mib"] > 0
+        assert f"| {row['format']} |" in completed.stdout
+        assert isinstance(row["met"], bool)
+    assert rows[0]["vs_json"] == 1.0 and rows[0]["cost"] == 0.0
+    verdicts = [line for line in completed.stdout.splitlines() if line.startswith("- Format ")]
+    assert len(verdicts) == len(OUTPUT_FORMATS)
+    assert "formats_met" in results["verdict"]
 
 
 def test_generated_file_is_deterministic_and_cached(tmp_path: Path) -> None:
