@@ -43,7 +43,7 @@ pytest: venv
 test: lint typecheck cfn-lint cfn-checkov pytest
 
 demo: venv
-	$(BIN)/python scripts/demo/demo.py
+	$(BIN)/python scripts/demo/demo.py $(ARGS)
 
 bench: venv
 	$(BIN)/python scripts/bench/benchmark.py

@@ -1,7 +1,8 @@
 """The whole onboarding flow on an embedded AWS, with no account and no network: `make demo`.
 
-1. Start moto's server on 127.0.0.1 (the embedded AWS), a log intake that checks a bearer token, and an
-   HTTPS stand-in for CloudFormation's response URL.
+1. Start moto's server on 127.0.0.1 (the embedded AWS), a log intake of the chosen output format
+   (--format, json by default) that checks its credential, and an HTTPS stand-in for CloudFormation's
+   response URL.
 2. Build the customer's starting point: a VPC, an application load balancer that already logs to its own
    bucket, the ingest token in Secrets Manager and the forwarder function.
 3. Run the stack's custom resource Create through the real provisioner handler, with properties resolved
@@ -48,9 +49,10 @@ import demo_aws  # noqa: E402
 import demo_logs  # noqa: E402
 import demo_template  # noqa: E402
 from demo_output import Console, StepError  # noqa: E402
-from demo_receiver import IngestReceiver, ResponseReceiver  # noqa: E402
+from demo_receiver import INTAKES, IngestReceiver, ResponseReceiver  # noqa: E402
 
 from forwarder import handler as forwarder_handler  # noqa: E402
+from forwarder.destinations import DEFAULT_OUTPUT_FORMAT, OUTPUT_FORMATS  # noqa: E402
 from provisioner import handler as provisioner_handler  # noqa: E402
 from provisioner import response as provisioner_response  # noqa: E402
 
@@ -62,6 +64,8 @@ LOG_BUCKET = f"acme-web-alb-logs-{demo_aws.ACCOUNT}"
 LOG_PREFIX = "prod/web"
 SECRET_NAME = "demo/ingest-token"  # noqa: S105 - a secret's name
 FAULTS = ("wrong-token",)
+# The index the elasticsearch format writes to: one per day, as the template's example.
+ES_INDEX = "alb-logs-%Y.%m.%d"
 # Enough to watch throughput; the files are built in memory first.
 MAX_TOTAL_LINES = 1_000_000
 IDLE_SECONDS = 10.0
@@ -143,10 +147,15 @@ def start_servers(run: Run) -> None:
         console.detail(f"{endpoint}  (moto {moto.__version__}; AWS_ENDPOINT_URL points boto3 here)")
         console.note("credentials are fake and valid nowhere else; nothing leaves this machine")
     run.token = token = secrets.token_urlsafe(24)
-    with console.step("ingest receiver: checks the bearer token, gunzips, validates, stores"):
+    output_format = run.args.format
+    auth = INTAKES[output_format].auth
+    with console.step(
+        f"ingest receiver for the {output_format} format: checks the {auth} credential, gunzips, "
+        "validates, stores"
+    ):
         expected = token if run.args.inject_fault != "wrong-token" else secrets.token_urlsafe(24)
-        run.ingest = IngestReceiver(expected)
-        console.detail(run.ingest.url)
+        run.ingest = IngestReceiver(expected, output_format)
+        console.detail(f"{run.ingest.url}  (answers as the {output_format} intake does)")
         if run.args.inject_fault == "wrong-token":
             console.note("fault injected: the receiver expects a different token than the one stored")
     with console.step("CloudFormation response URL: an HTTPS receiver with a private CA"):
@@ -177,14 +186,18 @@ def build_account(run: Run) -> None:
 
 def resolve_template(run: Run) -> None:
     console, account = run.console, run.account
-    with console.step(f"parameters from {TEMPLATE.relative_to(ROOT)}: defaults plus four values"):
+    with console.step(f"parameters from {TEMPLATE.relative_to(ROOT)}: defaults plus the values below"):
         run.template = demo_template.load(TEMPLATE)
         given = {
             "LoadBalancerArn": account.alb_arn,
             "IngestEndpoint": run.ingest.url,
-            "AuthType": "bearer",
+            "AuthType": run.ingest.intake.auth,
             "AuthSecretArn": account.secret_arn,
         }
+        if run.args.format != DEFAULT_OUTPUT_FORMAT:
+            given["OutputFormat"] = run.args.format
+        if run.args.format == "elasticsearch":
+            given["ElasticsearchIndex"] = ES_INDEX
         params = demo_template.parameters(
             run.template,
             given,
@@ -479,8 +492,8 @@ def report_delivery(run: Run) -> None:
 
     sample = _sample_record(run)
     if sample is not None:
-        console.heading("One record as the receiver stored it")
-        console.detail(json.dumps(sample, indent=2, ensure_ascii=False))
+        console.heading(f"One record as the receiver got it ({run.args.format})")
+        console.detail(sample)
 
     console.heading("Throughput")
     end_to_end = (run.ingest.last_at or time.monotonic()) - run.write_started
@@ -503,15 +516,18 @@ def report_delivery(run: Run) -> None:
     )
 
 
-def _sample_record(run: Run) -> dict[str, Any] | None:
-    """A successful h2 request from the newest field generation written, else any parsed record."""
+def _sample_record(run: Run) -> str | None:
+    """A successful h2 request from the newest field generation written, else any parsed record, as the
+    text it had in the body the receiver got."""
     newest = run.files[min(3, len(run.files) - 1)].key
     tally = run.ingest.files.get(newest)
     samples = tally.samples if tally else []
-    chosen = next((r for r in samples if r.get("type") == "h2" and r.get("elb_status_code") == 200), None)
+    chosen = next(
+        (i for i in samples if i.record.get("type") == "h2" and i.record.get("elb_status_code") == 200), None
+    )
     if chosen is None:
-        chosen = next((r for t in run.ingest.files.values() for r in t.samples), None)
-    return chosen
+        chosen = next((i for t in run.ingest.files.values() for i in t.samples), None)
+    return None if chosen is None else chosen.shown
 
 
 def delete_stack(run: Run) -> None:
@@ -555,6 +571,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--files", type=_bounded(1, 50), default=4, help="log files to write (default 4)")
     parser.add_argument(
         "--lines", type=_bounded(10, 100_000), default=2500, help="lines per log file (default 2500)"
+    )
+    parser.add_argument(
+        "--format",
+        choices=OUTPUT_FORMATS,
+        default=DEFAULT_OUTPUT_FORMAT,
+        help="the stack's OutputFormat: the body the forwarder posts and the intake the receiver plays "
+        f"(default {DEFAULT_OUTPUT_FORMAT})",
     )
     parser.add_argument("--quiet", action="store_true", help="print only failures and the final verdict")
     parser.add_argument(
@@ -631,7 +654,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.write(
         console.green(
             f"{console.tick} demo passed: {console.steps_ok} steps, {_plural(len(run.files), 'file')}, "
-            f"{total:,} lines delivered ({unparseable} unparseable), account restored, "
+            f"{total:,} lines delivered as {args.format} ({unparseable} unparseable), account restored, "
             f"{time.monotonic() - started:.1f} s"
         ),
         always=True,

@@ -1,7 +1,8 @@
 """The two HTTP servers the demo runs on 127.0.0.1.
 
-- `IngestReceiver`: stands for the log intake. It checks the bearer token (constant-time compare),
-  gunzips the body (bounded), checks the contract ``{"logs": [{...}, ...]}`` and stores the records.
+- `IngestReceiver`: stands for the log intake of one output format. It checks the credential the way
+  that intake reads it (constant-time compare), gunzips the body (bounded), decodes and validates it in
+  that format's shape, stores the records and answers as the intake does (INTAKES).
 - `ResponseReceiver`: stands for the pre-signed S3 URL CloudFormation gives a custom resource. It speaks
   HTTPS with a certificate from a private CA made for this run (the provisioner only answers over HTTPS)
   and keeps every answer PUT to it.
@@ -15,6 +16,7 @@ import ssl
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,6 +30,18 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 
 # Records kept whole per source file, as samples; the rest is only counted.
 SAMPLES_PER_FILE = 20
+
+
+class BodyError(ValueError):
+    """A request body that is not in the intake's format."""
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One record as it arrived (``shown``: its text in the body's format) and its forwarder fields."""
+
+    record: dict[str, Any]
+    shown: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +60,10 @@ class FileTally:
     line_numbers: set[int] = field(default_factory=set)
     unparseable: int = 0
     errors: dict[str, str] = field(default_factory=dict)  # parse_error -> first raw line
-    samples: list[dict[str, Any]] = field(default_factory=list)
+    samples: list[Item] = field(default_factory=list)
 
-    def add(self, record: dict[str, Any]) -> None:
+    def add(self, item: Item) -> None:
+        record = item.record
         self.records += 1
         number = record.get("line_number")
         if isinstance(number, int):
@@ -57,19 +72,215 @@ class FileTally:
             self.unparseable += 1
             self.errors.setdefault(str(record["parse_error"]), str(record.get("raw", "")))
         elif len(self.samples) < SAMPLES_PER_FILE:
-            self.samples.append(record)
+            self.samples.append(item)
+
+
+_SHOWN_WIDTH = 96
+
+
+def _show(value: Any, indent: int = 0) -> str:
+    """JSON for a person: one level per line, but what fits in a line on one (OTLP's KeyValues)."""
+    flat = json.dumps(value, ensure_ascii=False)
+    if not isinstance(value, dict | list) or not value or indent + len(flat) <= _SHOWN_WIDTH:
+        return flat
+    inner = " " * (indent + 2)
+    if isinstance(value, dict):
+        parts = [
+            f"{inner}{json.dumps(k, ensure_ascii=False)}: {_show(v, indent + 2)}" for k, v in value.items()
+        ]
+        return "{\n" + ",\n".join(parts) + "\n" + " " * indent + "}"
+    parts = [inner + _show(v, indent + 2) for v in value]
+    return "[\n" + ",\n".join(parts) + "\n" + " " * indent + "]"
+
+
+def _object(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BodyError(f"{what} is not an object")
+    return value
+
+
+def _json_lines(data: bytes, what: str) -> list[dict[str, Any]]:
+    """Newline-separated JSON objects (ndjson, _bulk, HEC's batched events)."""
+    try:
+        return [_object(json.loads(line), what) for line in data.split(b"\n") if line.strip()]
+    except ValueError as exc:
+        raise BodyError(f"a line is not JSON: {exc}") from None
+
+
+def _decode_json(data: bytes) -> list[Item]:
+    document = _object(json.loads(data), "the body")
+    logs = document.get("logs")
+    if not isinstance(logs, list):
+        raise BodyError('body is not {"logs": [...]}')
+    return [Item(_object(entry, "a logs entry"), _show(entry)) for entry in logs]
+
+
+def _decode_ndjson(data: bytes) -> list[Item]:
+    return [Item(record, _show(record)) for record in _json_lines(data, "a line")]
+
+
+def _decode_bulk(data: bytes) -> list[Item]:
+    """_bulk: an action line {"create": {"_index", "_id"}} then the document, whose event_id is the _id."""
+    lines = _json_lines(data, "a _bulk line")
+    if len(lines) % 2:
+        raise BodyError("a _bulk action has no document line")
+    items = []
+    for action, document in zip(lines[::2], lines[1::2], strict=True):
+        create = _object(action.get("create"), 'the action {"create": ...}')
+        if not create.get("_index") or create.get("_id") != document.get("event_id"):
+            raise BodyError("an action has no _index or an _id other than its document's event_id")
+        items.append(Item(document, json.dumps(action) + "\n" + _show(document)))
+    return items
+
+
+def _decode_hec(data: bytes) -> list[Item]:
+    """HEC: events {"time", "host", "source", "sourcetype", "event": {...}} one after the other."""
+    items = []
+    for envelope in _json_lines(data, "an HEC event"):
+        items.append(Item(_object(envelope.get("event"), 'an HEC event\'s "event"'), _show(envelope)))
+    return items
+
+
+def _decode_loki(data: bytes) -> list[Item]:
+    """Loki push: {"streams": [{"stream": {labels}, "values": [["<ns>", "<line>"], ...]}]}."""
+    streams = _object(json.loads(data), "the body").get("streams")
+    if not isinstance(streams, list):
+        raise BodyError('body is not {"streams": [...]}')
+    items = []
+    for stream in streams:
+        values = _object(stream, "a stream").get("values")
+        if not isinstance(_object(stream.get("stream"), "a stream's labels"), dict) or not isinstance(
+            values, list
+        ):
+            raise BodyError('a stream is not {"stream": {...}, "values": [...]}')
+        for value in values:
+            if not (isinstance(value, list) and len(value) == 2 and str(value[0]).isdigit()):
+                raise BodyError('a value is not ["<nanoseconds>", "<line>"]')
+            items.append(Item(_object(json.loads(value[1]), "a line"), _show(stream)))
+    return items
+
+
+def _decode_datadog(data: bytes) -> list[Item]:
+    """Datadog: a JSON array of entries, the record's fields beside ddsource, service, hostname."""
+    entries = json.loads(data)
+    if not isinstance(entries, list):
+        raise BodyError("body is not a JSON array of log entries")
+    items = []
+    for entry in entries:
+        if not isinstance(_object(entry, "an entry").get("ddsource"), str):
+            raise BodyError("an entry has no ddsource")
+        items.append(Item(entry, _show(entry)))
+    return items
+
+
+# OTLP attributes under OpenTelemetry's names that the demo's checks read under the forwarder's.
+_OTLP_FIELDS = {"aws.s3.key": "s3_key"}
+
+
+def _decode_otlp(data: bytes) -> list[Item]:
+    """ExportLogsServiceRequest: resourceLogs -> scopeLogs -> logRecords, attributes as AnyValues."""
+    resources = _object(json.loads(data), "the body").get("resourceLogs")
+    if not isinstance(resources, list):
+        raise BodyError('body is not {"resourceLogs": [...]}')
+    items = []
+    for resource in resources:
+        for scope in _object(resource, "a ResourceLogs").get("scopeLogs") or []:
+            for log in _object(scope, "a ScopeLogs").get("logRecords") or []:
+                record = _otlp_attributes(_object(log, "a LogRecord").get("attributes") or [])
+                if "body" in log:
+                    record["raw"] = _otlp_value(log["body"])
+                shown = {**resource, "scopeLogs": [{**scope, "logRecords": [log]}]}
+                items.append(Item(record, _show(shown)))
+    return items
+
+
+def _otlp_attributes(attributes: list[Any]) -> dict[str, Any]:
+    record = {}
+    for attribute in attributes:
+        key = _object(attribute, "an attribute").get("key")
+        if not isinstance(key, str):
+            raise BodyError("an attribute has no key")
+        record[_OTLP_FIELDS.get(key, key)] = _otlp_value(attribute.get("value"))
+    return record
+
+
+def _otlp_value(value: Any) -> Any:
+    """An AnyValue: int64 as a decimal string, arrays and key-value lists nested."""
+    value = _object(value, "an AnyValue")
+    if "intValue" in value:
+        return int(value["intValue"])
+    if "arrayValue" in value:
+        return [_otlp_value(v) for v in value["arrayValue"].get("values", [])]
+    if "kvlistValue" in value:
+        return _otlp_attributes(value["kvlistValue"].get("values", []))
+    for kind in ("stringValue", "doubleValue", "boolValue"):
+        if kind in value:
+            return value[kind]
+    raise BodyError(f"an AnyValue of no known kind: {sorted(value)}")
+
+
+@dataclass(frozen=True, slots=True)
+class Intake:
+    """How one output format's intake takes logs: its path, credential, body and success answer."""
+
+    path: str
+    content_type: str
+    decode: Callable[[bytes], list[Item]]
+    auth: str = "bearer"  # the stack's AuthType for it
+    status: int = 200
+    answer: Callable[[list[Item]], bytes] = lambda items: json.dumps({"accepted": len(items)}).encode()
+    # What it answers a wrong credential (HEC: 403 "Invalid token", code 4; Datadog: 403 Forbidden).
+    refusal: tuple[int, bytes] = (401, b'{"error":"missing or wrong bearer token"}')
+
+
+def _bulk_answer(items: list[Item]) -> bytes:
+    created = [
+        {"create": {"_id": item.record.get("event_id"), "status": 201, "result": "created"}} for item in items
+    ]
+    return json.dumps({"took": 1, "errors": False, "items": created}).encode()
+
+
+INTAKES: dict[str, Intake] = {
+    "json": Intake("/ingest", "application/json", _decode_json),
+    "ndjson": Intake("/ingest", "application/x-ndjson", _decode_ndjson),
+    "elasticsearch": Intake("/_bulk", "application/x-ndjson", _decode_bulk, answer=_bulk_answer),
+    "splunk_hec": Intake(
+        "/services/collector/event",
+        "application/json",
+        _decode_hec,
+        auth="splunk",
+        answer=lambda items: b'{"text":"Success","code":0}',
+        refusal=(403, b'{"text":"Invalid token","code":4}'),
+    ),
+    "loki": Intake(
+        "/loki/api/v1/push", "application/json", _decode_loki, status=204, answer=lambda items: b""
+    ),
+    "datadog": Intake(
+        "/api/v2/logs",
+        "application/json",
+        _decode_datadog,
+        auth="apikey",
+        status=202,
+        answer=lambda items: b"{}",
+        refusal=(403, b'{"errors":["Forbidden"]}'),
+    ),
+    # An empty ExportLogsServiceResponse: no partial success, every record accepted.
+    "otlp": Intake("/v1/logs", "application/json", _decode_otlp, answer=lambda items: b"{}"),
+}
 
 
 class IngestReceiver:
-    """HTTP log intake on 127.0.0.1 that accepts only ``Authorization: Bearer <token>``.
+    """HTTP log intake of one output format on 127.0.0.1, accepting only the given credential.
 
     It counts what arrives per source file (and keeps a few records of each) rather than storing every
     record, so a long run does not grow without bound.
     """
 
-    def __init__(self, token: str, *, path: str = "/ingest") -> None:
+    def __init__(self, token: str, output_format: str = "json") -> None:
         self._token = token.encode()
-        self.path = path
+        self.output_format = output_format
+        self.intake = INTAKES[output_format]
+        self.path = self.intake.path
         self._lock = threading.Lock()
         self.files: dict[str, FileTally] = {}
         self.records = 0
@@ -96,15 +307,25 @@ class IngestReceiver:
         self._server.server_close()
         self._thread.join(timeout=5)
 
-    def check(self, headers: Any, raw: bytes) -> tuple[list[dict[str, Any]], Rejection | None]:
-        """The records of one request, or why it is refused."""
-        scheme, _, presented = (headers.get("Authorization") or "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), self._token):
-            return [], Rejection(401, "missing or wrong bearer token")
+    def _authorized(self, headers: Any) -> bool:
+        if self.intake.auth == "apikey":  # Datadog reads the key from DD-API-KEY only
+            presented = (headers.get("DD-API-KEY") or "").strip()
+        else:
+            scheme, _, presented = (headers.get("Authorization") or "").partition(" ")
+            if scheme.lower() != self.intake.auth:
+                return False
+        return hmac.compare_digest(presented.strip().encode(), self._token)
+
+    def check(self, headers: Any, raw: bytes) -> tuple[list[Item], Rejection | None]:
+        """The items of one request, or why it is refused."""
+        intake = self.intake
+        if not self._authorized(headers):
+            status, body = intake.refusal
+            return [], Rejection(status, f"missing or wrong credential ({body.decode()})")
         if (headers.get("Content-Encoding") or "").lower() != "gzip":
             return [], Rejection(415, "Content-Encoding is not gzip")
-        if not (headers.get("Content-Type") or "").lower().startswith("application/json"):
-            return [], Rejection(415, "Content-Type is not application/json")
+        if not (headers.get("Content-Type") or "").lower().startswith(intake.content_type):
+            return [], Rejection(415, f"Content-Type is not {intake.content_type}")
         try:
             inflater = zlib.decompressobj(wbits=31)
             data = inflater.decompress(raw, MAX_BODY_BYTES)
@@ -113,29 +334,26 @@ class IngestReceiver:
         except zlib.error as exc:
             return [], Rejection(400, f"body is not gzip: {exc}")
         try:
-            document = json.loads(data)
-        except ValueError as exc:
-            return [], Rejection(400, f"body is not JSON: {exc}")
-        if not isinstance(document, dict) or not isinstance(document.get("logs"), list):
-            return [], Rejection(400, 'body is not {"logs": [...]}')
-        logs = document["logs"]
-        if not all(isinstance(item, dict) for item in logs):
-            return [], Rejection(400, "a logs entry is not an object")
-        return logs, None
+            return intake.decode(data), None
+        except BodyError as exc:
+            return [], Rejection(400, f"body is not {self.output_format}: {exc}")
+        except (ValueError, TypeError, AttributeError) as exc:
+            return [], Rejection(400, f"body is not {self.output_format}: {type(exc).__name__}: {exc}")
 
-    def _store(self, records: list[dict[str, Any]], rejection: Rejection | None, at: float) -> None:
+    def _store(self, items: list[Item], rejection: Rejection | None, at: float) -> None:
         with self._lock:
             if rejection is not None:
                 self.rejections.append(rejection)
                 return
-            for record in records:
-                self.files.setdefault(str(record.get("s3_key")), FileTally()).add(record)
+            for item in items:
+                record = item.record
+                self.files.setdefault(str(record.get("s3_key")), FileTally()).add(item)
                 event_id = str(record.get("event_id"))
                 if event_id in self._event_ids:
                     self.duplicates += 1
                 self._event_ids.add(event_id)
                 self.unparseable += "parse_error" in record
-            self.records += len(records)
+            self.records += len(items)
             self.batches += 1
             self.first_at = at if self.first_at is None else self.first_at
             self.last_at = at
@@ -150,22 +368,27 @@ class IngestReceiver:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length > 0 else b""
                 if self.path.split("?", 1)[0] != receiver.path:
-                    self._answer(404, {"error": "not found"})
+                    self._answer(404, b'{"error":"not found"}')
                     return
-                records, rejection = receiver.check(self.headers, raw)
-                receiver._store(records, rejection, time.monotonic())
-                if rejection is not None:
-                    self._answer(rejection.status, {"error": rejection.reason})
+                items, rejection = receiver.check(self.headers, raw)
+                receiver._store(items, rejection, time.monotonic())
+                intake = receiver.intake
+                if rejection is None:
+                    self._answer(intake.status, intake.answer(items))
+                elif rejection.status == intake.refusal[0]:
+                    self._answer(*intake.refusal)
                 else:
-                    self._answer(200, {"accepted": len(records)})
+                    self._answer(rejection.status, json.dumps({"error": rejection.reason}).encode())
 
-            def _answer(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
+            def _answer(self, status: int, data: bytes) -> None:
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
+                if data:
+                    self.send_header("Content-Type", "application/json")
+                if status != 204:  # RFC 9110: a 204 carries no Content-Length
+                    self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                if data:
+                    self.wfile.write(data)
 
             def log_message(self, format: str, *args: Any) -> None:
                 return

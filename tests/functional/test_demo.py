@@ -6,6 +6,7 @@ exit non-zero when they fail; these tests hold it to that and to the lines a per
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
@@ -78,7 +79,7 @@ def test_demo_with_defaults_runs_the_whole_story_green(tmp_path: Path) -> None:
     assert re.search(r"Data\.TopicArn\s+arn:aws:sns:us-east-1:\d{12}:alb-logs-demo-alb-logs-[0-9a-f]{8}", out)
 
     # 4 files of 2500 lines, one per field generation, each with 2 lines that are not log lines.
-    table = section(out, "Records received per file", "One record as the receiver stored it")
+    table = section(out, "Records received per file", "One record as the receiver got it (json)")
     rows = re.findall(
         r"^\s+(\d{8}T\d{4}Z_[\d.]+_\w{8}\.log\.gz)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", table, re.M
     )
@@ -88,7 +89,7 @@ def test_demo_with_defaults_runs_the_whole_story_green(tmp_path: Path) -> None:
     assert "parse_error=" in table
 
     sample: dict[str, Any] = json.loads(
-        textwrap.dedent(section(out, "One record as the receiver stored it", "Throughput"))
+        textwrap.dedent(section(out, "One record as the receiver got it (json)", "Throughput"))
     )
     assert sample["elb_status_code"] == 200
     assert sample["elb"].startswith("app/web/")
@@ -98,7 +99,57 @@ def test_demo_with_defaults_runs_the_whole_story_green(tmp_path: Path) -> None:
 
     throughput = section(out, "Throughput", "Stack delete")
     assert re.search(r"10,000 lines in [\d.]+ s end to end = [\d,]+ lines/s", throughput)
-    assert re.search(r"\n✓ demo passed: \d+ steps, 4 files, 10,000 lines delivered \(8 unparseable\)", out)
+    assert re.search(
+        r"\n✓ demo passed: \d+ steps, 4 files, 10,000 lines delivered as json \(8 unparseable\)", out
+    )
+
+
+@pytest.mark.parametrize("output_format", ["otlp", "elasticsearch"])
+def test_demo_in_another_format_shows_what_the_receiver_got_in_it(tmp_path: Path, output_format: str) -> None:
+    result, _ = run_demo(tmp_path, "--format", output_format, "--files", "2", "--lines", "50")
+    out = result.stdout
+
+    assert result.returncode == 0, out + result.stderr
+    assert f"ingest receiver for the {output_format} format" in out
+    assert f"OUTPUT_FORMAT={output_format}" in out
+    assert "✓ every line arrived once, parsed or counted as unparseable" in out
+    assert re.search(r"^\s+total\s+100\s+100\s+4\s+\d+$", out, re.MULTILINE)
+    shown = textwrap.dedent(
+        section(out, f"One record as the receiver got it ({output_format})", "Throughput")
+    )
+    if output_format == "otlp":  # one ResourceLogs: the resource, the scope, the record's attributes
+        resource_logs = json.loads(shown)
+        assert {"key": "cloud.region", "value": {"stringValue": "us-east-1"}} in (
+            resource_logs["resource"]["attributes"]
+        )
+        (log_record,) = resource_logs["scopeLogs"][0]["logRecords"]
+        attributes = {a["key"]: a["value"] for a in log_record["attributes"]}
+        assert attributes["http.response.status_code"] == {"intValue": "200"}
+        assert re.fullmatch(r"[0-9a-f]{32}", attributes["event_id"]["stringValue"])
+    else:  # the _bulk action line, then the document it creates
+        action_line, document = shown.split("\n", 1)
+        action = json.loads(action_line)["create"]
+        assert action["_index"].startswith("alb-logs-")
+        assert action["_id"] == json.loads(document)["event_id"]
+    assert f"100 lines delivered as {output_format} (4 unparseable)" in out
+
+
+def test_the_receiver_refuses_a_body_of_another_format() -> None:
+    receiver_module = load_script("demo/demo_receiver")
+    receiver = receiver_module.IngestReceiver("t0ken", "otlp")
+    try:
+        headers = {
+            "Authorization": "Bearer t0ken",
+            "Content-Encoding": "gzip",
+            "Content-Type": "application/json",
+        }
+        body = gzip.compress(b'{"logs": [{"event_id": "a"}]}')
+        _, rejection = receiver.check(headers, body)
+        assert rejection is not None and rejection.status == 400 and "resourceLogs" in rejection.reason
+        _, rejection = receiver.check({**headers, "Authorization": "Splunk t0ken"}, body)
+        assert rejection is not None and rejection.status == 401
+    finally:
+        receiver.close()
 
 
 def test_a_receiver_that_rejects_the_token_fails_the_demo(tmp_path: Path) -> None:
@@ -124,6 +175,7 @@ def test_bad_option_values_are_refused_before_anything_starts(capsys: pytest.Cap
         ["--files", "0"],
         ["--lines", "9"],
         ["--inject-fault", "nonsense"],
+        ["--format", "xml"],
         ["--files", "50", "--lines", "50000"],
     ):
         with pytest.raises(SystemExit) as exit_info:
