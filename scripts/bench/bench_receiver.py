@@ -158,7 +158,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, status: int, payload: bytes) -> None:
         self.send_response(status)
-        self.send_header("Content-Length", str(len(payload)))
+        if status != 204:  # RFC 9110: a 204 (Loki's answer) carries no Content-Length
+            self.send_header("Content-Length", str(len(payload)))
         self.send_header("Content-Type", "application/json")
         self.end_headers()
         if payload:
