@@ -566,12 +566,16 @@ def _format_rows(
 ) -> list[dict[str, Any]]:
     """Each format's end-to-end row, with its rate against the json format's and the 25% verdict."""
     rows = [_row(c, info, baseline_rate, baseline_cpu) for c in formats]
-    json_rate = next(row["lines_per_second"] for row in rows if row["details"]["output_format"] == "json")
+    json_row = next(row for row in rows if row["details"]["output_format"] == "json")
     for row in rows:
         details = row["details"]
-        vs_json = row["lines_per_second"] / json_rate
+        vs_json = row["lines_per_second"] / json_row["lines_per_second"]
         row["format"] = details["output_format"]
         row["vs_json"] = round(vs_json, 2)
+        # The forwarder process's CPU time against json's: what other load on the machine disturbs less.
+        row["vs_json_cpu"] = (
+            round(json_row["cpu_seconds"] / row["cpu_seconds"], 2) if row["cpu_seconds"] else None
+        )
         row["cost"] = round(max(1 - vs_json, 0.0), 3)
         row["met"] = 1 - vs_json <= FORMAT_COST_AIM
         row["gzip_bytes"] = details["gzip_bytes"]
@@ -700,15 +704,16 @@ def render(results: dict[str, Any]) -> str:
     add(
         "End to end once per output format (OUTPUT_FORMAT), same file, same run, receiver in its own "
         "process answering as that format's intake does; request bytes are the gzip bodies sent, body "
-        "bytes the same uncompressed. Cost is 1 - rate / json rate; the aim is at most "
-        f"{results['verdict']['format_cost_aim']:.0%}."
+        "bytes the same uncompressed; 'by CPU' compares the forwarder process's CPU time with json's. Cost "
+        f"is 1 - rate / json rate; the aim is at most {results['verdict']['format_cost_aim']:.0%}."
     )
     add("")
-    add("| format | lines/s | vs json | requests | request bytes | body bytes | peak RSS MiB |")
-    add("|---|---:|---:|---:|---:|---:|---:|")
+    add("| format | lines/s | vs json | by CPU | requests | request bytes | body bytes | peak RSS MiB |")
+    add("|---|---:|---:|---:|---:|---:|---:|---:|")
     for row in results["formats"]:
+        by_cpu = f"{row['vs_json_cpu']:.2f}x" if row["vs_json_cpu"] else "-"
         add(
-            f"| {row['format']} | {row['lines_per_second']:,} | {row['vs_json']:.2f}x | "
+            f"| {row['format']} | {row['lines_per_second']:,} | {row['vs_json']:.2f}x | {by_cpu} | "
             f"{row['details']['requests']:,} | {_mb(row['gzip_bytes'])} | {_mb(row['body_bytes'])} | "
             f"{row['peak_rss_mib']:.0f} |"
         )
@@ -746,7 +751,9 @@ def render(results: dict[str, Any]) -> str:
     for row in results["formats"]:
         add(
             f"- Format {row['format']}: {row['vs_json']:.2f}x the json rate, cost {row['cost']:.0%} "
-            f"(aim: at most {verdict['format_cost_aim']:.0%}): {'met' if row['met'] else 'NOT met'}."
+            f"({row['vs_json_cpu'] or 0:.2f}x by CPU time; "
+            f"aim: cost at most {verdict['format_cost_aim']:.0%}): "
+            f"{'met' if row['met'] else 'NOT met'}."
         )
     return "\n".join(out) + "\n"
 
