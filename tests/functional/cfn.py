@@ -366,6 +366,7 @@ def provisioner_clients(region: str = REGION) -> Any:
         s3=client("s3", region),
         sns=client("sns", region),
         lambda_=client("lambda", region),
+        logs=client("logs", region),
     )
 
 
