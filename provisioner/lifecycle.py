@@ -373,7 +373,14 @@ def _apply(
         topic.converge_subscriptions(clients.sns, created_arn, desired)
     if props.forwarder is not None:
         _subscribe_log_groups(
-            clients, env=env, gen=record.gen, props=props, forwarder=props.forwarder, steps=steps, undo=undo
+            clients,
+            env=env,
+            gen=record.gen,
+            props=props,
+            forwarder=props.forwarder,
+            steps=steps,
+            undo=undo,
+            replace=journal is None,
         )
 
     with steps.step("add the bucket notification rule"):
@@ -444,8 +451,12 @@ def _subscribe_log_groups(
     forwarder: FunctionArn,
     steps: _Steps,
     undo: Callable[[str, Callable[[], object]], None],
+    replace: bool,
 ) -> None:
-    """Let each log group invoke the forwarder, then put our subscription filter on it."""
+    """Let each log group invoke the forwarder, then put our subscription filter on it.
+
+    With `replace` (in-place updates), our statements are re-created as specified.
+    """
     name = subscription_filter_name(gen)
     for log_group in props.log_groups:
         sid = log_group_permission_sid(gen, log_group)
@@ -456,6 +467,7 @@ def _subscribe_log_groups(
                 sid,
                 subscriptions.log_group_arn(env, log_group),
                 env.account,
+                replace=replace,
             )
             undo(
                 f"remove log group {show(log_group)}'s invoke permission",
