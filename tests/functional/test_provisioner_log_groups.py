@@ -250,3 +250,21 @@ def gen(answer: Any) -> str:
     record = decode(answer.physical_id)
     assert record is not None
     return record.gen
+
+
+def test_an_update_adding_a_full_log_group_fails_before_any_change(
+    resource: CustomResource, world: World, log_groups: list[str]
+) -> None:
+    old = props(world, [API])
+    created = resource.create(old)
+    assert created.status == "SUCCESS", created.reason
+    world.logs.put_subscription_filter(
+        logGroupName=WEB, filterName="security-siem", filterPattern="", destinationArn=world.forwarder_arn
+    )
+    before = snapshot(world)
+
+    updated = resource.update(created.physical_id, props(world, [JOBS, WEB]), old)
+
+    assert updated.status == "FAILED"
+    assert "log group /ecs/web#1 already has 2 subscription filters" in updated.reason
+    assert snapshot(world) == before, "API keeps its filter, JOBS gets none"
