@@ -38,7 +38,7 @@ _CONFIG = Config(
 IAM_PROPAGATION_SECONDS = 45.0
 _MAX_DELAY = 8.0
 # How each service answers "not allowed": S3 and ELBv2 AccessDenied (S3 HEAD requests carry no body, so
-# only the status), Lambda AccessDeniedException, SNS AuthorizationError.
+# only the status), Lambda and CloudWatch Logs AccessDeniedException, SNS AuthorizationError.
 _DENIED = frozenset({"AccessDenied", "403", "AccessDeniedException", "AuthorizationError"})
 # AWS names the action it denied in the message: "... is not authorized to perform: s3:CreateBucket ...".
 _DENIED_ACTION = re.compile(r"not authorized to perform:?\s+([A-Za-z0-9-]+:[A-Za-z0-9]+)")
@@ -119,10 +119,11 @@ class Clients:
     s3: S3Client
     sns: SNSClient
     lambda_: LambdaClient
+    logs: Any  # CloudWatch Logs (no type stubs installed)
     iam_propagation: IamPropagationRetry = field(default_factory=IamPropagationRetry)
 
     def __post_init__(self) -> None:
-        for client in (self.elbv2, self.s3, self.sns, self.lambda_):
+        for client in (self.elbv2, self.s3, self.sns, self.lambda_, self.logs):
             self.iam_propagation.attach(client)
 
 
@@ -134,4 +135,5 @@ def make_clients(region: str) -> Clients:
         s3=session.client("s3", config=_CONFIG),
         sns=session.client("sns", config=_CONFIG),
         lambda_=session.client("lambda", config=_CONFIG),
+        logs=session.client("logs", config=_CONFIG),
     )

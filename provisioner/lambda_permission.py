@@ -1,4 +1,4 @@
-"""The resource policy statement that lets our topic invoke the forwarder function."""
+"""The resource policy statements that let our topic and log groups invoke the forwarder function."""
 
 from __future__ import annotations
 
@@ -35,12 +35,33 @@ def allow_topic(
     """
     # The topic ARN alone: it names the account. AWS documents AddPermission's SourceAccount for S3 and
     # SES sources; its SNS examples use SourceArn only.
+    _allow(lambda_, function, sid, {"Principal": "sns.amazonaws.com", "SourceArn": topic_arn}, replace)
+
+
+def allow_log_group(
+    lambda_: LambdaClient,
+    function: FunctionArn,
+    sid: str,
+    log_group_arn: str,
+    account: str,
+    *,
+    replace: bool = False,
+) -> None:
+    """Allow logs.amazonaws.com to invoke the function for this log group only."""
+    # AWS documents the CloudWatch Logs permission with SourceArn
+    # arn:<partition>:logs:<region>:<account>:log-group:<name>:* and SourceAccount.
+    source = {"Principal": "logs.amazonaws.com", "SourceArn": log_group_arn, "SourceAccount": account}
+    _allow(lambda_, function, sid, source, replace)
+
+
+def _allow(
+    lambda_: LambdaClient, function: FunctionArn, sid: str, source: dict[str, str], replace: bool
+) -> None:
     request: dict[str, Any] = {
         **_target(function),
         "StatementId": sid,
         "Action": "lambda:InvokeFunction",
-        "Principal": "sns.amazonaws.com",
-        "SourceArn": topic_arn,
+        **source,
     }
     if replace:
         revoke(lambda_, function, sid)

@@ -6,12 +6,13 @@ import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from provisioner import bucket as bucket_mod
-from provisioner import bucket_policy, load_balancer, notifications, topic
+from provisioner import bucket_policy, load_balancer, notifications, subscriptions, topic
 from provisioner.arns import ArnError, Environment, FunctionArn, parse_function_arn, stack_name, topic_arn
 from provisioner.clients import Clients
 from provisioner.deadline import Deadline
@@ -24,7 +25,7 @@ from provisioner.errors import (
     show,
 )
 from provisioner.journal import UndoJournal
-from provisioner.lambda_permission import allow_topic, revoke
+from provisioner.lambda_permission import allow_log_group, allow_topic, revoke
 from provisioner.logs import log_event
 from provisioner.naming import (
     LOG_OWNER_GEN_TAG_KEY,
@@ -32,6 +33,7 @@ from provisioner.naming import (
     default_bucket_name,
     delivery_account_sid,
     delivery_sid,
+    log_group_permission_sid,
     log_key_prefix,
     make_gen,
     permission_sid,
@@ -39,12 +41,12 @@ from provisioner.naming import (
     rule_gen,
     rule_id,
     sid_gen,
+    subscription_filter_name,
     tls_sid,
     topic_name,
 )
 from provisioner.properties import (
     BUCKET_NAME,
-    FORWARDER_FUNCTION_ARN,
     LOAD_BALANCER_ARN,
     Properties,
     lenient_properties,
@@ -206,6 +208,7 @@ def _plan(
     conflicts = notifications.find_conflicts(config, key_prefix, replace_ids)
     if conflicts:
         raise PreconditionError(notifications.conflict_reason(conflicts, bucket, key_prefix))
+    _check_log_groups(clients, env, props, gen, steps)
     # Refuse now, not half-way, if our statements would push the policy over S3's size limit.
     bucket_policy.serialise(bucket_policy.merge(current_policy, _statements(env, record, props, prefix), ()))
     name = topic_name(stack_name(ctx.stack_id), gen)
@@ -218,6 +221,13 @@ def _plan(
         topic_arn=topic_arn(env, name),
         replace_rule_ids=replace_ids,
     )
+
+
+def _check_log_groups(clients: Clients, env: Environment, props: Properties, gen: str, steps: _Steps) -> None:
+    """Every log group in LogGroupNames exists here and has room for our subscription filter."""
+    for log_group in props.log_groups:
+        with steps.step(f"check log group {show(log_group)}"):
+            subscriptions.check(clients.logs, env, log_group, subscription_filter_name(gen))
 
 
 _DENIED = frozenset({"AccessDenied", "403", "Forbidden", "AllAccessDisabled"})
@@ -361,6 +371,17 @@ def _apply(
         desired.append(("https", props.subscription_endpoint))
     with steps.step("subscribe the forwarder and endpoint to the topic"):
         topic.converge_subscriptions(clients.sns, created_arn, desired)
+    if props.forwarder is not None:
+        _subscribe_log_groups(
+            clients,
+            env=env,
+            gen=record.gen,
+            props=props,
+            forwarder=props.forwarder,
+            steps=steps,
+            undo=undo,
+            replace=journal is None,
+        )
 
     with steps.step("add the bucket notification rule"):
         config = notifications.read(s3, bucket)
@@ -419,6 +440,52 @@ def _apply(
     with steps.step("check that the bucket policy and notification rule are still in place"):
         bucket_policy.add_statements(s3, bucket, statements, policy_sids(record.gen), only_if_missing=True)
         notifications.add_rule(s3, bucket, ours, plan.replace_rule_ids, steps.deadline, only_if_missing=True)
+
+
+def _subscribe_log_groups(
+    clients: Clients,
+    *,
+    env: Environment,
+    gen: str,
+    props: Properties,
+    forwarder: FunctionArn,
+    steps: _Steps,
+    undo: Callable[[str, Callable[[], object]], None],
+    replace: bool,
+) -> None:
+    """Let each log group invoke the forwarder, then put our subscription filter on it.
+
+    With `replace` (in-place updates), our statements are re-created as specified.
+    """
+    name = subscription_filter_name(gen)
+    for log_group in props.log_groups:
+        sid = log_group_permission_sid(gen, log_group)
+        with steps.step(f"allow log group {show(log_group)} to invoke the forwarder"):
+            allow_log_group(
+                clients.lambda_,
+                forwarder,
+                sid,
+                subscriptions.log_group_arn(env, log_group),
+                env.account,
+                replace=replace,
+            )
+            undo(
+                f"remove log group {show(log_group)}'s invoke permission",
+                partial(revoke, clients.lambda_, forwarder, sid),
+            )
+        with steps.step(f"subscribe the forwarder to log group {show(log_group)}"):
+            subscriptions.put(
+                clients.logs,
+                log_group,
+                name=name,
+                pattern=props.filter_pattern,
+                destination_arn=forwarder.arn,
+                deadline=steps.deadline,
+            )
+            undo(
+                f"remove the subscription filter from log group {show(log_group)}",
+                partial(subscriptions.delete, clients.logs, log_group, name),
+            )
 
 
 def _remove_statements(s3: Any, bucket: str, gen: str, keep_tls: bool) -> bool:
@@ -639,6 +706,7 @@ def _update_in_place(
                 f"bucket {show(record.bucket)} no longer exists; recreate it or change BucketName (which "
                 f"replaces the resource)"
             )
+    _check_log_groups(clients, env, props, record.gen, steps)
     plan = Plan(
         props=props,
         record=record,
@@ -650,18 +718,27 @@ def _update_in_place(
     )
     _apply(clients, ctx, plan, steps, None)
 
-    old_forwarder = property_text(raw_old_props, FORWARDER_FUNCTION_ARN)
+    old = lenient_properties(raw_old_props)
     new_forwarder = props.forwarder.arn if props.forwarder is not None else ""
-    if old_forwarder and old_forwarder != new_forwarder:
-        try:
-            function = parse_function_arn(old_forwarder, env)
-        except ArnError:
-            function = None
-        if function is not None:
+    dropped = [g for g in old.log_groups if g not in props.log_groups]
+    filter_name = subscription_filter_name(record.gen)
+    for log_group in dropped:
+        with steps.step(f"remove the subscription filter from log group {show(log_group)}"):
+            subscriptions.delete(clients.logs, log_group, filter_name)
+    try:
+        old_function = parse_function_arn(old.forwarder_arn, env) if old.forwarder_arn else None
+    except ArnError:
+        old_function = None
+    if old_function is not None:
+        moved = old.forwarder_arn != new_forwarder
+        stale = [permission_sid(record.gen)] if moved else []
+        stale += [log_group_permission_sid(record.gen, g) for g in (old.log_groups if moved else dropped)]
+        if moved:
             # Denied when the update also took this grant from our role (see below): waiting cannot help.
             clients.iam_propagation.close()
+        for sid in stale:
             with steps.step("remove the old forwarder's invoke permission"):
-                _revoke_old_forwarder(clients.lambda_, function, permission_sid(record.gen), new_forwarder)
+                _revoke_old_forwarder(clients.lambda_, old_function, sid, new_forwarder)
     log_event(logger, "updated_in_place", gen=record.gen, prefix=prefix)
     return Outcome(physical_id, plan.data())
 
@@ -783,10 +860,20 @@ def delete(
     def remove_rule() -> None:
         notifications.remove_rules(s3, bucket, {rule_id(gen)})
 
+    def unsubscribe(log_group: str) -> None:
+        subscriptions.delete(clients.logs, log_group, subscription_filter_name(gen))
+        try:
+            function = parse_function_arn(settings.forwarder_arn, env)
+        except ArnError:
+            return  # reported by revoke_permission
+        revoke(clients.lambda_, function, log_group_permission_sid(gen, log_group))
+
     def remove_statements() -> None:
         # A bucket we created and keep stays TLS-only.
         _remove_statements(s3, bucket, gen, keep_tls=record.bucket_created and not delete_bucket)
 
+    for log_group in settings.log_groups:
+        tolerant(f"unsubscribe log group {show(log_group)}", partial(unsubscribe, log_group))
     tolerant("restore the load balancer's access log settings", restore_load_balancer)
     tolerant("remove our bucket notification rule", remove_rule)
     tolerant("remove our bucket policy statements", remove_statements)

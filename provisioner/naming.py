@@ -93,6 +93,21 @@ def permission_sid(gen: str) -> str:
     return f"{PROJECT}-{gen}"
 
 
+def subscription_filter_name(gen: str) -> str:
+    """Name of our subscription filter on each log group in LogGroupNames."""
+    return f"{PROJECT}-{gen}"
+
+
+def log_group_permission_sid(gen: str, log_group: str) -> str:
+    """StatementId letting one log group invoke the forwarder.
+
+    Statement ids allow only letters, digits, '-' and '_', which log group names ('/', '.', '#') exceed:
+    the name is hashed.
+    """
+    digest = hashlib.sha256(log_group.encode()).hexdigest()[:16]
+    return f"{PROJECT}-{gen}-logs-{digest}"
+
+
 EXPIRY_RULE_ID = f"{PROJECT}-expiry"  # one per bucket: the bucket belongs to the stack, not to one generation
 
 

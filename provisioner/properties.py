@@ -28,6 +28,8 @@ SUBSCRIPTION_ENDPOINT = "SubscriptionEndpoint"
 READER_PRINCIPAL_ARN = "ReaderPrincipalArn"
 RETAIN_BUCKET = "RetainBucket"
 LOG_RETENTION_DAYS = "LogRetentionDays"
+LOG_GROUP_NAMES = "LogGroupNames"
+LOG_GROUP_FILTER_PATTERN = "LogGroupFilterPattern"
 SERVICE_TOKEN = "ServiceToken"  # noqa: S105 - a property name, not a secret
 SERVICE_TIMEOUT = "ServiceTimeout"  # read by CloudFormation itself
 
@@ -41,6 +43,8 @@ KNOWN = frozenset(
         READER_PRINCIPAL_ARN,
         RETAIN_BUCKET,
         LOG_RETENTION_DAYS,
+        LOG_GROUP_NAMES,
+        LOG_GROUP_FILTER_PATTERN,
         SERVICE_TOKEN,
         SERVICE_TIMEOUT,
     }
@@ -51,6 +55,12 @@ MAX_PREFIX_LENGTH = 512
 # S3's "safe" key characters plus "/", without "*" and "?" which would turn the policy's Resource ARN
 # into a wildcard wider than the log path.
 _PREFIX_CHARS = re.compile(r"^[A-Za-z0-9!_.'()/-]+$")
+# CloudWatch Logs log group names: 1-512 characters of letters, digits, '_', '-', '/', '.' and '#'.
+_LOG_GROUP = re.compile(r"^[A-Za-z0-9_./#-]{1,512}$")
+# One subscription filter and one invoke permission each: the forwarder's resource policy is limited to
+# 20 KB, and each statement takes about 400 bytes.
+MAX_LOG_GROUPS = 20
+MAX_FILTER_PATTERN_LENGTH = 1024  # PutSubscriptionFilter's limit
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
@@ -66,6 +76,8 @@ class Properties:
     reader_principal_arn: str
     retain_bucket: bool
     log_retention_days: int | None
+    log_groups: tuple[str, ...] = ()
+    filter_pattern: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +87,7 @@ class LenientProperties:
     prefix: str
     forwarder_arn: str
     retain_bucket: bool
+    log_groups: tuple[str, ...] = ()
 
 
 def property_text(raw: Mapping[str, Any] | None, key: str) -> str:
@@ -156,6 +169,28 @@ def redact_url(url: str) -> str:
     return show(shown, 200)
 
 
+def split_log_groups(text: str) -> list[str]:
+    """The comma-separated names as written (the template builds the role's ARNs from the same split)."""
+    return text.split(",") if text else []
+
+
+def log_groups_problems(names: list[str]) -> list[str]:
+    """Why LogGroupNames cannot be used, one reason per problem."""
+    problems = []
+    bad = [n for n in names if not _LOG_GROUP.match(n)]
+    if bad:
+        problems.append(
+            f"LogGroupNames must be log group names separated by commas only (no spaces), each 1-512 "
+            f"letters, digits and _-/.#; not {', '.join(show(n, 60) for n in bad[:5])}"
+        )
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        problems.append(f"LogGroupNames names {', '.join(show(n, 60) for n in duplicates)} more than once")
+    if len(names) > MAX_LOG_GROUPS:
+        problems.append(f"LogGroupNames lists {len(names)} log groups; at most {MAX_LOG_GROUPS} are allowed")
+    return problems
+
+
 def parse_bool(value: str) -> bool | None:
     """'true'/'false' in any case, None for anything else."""
     lowered = value.lower()
@@ -226,6 +261,17 @@ def parse_properties(raw: Mapping[str, Any], env: Environment) -> Properties:
                 f"(or empty for no expiry), not {show(days_text, 40)}"
             )
 
+    log_groups = split_log_groups(property_text(raw, LOG_GROUP_NAMES))
+    problems += log_groups_problems(log_groups)
+    if log_groups and not forwarder_text:
+        problems.append(
+            "LogGroupNames needs a forwarder to subscribe the log groups to: set IngestEndpoint, or leave "
+            "LogGroupNames empty"
+        )
+    pattern = property_text(raw, LOG_GROUP_FILTER_PATTERN)
+    if len(pattern) > MAX_FILTER_PATTERN_LENGTH:
+        problems.append(f"LogGroupFilterPattern is longer than {MAX_FILTER_PATTERN_LENGTH} characters")
+
     if problems or load_balancer is None or retain is None:
         raise InvalidPropertiesError(problems)
     return Properties(
@@ -237,6 +283,8 @@ def parse_properties(raw: Mapping[str, Any], env: Environment) -> Properties:
         reader_principal_arn=reader,
         retain_bucket=retain,
         log_retention_days=days,
+        log_groups=tuple(log_groups),
+        filter_pattern=pattern,
     )
 
 
@@ -248,6 +296,12 @@ def lenient_properties(raw: Mapping[str, Any] | None) -> LenientProperties:
         prefix=property_text(raw, PREFIX),
         forwarder_arn=property_text(raw, FORWARDER_FUNCTION_ARN),
         retain_bucket=True if retain is None else retain,
+        # Every well-formed name: Delete removes only filters and statements named for our generation.
+        log_groups=tuple(
+            dict.fromkeys(
+                n for n in split_log_groups(property_text(raw, LOG_GROUP_NAMES)) if _LOG_GROUP.match(n)
+            )
+        ),
     )
 
 

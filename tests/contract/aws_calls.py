@@ -24,7 +24,7 @@ from .template_model import REPO
 # included), "created-bucket" (calls the provisioner makes only on a bucket it creates: create, set up,
 # expire, empty, delete; see provisioner/lifecycle.py, which runs them only when the bucket is its own),
 # "object-cleanup" (deleting log files before deleting a created bucket), "topic", "subscription",
-# "function", "log-object", "secret", "parameter".
+# "function", "log-group" (a log group named in LogGroupNames), "log-object", "secret", "parameter".
 Need = tuple[str, str]
 
 PROVISIONER_CALLS: dict[tuple[str, str], tuple[Need, ...]] = {
@@ -95,6 +95,9 @@ PROVISIONER_CALLS: dict[tuple[str, str], tuple[Need, ...]] = {
     ("lambda", "remove_permission"): (("lambda:RemovePermission", "function"),),
     ("lambda", "get_policy"): (("lambda:GetPolicy", "function"),),
     ("lambda", "get_function"): (("lambda:GetFunction", "function"),),
+    ("logs", "describe_subscription_filters"): (("logs:DescribeSubscriptionFilters", "log-group"),),
+    ("logs", "put_subscription_filter"): (("logs:PutSubscriptionFilter", "log-group"),),
+    ("logs", "delete_subscription_filter"): (("logs:DeleteSubscriptionFilter", "log-group"),),
     # No permission is needed to ask who you are.
     ("sts", "get_caller_identity"): (),
 }

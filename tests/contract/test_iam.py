@@ -28,6 +28,7 @@ ENDPOINT = "https://logs.example.com/v1/ingest"
 SECRET_ARN = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:ingest-token-AbCdEf"
 CUSTOM_RESOURCE = "OnboardingResource"
 GEN = "0a1b2c3d"
+LOG_GROUPS = "/aws/lambda/api,/ecs/web#1"
 OTHER_ACCOUNT = "999988887777"
 # Actions the Lambda service needs for the function's own logs; no project code calls them.
 RUNTIME_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents"}
@@ -85,7 +86,13 @@ def provisioner_resources(s: Stack, bucket: str) -> dict[str, str]:
         "topic": topic,
         "subscription": f"{topic}:5d8b0c4e-3f7a-4b8e-9a61-2c1d7e6f9a0b",
         "function": s.properties(CUSTOM_RESOURCE)["ForwarderFunctionArn"],
+        "log-group": log_group_arn(s, "/ecs/web#1"),
     }
+
+
+def log_group_arn(s: Stack, name: str, region: str = "") -> str:
+    """The ARN IAM checks log group actions against."""
+    return f"arn:{s.partition}:logs:{region or s.region}:{s.account}:log-group:{name}:*"
 
 
 # Actions S3 authorises for a bucket that does not exist yet (CreateBucket with ObjectOwnership also needs
@@ -93,10 +100,12 @@ def provisioner_resources(s: Stack, bucket: str) -> dict[str, str]:
 BUCKET_CREATION = {"s3:CreateBucket", "s3:PutBucketOwnershipControls"}
 
 
-def s3_context(action: str, account: str = ACCOUNT) -> dict[str, str]:
-    if action in BUCKET_CREATION:
-        return {}
-    return {"s3:ResourceAccount": account} if action.startswith("s3:") else {}
+def s3_context(action: str, account: str = ACCOUNT, region: str = "us-east-1") -> dict[str, str]:
+    """The condition keys a request carries: s3:ResourceAccount (S3), aws:RequestedRegion (every request)."""
+    context = {"aws:RequestedRegion": region}
+    if action.startswith("s3:") and action not in BUCKET_CREATION:
+        context["s3:ResourceAccount"] = account
+    return context
 
 
 def scenario_stacks() -> list[Stack]:
@@ -107,6 +116,7 @@ def scenario_stacks() -> list[Stack]:
             IngestEndpoint=ENDPOINT,
             RetainLogBucket="false",
             LogBucketName="team-alb-logs",
+            LogGroupNames=LOG_GROUPS,
             AuthType="bearer",
             AuthSecret="token",
         ),
@@ -188,22 +198,28 @@ def test_provisioner_code_makes_calls_in_every_area_the_role_covers() -> None:
         "object-cleanup",
         "topic",
         "function",
+        "log-group",
     } <= kinds
 
 
 @pytest.mark.parametrize("region", ["us-east-1", "eu-central-2", "us-gov-west-1", "cn-north-1"])
 def test_provisioner_may_make_every_call_on_a_bucket_it_creates(region: str) -> None:
-    s = make_stack(region=region, IngestEndpoint=ENDPOINT, RetainLogBucket="false")
+    s = make_stack(region=region, IngestEndpoint=ENDPOINT, RetainLogBucket="false", LogGroupNames=LOG_GROUPS)
     statements = s.role_statements("ProvisionerRole")
     resources = provisioner_resources(s, created_bucket_name(s))
     for (action, kind), where in provisioner_needs().items():
-        assert allows(statements, action, resources[kind], s3_context(action)), (
+        assert allows(statements, action, resources[kind], s3_context(action, region=region)), (
             f"{action} on {kind} ({where[0]})"
         )
 
 
 def test_provisioner_may_make_every_call_on_a_named_bucket() -> None:
-    s = make_stack(IngestEndpoint=ENDPOINT, RetainLogBucket="false", LogBucketName="team-alb-logs")
+    s = make_stack(
+        IngestEndpoint=ENDPOINT,
+        RetainLogBucket="false",
+        LogBucketName="team-alb-logs",
+        LogGroupNames=LOG_GROUPS,
+    )
     statements = s.role_statements("ProvisionerRole")
     mine = provisioner_resources(s, "team-alb-logs")
     other = provisioner_resources(s, "payments-data")
@@ -214,7 +230,7 @@ def test_provisioner_may_make_every_call_on_a_named_bucket() -> None:
 
 
 def test_provisioner_may_configure_but_never_create_or_delete_a_reused_bucket() -> None:
-    s = make_stack(IngestEndpoint=ENDPOINT, RetainLogBucket="false")
+    s = make_stack(IngestEndpoint=ENDPOINT, RetainLogBucket="false", LogGroupNames=LOG_GROUPS)
     statements = s.role_statements("ProvisionerRole")
     reused = provisioner_resources(s, "legacy-alb-logs")
     for (action, kind), where in provisioner_needs().items():
@@ -300,10 +316,11 @@ def test_provisioner_tags_load_balancers_only_with_its_own_keys() -> None:
 
 def test_after_an_update_replaces_load_balancer_and_bucket_the_old_resource_can_still_be_undone() -> None:
     """CloudFormation deletes the old custom resource after the role already has the new stack's policy."""
-    old = make_stack(IngestEndpoint=ENDPOINT, RetainLogBucket="false")
+    old = make_stack(IngestEndpoint=ENDPOINT, RetainLogBucket="false", LogGroupNames=LOG_GROUPS)
     new = make_stack(
         IngestEndpoint=ENDPOINT,
         RetainLogBucket="false",
+        LogGroupNames=LOG_GROUPS,
         LoadBalancerArn=alb_arn().replace("app/web/", "app/web-v2/"),
         LogBucketName="team-alb-logs",
     )
@@ -315,8 +332,15 @@ def test_after_an_update_replaces_load_balancer_and_bucket_the_old_resource_can_
 
 def test_after_log_bucket_name_changes_a_created_named_bucket_can_be_kept_but_not_deleted() -> None:
     """Why the provisioner refuses that rename unless RetainLogBucket is true (provisioner/lifecycle.py)."""
-    old = make_stack(IngestEndpoint=ENDPOINT, RetainLogBucket="false", LogBucketName="first-logs")
-    new = make_stack(IngestEndpoint=ENDPOINT, RetainLogBucket="false", LogBucketName="second-logs")
+    old = make_stack(
+        IngestEndpoint=ENDPOINT, RetainLogBucket="false", LogGroupNames=LOG_GROUPS, LogBucketName="first-logs"
+    )
+    new = make_stack(
+        IngestEndpoint=ENDPOINT,
+        RetainLogBucket="false",
+        LogGroupNames=LOG_GROUPS,
+        LogBucketName="second-logs",
+    )
     before = old.role_statements("ProvisionerRole")
     after = new.role_statements("ProvisionerRole")
     first = provisioner_resources(old, "first-logs")
@@ -360,7 +384,7 @@ def test_without_a_forwarder_the_provisioner_gets_no_lambda_permission() -> None
 
 
 def test_provisioner_role_grants_nothing_its_code_does_not_use() -> None:
-    s = make_stack(IngestEndpoint=ENDPOINT, RetainLogBucket="false")
+    s = make_stack(IngestEndpoint=ENDPOINT, RetainLogBucket="false", LogGroupNames=LOG_GROUPS)
     granted = {a for st in s.role_statements("ProvisionerRole") for a in as_list(st["Action"])}
     used = {action for action, _ in provisioner_needs()}
     assert granted - RUNTIME_ACTIONS - used == set()
@@ -372,6 +396,7 @@ DENIED_CODES = {
     "s3": ["AccessDenied", "403"],
     "sns": ["AuthorizationError"],
     "lambda": ["AccessDeniedException"],
+    "logs": ["AccessDeniedException"],
 }
 
 
@@ -416,6 +441,33 @@ def test_every_provisioner_client_waits_for_role_changes_to_propagate(
             assert any(r is not None for _, r in responses), (f.name, code)
     # Every service the provisioner's code calls has such a client.
     assert services == {action.split(":")[0] for action, _ in provisioner_needs()}
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "us-gov-west-1", "cn-north-1"])
+def test_provisioner_manages_subscription_filters_of_the_named_log_groups_only(region: str) -> None:
+    s = make_stack(region=region, IngestEndpoint=ENDPOINT, LogGroupNames=LOG_GROUPS)
+    statements = s.role_statements("ProvisionerRole")
+    actions = [a for (a, kind) in provisioner_needs() if kind == "log-group"]
+    assert actions
+    context = s3_context("logs:", region=region)
+    for action in actions:
+        for name in LOG_GROUPS.split(","):
+            assert allows(statements, action, log_group_arn(s, name), context), (action, name)
+        for other in ("/aws/lambda/api2", "/aws/lambda", "/ecs/web#1/x", "payments"):
+            assert not allows(statements, action, log_group_arn(s, other), context), (action, other)
+        # The same name in another region of the account is not ours (the request goes to that region).
+        elsewhere = "eu-west-1" if region == "us-east-1" else "us-east-1"
+        there = log_group_arn(s, "/aws/lambda/api", elsewhere)
+        assert not allows(statements, action, there, s3_context(action, region=elsewhere)), action
+
+
+def test_without_log_groups_the_provisioner_gets_no_log_group_permission() -> None:
+    for s in (make_stack(IngestEndpoint=ENDPOINT), make_stack(LogGroupNames=LOG_GROUPS)):
+        assert not any(
+            a.startswith("logs:") and a not in RUNTIME_ACTIONS
+            for st in s.role_statements("ProvisionerRole")
+            for a in as_list(st["Action"])
+        )
 
 
 def test_provisioner_writes_only_its_own_logs() -> None:

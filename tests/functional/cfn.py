@@ -137,6 +137,8 @@ def default_properties(load_balancer_arn: str, forwarder_arn: str, **overrides: 
         "ReaderPrincipalArn": "",
         "RetainBucket": "false",
         "LogRetentionDays": "30",
+        "LogGroupNames": "",
+        "LogGroupFilterPattern": "",
     }
     props.update(overrides)
     return props
@@ -259,6 +261,7 @@ class World:
     gwlb_arn: str = ""
     forwarder_arn: str = ""
     subnets: list[str] = field(default_factory=list)
+    logs: Any = None
 
     def access_logs(self, arn: str) -> dict[str, str]:
         """access_logs.s3.*; a fresh moto ALB lacks `enabled`, which real AWS reports as "false"."""
@@ -304,6 +307,23 @@ class World:
     def subscriptions(self) -> list[tuple[str, str, str]]:
         subs = self.sns.list_subscriptions()["Subscriptions"]
         return sorted((s["TopicArn"], s["Protocol"], s["Endpoint"]) for s in subs)
+
+    def subscription_filters(self) -> dict[str, list[dict[str, Any]]]:
+        """The subscription filters of every log group that has some, without their creation times.
+
+        (moto test-invokes the destination function, which creates the function's own log group.)
+        """
+        groups = self.logs.describe_log_groups()["logGroups"]
+        out = {}
+        for name in sorted(g["logGroupName"] for g in groups):
+            filters = self.logs.describe_subscription_filters(logGroupName=name)["subscriptionFilters"]
+            if not filters:
+                continue
+            out[name] = sorted(
+                ({k: v for k, v in f.items() if k != "creationTime"} for f in filters),
+                key=lambda f: str(f["filterName"]),
+            )
+        return out
 
     def lambda_policy(self) -> list[dict[str, Any]]:
         try:
@@ -366,6 +386,7 @@ def provisioner_clients(region: str = REGION) -> Any:
         s3=client("s3", region),
         sns=client("sns", region),
         lambda_=client("lambda", region),
+        logs=client("logs", region),
     )
 
 
@@ -381,6 +402,7 @@ def build_world(region: str = REGION) -> World:
         s3=s3,
         sns=client("sns", region),
         lambda_=client("lambda", region),
+        logs=client("logs", region),
     )
     vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
     world.subnets = [
@@ -453,4 +475,5 @@ def snapshot(world: World) -> dict[str, Any]:
         "topics": world.topics(),
         "subscriptions": world.subscriptions(),
         "forwarder_policy": world.lambda_policy(),
+        "subscription_filters": world.subscription_filters(),
     }

@@ -223,3 +223,45 @@ def test_stack_name_from_stack_id() -> None:
     )
     assert stack_name(sid) == "weblogs-prod"
     assert stack_name("garbage") == "alb-log-onboarding"
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        ("", ()),
+        ("/aws/lambda/api", ("/aws/lambda/api",)),
+        (
+            "/aws/lambda/api,/ecs/web#1,API-Gateway_Execution.Logs",
+            ("/aws/lambda/api", "/ecs/web#1", "API-Gateway_Execution.Logs"),
+        ),
+        (",".join(f"/g/{i}" for i in range(20)), tuple(f"/g/{i}" for i in range(20))),
+    ],
+)
+def test_log_group_names_parse_in_order(names: str, expected: tuple[str, ...]) -> None:
+    props = parse_properties(raw(LogGroupNames=names, LogGroupFilterPattern="ERROR"), ENV)
+    assert props.log_groups == expected
+    assert props.filter_pattern == "ERROR"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "problem"),
+    [
+        ({"LogGroupNames": "/a, /b"}, "no spaces"),
+        ({"LogGroupNames": "/a,,/b"}, "no spaces"),
+        ({"LogGroupNames": "/a:b"}, "/a:b"),
+        ({"LogGroupNames": "x" * 513}, "1-512"),
+        ({"LogGroupNames": "/a,/b,/a"}, "/a more than once"),
+        ({"LogGroupNames": ",".join(f"/g/{i}" for i in range(21))}, "at most 20"),
+        ({"LogGroupNames": "/a", "ForwarderFunctionArn": ""}, "needs a forwarder"),
+        ({"LogGroupNames": "/a", "LogGroupFilterPattern": "x" * 1025}, "longer than 1024"),
+    ],
+)
+def test_log_group_names_problems(overrides: dict[str, str], problem: str) -> None:
+    with pytest.raises(InvalidPropertiesError) as caught:
+        parse_properties(raw(**overrides), ENV)
+    assert problem in str(caught.value)
+
+
+def test_delete_reads_every_well_formed_log_group_name() -> None:
+    lenient = lenient_properties({"LogGroupNames": "/a,/b, /c,/a,bad:name"})
+    assert lenient.log_groups == ("/a", "/b")
