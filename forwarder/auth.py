@@ -318,7 +318,7 @@ class RequestSigner:
                     )
             return self._source.get_frozen_credentials()
 
-    def sign(self, url: str, body: bytes, headers: dict[str, str]) -> dict[str, str]:
+    def signed_headers(self, url: str, body: bytes, headers: dict[str, str]) -> dict[str, str]:
         """``headers`` plus the signature headers for a POST of exactly ``body`` (gzip included) to ``url``.
 
         The signature covers every header given (Content-Encoding too), X-Amz-Date and the body's SHA-256,

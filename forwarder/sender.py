@@ -773,7 +773,7 @@ class Sender:
 
     def _sign(self, url: str, body: bytes, headers: dict[str, str]) -> dict[str, str]:
         """``headers`` with a fresh signature over this exact body, when the requests are signed."""
-        return headers if self._signer is None else self._signer.sign(url, body, headers)
+        return headers if self._signer is None else self._signer.signed_headers(url, body, headers)
 
     def _timeout_context(self, budget: float) -> str:
         timeout = self._config.timeout_seconds

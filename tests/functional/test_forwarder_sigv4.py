@@ -117,7 +117,7 @@ BODY = gzip.compress(b'{"create":{}}\n{"a":1}\n')
 
 def test_the_receiver_refuses_a_changed_signature_body_path_scope_or_unsigned_encoding() -> None:
     signer = RequestSigner("aoss", REGION, _Session)
-    signed = signer.sign("http://127.0.0.1:9200/_bulk", BODY, {"Content-Encoding": "gzip"})
+    signed = signer.signed_headers("http://127.0.0.1:9200/_bulk", BODY, {"Content-Encoding": "gzip"})
     headers = {"Host": "127.0.0.1:9200", **signed}
     assert signature_error(EXAMPLE, "/_bulk", headers, BODY) is None
 
@@ -130,7 +130,7 @@ def test_the_receiver_refuses_a_changed_signature_body_path_scope_or_unsigned_en
     assert "x-amz-content-sha256" in (signature_error(EXAMPLE, "/_bulk", headers, other) or "")
     assert signature_error(EXAMPLE, "/other/_bulk", headers, BODY) == SIGNATURE_MISMATCH
     assert "scope" in (signature_error(replace(EXAMPLE, service="es"), "/_bulk", headers, BODY) or "")
-    unsigned = signer.sign("http://127.0.0.1:9200/_bulk", BODY, {})
+    unsigned = signer.signed_headers("http://127.0.0.1:9200/_bulk", BODY, {})
     assert "content-encoding" in (
         signature_error(EXAMPLE, "/_bulk", {"Host": "127.0.0.1:9200", **unsigned}, BODY) or ""
     )
