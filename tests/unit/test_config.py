@@ -339,3 +339,10 @@ def test_aws_sigv4_refuses_a_stored_credential() -> None:
                 HTTP_AUTH_PARAMETER_NAME="/ingest/token",
             )
         )
+
+
+def test_include_raw_line_is_a_boolean_off_by_default() -> None:
+    assert Config.from_env(env()).include_raw_line is False
+    assert Config.from_env(env(INCLUDE_RAW_LINE="TRUE")).include_raw_line is True
+    with pytest.raises(ConfigError, match="INCLUDE_RAW_LINE must be true or false"):
+        Config.from_env(env(INCLUDE_RAW_LINE="yes"))
