@@ -15,7 +15,7 @@ import pytest
 from alb_log_factory import REGION, log_key
 from aws_events import s3_notification, sqs_event
 from botocore.credentials import Credentials
-from ingest_server import SIGNATURE_MISMATCH, IngestServer, Reflect, SigV4Check, signature_error
+from ingest_server import SIGNATURE_MISMATCH, IngestServer, Reflect, Reply, SigV4Check, signature_error
 
 from forwarder.auth import RequestSigner
 from forwarder.records import record_event_id
@@ -47,25 +47,27 @@ def ids_of(obj: Any) -> list[str]:
     return [record_event_id(obj.bucket, obj.key, obj.etag, n) for n in range(1, len(obj.lines) + 1)]
 
 
-def test_signed_requests_deliver_every_line_once_retried_items_signed_anew(
+def test_signed_requests_deliver_every_line_once_resent_and_cut_bodies_signed_for_themselves(
     invoke: Any, put_log: Any, opensearch: IngestServer
 ) -> None:
     obj = put_log(KEY, count=45)
     ids = ids_of(obj)
-    # Two items of the second batch answer 429: their retry is a body cut from the batch, signed on its own.
+    # The first request answers 503 and is sent again whole; two items of the second batch fail, and
+    # their retry is a body cut from the batch: each of these is signed for what it carries.
+    opensearch.script(Reply(503))
     opensearch.fail_items({ids[25]: [429], ids[30]: [503]})
     assert invoke(sqs_event(s3_notification(obj))) == {"batchItemFailures": []}
     requests = opensearch.requests
-    assert [r.status for r in requests] == [200, 200, 200, 200]
-    assert all(r.error is None for r in requests)
-    assert [a["create"]["_id"] for a in requests[2].actions] == [ids[25], ids[30]]
+    assert [r.status for r in requests] == [503, 200, 200, 200, 200]
+    assert all(r.error is None for r in requests)  # every signature verified
+    assert requests[0].raw_body == requests[1].raw_body
+    assert [a["create"]["_id"] for a in requests[3].actions] == [ids[25], ids[30]]
     assert sorted(doc_id for _, doc_id in opensearch.documents()) == sorted(ids)
     for request in requests:
         assert request.header("Authorization").startswith("AWS4-HMAC-SHA256 Credential=FOOBARKEY/")
         assert f"/{REGION}/es/aws4_request" in request.header("Authorization")
         assert request.header("X-Amz-Security-Token") == "testing"
         assert request.header("Content-Encoding") == "gzip"
-    assert len({r.header("Authorization") for r in requests}) == len(requests)
 
 
 def test_a_signature_the_receiver_cannot_reproduce_fails_with_403_and_no_secret_in_the_logs(
