@@ -191,7 +191,7 @@ class Config:
 
     @property
     def credential_source(self) -> str:
-        """Which kind of credential source is configured: none, plain, secret or parameter."""
+        """Which kind of credential source is configured: none, plain, secret, parameter or role (sigv4)."""
         if self.auth_type in AUTH_WITHOUT_CREDENTIAL:
             return "role" if self.auth_type == AUTH_SIGV4 else "none"
         if self.auth_secret_arn:
