@@ -6,11 +6,13 @@ the auth type is looked at first: ``token`` for bearer and splunk, ``password`` 
 apikey).
 A value that cannot be sent (a line break, a control character, or for a header carried as is a character
 outside Latin-1) is refused as soon as it is fetched, by position, never by value.
+``aws_sigv4`` needs no stored credential: ``RequestSigner`` signs each request with the role's credentials.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import re
@@ -19,9 +21,20 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.exceptions import BotoCoreError, ClientError
 
-from forwarder.config import AUTH_APIKEY, AUTH_BASIC, AUTH_BEARER, AUTH_NONE, AUTH_SPLUNK, Config
+from forwarder.config import (
+    AUTH_APIKEY,
+    AUTH_BASIC,
+    AUTH_BEARER,
+    AUTH_NONE,
+    AUTH_SIGV4,
+    AUTH_SPLUNK,
+    AUTH_WITHOUT_CREDENTIAL,
+    Config,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -231,7 +244,7 @@ def credential_from_config(
 ) -> CachedCredential | None:
     """The configured credential (None for auth type none). Clients are factories: only the one needed is
     created, and only on first use."""
-    if config.auth_type == AUTH_NONE:
+    if config.auth_type in AUTH_WITHOUT_CREDENTIAL:
         return None
     source: CredentialSource
     if config.auth_secret_arn:
@@ -268,8 +281,72 @@ def secret_forms(config: Config, credential: str | None) -> tuple[str, ...]:
         return ()
     forms = {credential}
     forms.update(value.split(" ", 1)[-1] for value in auth_headers(config, credential).values())
+    return _with_json_escaped(forms)
+
+
+def _with_json_escaped(forms: set[str]) -> tuple[str, ...]:
+    """The forms and each of them JSON-escaped, longest first."""
     forms.update([json.dumps(form)[1:-1] for form in forms])
     return tuple(sorted(forms, key=len, reverse=True))
+
+
+class RequestSigner:
+    """Signs each request with AWS Signature Version 4, with the credentials of the function's role.
+
+    The credentials come from boto3's default chain (on Lambda the role's temporary credentials in the
+    environment; elsewhere a profile or instance role, refreshed by botocore before they expire). They are
+    frozen once per request, so one signature never mixes an old key with a new token.
+    """
+
+    __slots__ = ("_lock", "_session", "_source", "region", "service")
+
+    def __init__(self, service: str, region: str, session: Callable[[], Any]) -> None:
+        self.service = service
+        self.region = region
+        self._session = session
+        self._source: Any = None
+        self._lock = threading.Lock()
+
+    def _credentials(self) -> Any:
+        with self._lock:
+            if self._source is None:
+                self._source = self._session().get_credentials()
+                if self._source is None:
+                    raise CredentialError(
+                        f"{AUTH_SIGV4} found no AWS credentials to sign with (the function's role, or a "
+                        "profile or environment variables elsewhere)"
+                    )
+            return self._source.get_frozen_credentials()
+
+    def signed_headers(self, url: str, body: bytes, headers: dict[str, str]) -> dict[str, str]:
+        """``headers`` plus the signature headers for a POST of exactly ``body`` (gzip included) to ``url``.
+
+        The signature covers every header given (Content-Encoding too), X-Amz-Date and the body's SHA-256,
+        which OpenSearch Serverless requires in X-Amz-Content-SHA256; sign each attempt anew, the date is
+        part of it and AWS refuses a signature more than 5 minutes old.
+        """
+        request = AWSRequest(method="POST", url=url, data=body, headers=dict(headers))
+        request.headers["X-Amz-Content-SHA256"] = hashlib.sha256(body).hexdigest()
+        SigV4Auth(self._credentials(), self.service, self.region).add_auth(request)
+        return dict(request.headers.items())
+
+    def secret_forms(self) -> tuple[str, ...]:
+        """The current secret key and session token, as sent and JSON-escaped, for masking answers."""
+        frozen = self._credentials()
+        return _with_json_escaped({form for form in (frozen.secret_key, frozen.token) if form})
+
+    def __repr__(self) -> str:
+        return f"RequestSigner({self.service}, {self.region})"
+
+
+def signer_from_config(config: Config, *, session: Callable[[], Any]) -> RequestSigner | None:
+    """The request signer for HTTP_AUTH_TYPE=aws_sigv4 (None for the other types); ``session`` makes the
+    boto3 session, on first use."""
+    if config.auth_type != AUTH_SIGV4:
+        return None
+    if config.sigv4_service is None or config.sigv4_region is None:  # Config.from_env rejects this
+        raise CredentialError(f"HTTP_AUTH_TYPE={AUTH_SIGV4} needs a service and a region to sign for")
+    return RequestSigner(config.sigv4_service, config.sigv4_region, session)
 
 
 def _error_text(exc: ClientError) -> str:

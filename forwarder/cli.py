@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from forwarder import __version__
-from forwarder.config import ES_INDEX, MAX_RETRY_WAIT_LIMIT
+from forwarder.config import ES_INDEX, INCLUDE_RAW_LINE, MAX_RETRY_WAIT_LIMIT
 from forwarder.destinations import OUTPUT_FORMATS
 from forwarder.jsonutil import dumps_line
 from forwarder.parsers import LOG_TYPES, ParseFunction, detect_log_type
@@ -109,6 +109,12 @@ def _add_parse_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
         help="index or data stream for --output-format elasticsearch (default: $ES_INDEX)",
     )
     parse.add_argument(
+        "--include-raw-line",
+        action="store_true",
+        default=os.environ.get(INCLUDE_RAW_LINE, "").strip().lower() == "true",
+        help="add the original line to every parsed record, in raw_line (default: $INCLUDE_RAW_LINE)",
+    )
+    parse.add_argument(
         "--summary",
         action="store_true",
         help="print line counts (lines, parsed, unparseable, truncated) to stderr at the end",
@@ -178,7 +184,11 @@ def _run_parse(args: argparse.Namespace) -> int:
             log_type = detect_log_type(path, first.text if first is not None else None)
         every_line: Iterator[Line] = chain((first,), lines) if first is not None else lines
         records = iter_records(
-            every_line, log_type=log_type, provenance=object_provenance(None, path, ""), parse=args.grok
+            every_line,
+            log_type=log_type,
+            provenance=object_provenance(None, path, ""),
+            parse=args.grok,
+            include_raw_line=args.include_raw_line,
         )
         with _fewer_gc_passes():
             if destination is None:

@@ -166,6 +166,7 @@ class LogsBatchUnit:
             provenance=provenance,
             vpc_flow_fields=config.formats.vpc_flow_fields,
             parse=custom.parse if custom is not None else None,
+            include_raw_line=config.include_raw_line,
         )
 
     def finish(self, stats: ObjectStats) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,11 @@ HTTP_AUTH_CREDENTIALS = "HTTP_AUTH_CREDENTIALS"
 HTTP_AUTH_SECRET_ARN = "HTTP_AUTH_SECRET_ARN"  # noqa: S105 -- a variable name, not a secret
 HTTP_AUTH_PARAMETER_NAME = "HTTP_AUTH_PARAMETER_NAME"
 HTTP_AUTH_CACHE_SECONDS = "HTTP_AUTH_CACHE_SECONDS"
+AWS_SIGV4_SERVICE = "AWS_SIGV4_SERVICE"
+# Set by Lambda in every function's environment: the region the signature is made for, when the endpoint
+# host does not name one.
+AWS_REGION = "AWS_REGION"
+INCLUDE_RAW_LINE = "INCLUDE_RAW_LINE"
 HTTP_TIMEOUT_SECONDS = "HTTP_TIMEOUT_SECONDS"
 HTTP_TEST_MODE = "HTTP_TEST_MODE"
 HTTP_MAX_RETRIES = "HTTP_MAX_RETRIES"
@@ -58,6 +64,9 @@ ENV_VARS: tuple[str, ...] = (
     HTTP_AUTH_SECRET_ARN,
     HTTP_AUTH_PARAMETER_NAME,
     HTTP_AUTH_CACHE_SECONDS,
+    AWS_SIGV4_SERVICE,
+    AWS_REGION,
+    INCLUDE_RAW_LINE,
     HTTP_TIMEOUT_SECONDS,
     HTTP_TEST_MODE,
     HTTP_MAX_RETRIES,
@@ -86,7 +95,16 @@ AUTH_BEARER = "bearer"
 AUTH_BASIC = "basic"
 AUTH_APIKEY = "apikey"
 AUTH_SPLUNK = "splunk"
-AUTH_TYPES = (AUTH_NONE, AUTH_BEARER, AUTH_BASIC, AUTH_APIKEY, AUTH_SPLUNK)
+# Signs each request with the function's own role (Amazon OpenSearch Service and OpenSearch Serverless).
+AUTH_SIGV4 = "aws_sigv4"
+AUTH_TYPES = (AUTH_NONE, AUTH_BEARER, AUTH_BASIC, AUTH_APIKEY, AUTH_SPLUNK, AUTH_SIGV4)
+# Auth types that send no stored credential.
+AUTH_WITHOUT_CREDENTIAL = (AUTH_NONE, AUTH_SIGV4)
+# SigV4 service names: OpenSearch Service domains sign for "es", OpenSearch Serverless collections "aoss".
+SIGV4_SERVICES = ("es", "aoss")
+# Their endpoint hosts: search-NAME-ID.REGION.es.amazonaws.com (vpc-NAME-ID... in a VPC) and
+# ID.REGION.aoss.amazonaws.com.
+_SIGV4_HOST = re.compile(r"\.(?P<region>[a-z0-9-]+)\.(?P<service>es|aoss)\.amazonaws\.com$")
 
 OUTPUT_ELASTICSEARCH = "elasticsearch"
 OUTPUT_SPLUNK_HEC = "splunk_hec"
@@ -148,6 +166,9 @@ class Config:
     auth_secret_arn: str | None = None
     auth_parameter_name: str | None = None
     auth_cache_seconds: int = DEFAULT_AUTH_CACHE_SECONDS
+    sigv4_service: str | None = None
+    sigv4_region: str | None = None
+    include_raw_line: bool = False
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     test_mode: bool = False
     batch_max_records: int = DEFAULT_BATCH_MAX_RECORDS
@@ -170,9 +191,9 @@ class Config:
 
     @property
     def credential_source(self) -> str:
-        """Which kind of credential source is configured: none, plain, secret or parameter."""
-        if self.auth_type == AUTH_NONE:
-            return "none"
+        """Which kind of credential source is configured: none, plain, secret, parameter or role (sigv4)."""
+        if self.auth_type in AUTH_WITHOUT_CREDENTIAL:
+            return "role" if self.auth_type == AUTH_SIGV4 else "none"
         if self.auth_secret_arn:
             return "secret"
         if self.auth_parameter_name:
@@ -203,7 +224,10 @@ class Config:
         secret_arn = reader.text(HTTP_AUTH_SECRET_ARN)
         parameter_name = reader.text(HTTP_AUTH_PARAMETER_NAME)
 
-        if auth_type != AUTH_NONE:
+        sigv4_service = sigv4_region = None
+        if auth_type == AUTH_SIGV4:
+            sigv4_service, sigv4_region = _sigv4_target(endpoint, reader, problems)
+        if auth_type not in AUTH_WITHOUT_CREDENTIAL:
             sources = [
                 name
                 for name, value in (
@@ -221,6 +245,11 @@ class Config:
                 )
             elif len(sources) > 1:
                 problems.append(f"set exactly one credential source, not {' and '.join(sources)}")
+        elif auth_type == AUTH_SIGV4 and (credentials or secret_arn or parameter_name):
+            problems.append(
+                f"{HTTP_AUTH_TYPE}={AUTH_SIGV4} signs with the function's own role: unset "
+                f"{HTTP_AUTH_CREDENTIALS}, {HTTP_AUTH_SECRET_ARN} and {HTTP_AUTH_PARAMETER_NAME}"
+            )
         if auth_type == AUTH_BASIC and not username:
             problems.append(f"{HTTP_AUTH_USERNAME} is required when {HTTP_AUTH_TYPE}=basic")
         if auth_type == AUTH_BASIC and username and ":" in username:
@@ -239,6 +268,7 @@ class Config:
         cache_seconds = reader.integer(HTTP_AUTH_CACHE_SECONDS, DEFAULT_AUTH_CACHE_SECONDS, minimum=0)
         timeout = reader.number(HTTP_TIMEOUT_SECONDS, DEFAULT_TIMEOUT_SECONDS, maximum=MAX_TIMEOUT_SECONDS)
         test_mode = reader.boolean(HTTP_TEST_MODE, default=False)
+        include_raw_line = reader.boolean(INCLUDE_RAW_LINE, default=False)
         # Unset (or empty, as the template passes it): what the format's intake accepts.
         max_records = reader.integer(BATCH_MAX_RECORDS, limits.max_records, minimum=1)
         max_bytes = reader.integer(
@@ -296,7 +326,7 @@ class Config:
         if problems:
             raise ConfigError("invalid forwarder configuration: " + "; ".join(problems))
 
-        if auth_type != AUTH_NONE and credentials:
+        if auth_type not in AUTH_WITHOUT_CREDENTIAL and credentials:
             logger.warning(
                 "%s holds the credential in plain text in the function's environment; prefer %s or %s",
                 HTTP_AUTH_CREDENTIALS,
@@ -325,10 +355,13 @@ class Config:
             auth_type=auth_type,
             auth_username=username if auth_type == AUTH_BASIC else None,
             auth_header_name=header_name,
-            auth_credentials=credentials if auth_type != AUTH_NONE else None,
-            auth_secret_arn=secret_arn if auth_type != AUTH_NONE else None,
-            auth_parameter_name=parameter_name if auth_type != AUTH_NONE else None,
+            auth_credentials=credentials if auth_type not in AUTH_WITHOUT_CREDENTIAL else None,
+            auth_secret_arn=secret_arn if auth_type not in AUTH_WITHOUT_CREDENTIAL else None,
+            auth_parameter_name=parameter_name if auth_type not in AUTH_WITHOUT_CREDENTIAL else None,
             auth_cache_seconds=cache_seconds,
+            sigv4_service=sigv4_service,
+            sigv4_region=sigv4_region,
+            include_raw_line=include_raw_line,
             timeout_seconds=timeout,
             test_mode=test_mode,
             batch_max_records=max_records,
@@ -349,6 +382,28 @@ class Config:
             dd_service=dd_service,
             dd_tags=dd_tags,
         )
+
+
+def _sigv4_target(endpoint: str, reader: _Reader, problems: list[str]) -> tuple[str | None, str | None]:
+    """The SigV4 service and region for the endpoint: AWS_SIGV4_SERVICE or the host's, the host's region or
+    AWS_REGION."""
+    found = _SIGV4_HOST.search((urlsplit(endpoint).hostname or "").lower()) if endpoint else None
+    service = (reader.text(AWS_SIGV4_SERVICE) or (found["service"] if found else "")).lower() or None
+    if service is None:
+        problems.append(
+            f"{HTTP_AUTH_TYPE}={AUTH_SIGV4} needs the service to sign for: set {AWS_SIGV4_SERVICE} to es "
+            "(OpenSearch Service) or aoss (OpenSearch Serverless); the endpoint host does not say"
+        )
+    elif service not in SIGV4_SERVICES:
+        problems.append(f"{AWS_SIGV4_SERVICE} must be one of {', '.join(SIGV4_SERVICES)} (got {service!r})")
+        service = None
+    region = found["region"] if found else reader.text(AWS_REGION)
+    if region is None:
+        problems.append(
+            f"{HTTP_AUTH_TYPE}={AUTH_SIGV4} needs the region to sign for: the endpoint host does not name "
+            f"one and {AWS_REGION} is not set"
+        )
+    return service, region
 
 
 def _with_destination_settings(environ: Mapping[str, str], problems: list[str]) -> Mapping[str, str]:

@@ -5,6 +5,7 @@ Every line gives exactly one record, in order: a line that does not parse is sen
 `{"raw": ..., "parse_error": ...}` so nothing is dropped and the failure is visible downstream.
 Each record carries a deterministic `event_id` (from its source's provenance), so a redelivered unit
 (S3 and SNS deliver at least once; Lambda retries) produces the same ids and the receiver can deduplicate.
+With INCLUDE_RAW_LINE a parsed record also carries the line it was parsed from, in `raw_line`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,17 @@ from typing import Any
 from forwarder.parsers import ParseError, ParseFunction, detect_message, failure_reason, parser_for
 from forwarder.reader import Line
 
-__all__ = ["identity_hash", "iter_records", "normalize_etag", "object_id", "record_event_id"]
+__all__ = [
+    "RAW_LINE_FIELD",
+    "identity_hash",
+    "iter_records",
+    "normalize_etag",
+    "object_id",
+    "record_event_id",
+]
+
+# The original line of a parsed record (INCLUDE_RAW_LINE); a line that did not parse is in `raw` already.
+RAW_LINE_FIELD = "raw_line"
 
 # Adds a source's provenance fields (its identity of the line, event_id included) to the record of line n.
 Provenance = Callable[[dict[str, Any], int], None]
@@ -64,6 +75,7 @@ def iter_records(
     provenance: Provenance,
     vpc_flow_fields: tuple[str, ...] | None = None,
     parse: ParseFunction | None = None,
+    include_raw_line: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """Yield one record per line, in order, never dropping one.
 
@@ -73,6 +85,7 @@ def iter_records(
     gives raw "" with parse_error "empty line". `log_type` None detects each line's format on its own
     (CloudWatch Logs messages); a line of no known format is then sent raw, without a parse error. `parse`
     is the parse function of a custom format named `log_type`, instead of the built-in one.
+    `include_raw_line` adds the line as it was read (cut, if truncated) to each parsed record, in `raw_line`.
     """
     if parse is None:
         parse = parser_for(log_type or "raw", vpc_flow_fields=vpc_flow_fields)
@@ -81,13 +94,16 @@ def iter_records(
         text = line.text
         kind: str = log_type or "raw"
         record: dict[str, Any]
+        parsed = False
         if not text:
             record = {"raw": "", "parse_error": "empty line"}
         elif log_type is None:
             kind, record = detect_message(text, vpc_flow_fields=vpc_flow_fields)
+            parsed = kind != "raw"
         else:
             try:
                 record = parse(text)
+                parsed = kind != "raw"
             except ParseError as exc:
                 # A line cut at the size limit is broken by the cut, not of another format.
                 reason = str(exc) if line.truncated else failure_reason(log_type, text, exc)
@@ -102,6 +118,8 @@ def iter_records(
                         type(exc).__name__,
                         number,
                     )
+        if parsed and include_raw_line:
+            record[RAW_LINE_FIELD] = text
         record["log_type"] = kind
         provenance(record, number)
         if line.truncated:

@@ -31,13 +31,15 @@ from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+import boto3.session
 import urllib3
 import urllib3.connection
 
 import forwarder
 from forwarder import redaction
-from forwarder.auth import CachedCredential, auth_headers, secret_forms
+from forwarder.auth import CachedCredential, RequestSigner, auth_headers, secret_forms, signer_from_config
 from forwarder.config import (
+    AUTH_SIGV4,
     DEFAULT_MAX_RETRY_WAIT_SECONDS,
     HTTP_MAX_RETRY_WAIT_SECONDS,
     Config,
@@ -549,7 +551,13 @@ def _sanitize(text: str, redact: Redactor = _NO_SECRETS) -> str:
     return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 3] + "..."
 
 
-def _status_hint(status: int, accepts: str) -> str:
+def _status_hint(status: int, accepts: str, auth_type: str) -> str:
+    if status in (401, 403) and auth_type == AUTH_SIGV4:
+        return (
+            "check that the forwarder role may post to the domain or collection (OpenSearchResourceArn) and "
+            "that OpenSearch maps it to a role that may write the index (fine-grained access control or the "
+            "collection's data access policy), and AWS_SIGV4_SERVICE"
+        )
     if status in (401, 403):
         return "check the credential (HTTP_AUTH_TYPE and the secret, parameter or value it names)"
     if status == 404:
@@ -575,9 +583,11 @@ class Sender:
         wall_clock: Callable[[], float] = time.time,
         rng: Callable[[], float] = random.random,
         deadline_margin: float = DEFAULT_DEADLINE_MARGIN,
+        signer: RequestSigner | None = None,
     ) -> None:
         self._config = config
         self._credential = credential
+        self._signer = signer or signer_from_config(config, session=boto3.session.Session)
         self._transport = transport or Urllib3Transport()
         self.destination: Destination = destination_for(config)
         self._sleep = sleep
@@ -613,7 +623,9 @@ class Sender:
             try:
                 if budget <= 0:
                     raise AttemptTimeoutError("no time left for an attempt")
-                response = self._transport.post(config.endpoint, body, headers, budget)
+                response = self._transport.post(
+                    config.endpoint, body, self._sign(config.endpoint, body, headers), budget
+                )
             except TransportError as exc:
                 failure = redact(str(exc))
                 if isinstance(exc, AttemptTimeoutError):
@@ -728,7 +740,8 @@ class Sender:
             self._sleep(confirmation.wait)
             budget = min(timeout, seconds_left() - self.deadline_margin)
             try:
-                response = self._transport.post(confirmation.url, confirmation.body, plain, budget)
+                signed = self._sign(confirmation.url, confirmation.body, plain)
+                response = self._transport.post(confirmation.url, confirmation.body, signed, budget)
             except TransportError as exc:
                 logger.warning(
                     "%s: asking for %s: %s", self.endpoint_name, confirmation.pending, redact(str(exc))
@@ -753,8 +766,14 @@ class Sender:
         }
         headers.update(auth_headers(self._config, credential))
         forms = secret_forms(self._config, credential)
+        if self._signer is not None:
+            forms += self._signer.secret_forms()
         redaction.remember(forms)
         return headers, Redactor(forms)
+
+    def _sign(self, url: str, body: bytes, headers: dict[str, str]) -> dict[str, str]:
+        """``headers`` with a fresh signature over this exact body, when the requests are signed."""
+        return headers if self._signer is None else self._signer.signed_headers(url, body, headers)
 
     def _timeout_context(self, budget: float) -> str:
         timeout = self._config.timeout_seconds
@@ -768,4 +787,4 @@ class Sender:
         text = f"{self.endpoint_name} answered HTTP {status} {_phrase(status)}".rstrip()
         if snippet:
             text += f": {snippet!r}"
-        return f"{text}; {_status_hint(status, self.destination.accepts)}"
+        return f"{text}; {_status_hint(status, self.destination.accepts, self._config.auth_type)}"

@@ -97,6 +97,7 @@ class S3ObjectUnit:
             provenance=object_provenance(obj.bucket, obj.key, obj.etag),
             vpc_flow_fields=config.formats.vpc_flow_fields,
             parse=custom.parse if custom is not None else None,
+            include_raw_line=config.include_raw_line,
         )
 
     def finish(self, stats: ObjectStats) -> None:

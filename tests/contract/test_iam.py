@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from forwarder.config import SIGV4_SERVICES
+
 from .aws_calls import (
     FORWARDER_CALLS,
     FORWARDER_SERVICES,
@@ -623,3 +625,51 @@ def test_forwarder_role_grants_only_reads_logs_and_its_queue() -> None:
         "sqs:SendMessage",
         *RUNTIME_ACTIONS,
     }
+
+
+DOMAIN_ARN = f"arn:aws:es:us-east-1:{ACCOUNT}:domain/alb-logs"
+COLLECTION_ARN = f"arn:aws:aoss:us-east-1:{ACCOUNT}:collection/0a1b2c3d4e5f6g7h8i9j"
+SIGNED = {"OutputFormat": "elasticsearch", "ElasticsearchIndex": "alb-logs", "AuthType": "aws_sigv4"}
+OPENSEARCH_ACTIONS = ("es:ESHttpPost", "es:ESHttpPut", "es:ESHttpDelete", "es:ESHttpGet", "aoss:APIAccessAll")
+
+
+def opensearch_actions(statements: list[dict[str, Any]]) -> set[str]:
+    return {a for st in statements for a in as_list(st["Action"]) if a.split(":")[0] in ("es", "aoss")}
+
+
+def test_signing_forwarder_may_post_to_its_domain_only() -> None:
+    s = make_stack(IngestEndpoint=ENDPOINT + "/_bulk", OpenSearchResourceArn=DOMAIN_ARN, **SIGNED)
+    statements = s.role_statements("ForwarderRole")
+    assert allows(statements, "es:ESHttpPost", f"{DOMAIN_ARN}/_bulk")
+    assert allows(statements, "es:ESHttpPost", f"{DOMAIN_ARN}/alb-logs/_bulk")
+    assert not allows(statements, "es:ESHttpPost", DOMAIN_ARN)  # the domain's configuration API
+    assert not allows(statements, "es:ESHttpPost", f"arn:aws:es:us-east-1:{ACCOUNT}:domain/payroll/_bulk")
+    assert opensearch_actions(statements) == {"es:ESHttpPost"}
+    # The signer signs for the service the role may use, whatever the endpoint's host name.
+    assert s.properties("ForwarderFunction")["Environment"]["Variables"]["AWS_SIGV4_SERVICE"] == "es"
+
+
+def test_signing_forwarder_may_use_its_collection_only() -> None:
+    s = make_stack(IngestEndpoint=ENDPOINT + "/_bulk", OpenSearchResourceArn=COLLECTION_ARN, **SIGNED)
+    statements = s.role_statements("ForwarderRole")
+    assert allows(statements, "aoss:APIAccessAll", COLLECTION_ARN)
+    assert not allows(statements, "aoss:APIAccessAll", f"arn:aws:aoss:us-east-1:{ACCOUNT}:collection/other")
+    assert opensearch_actions(statements) == {"aoss:APIAccessAll"}
+    assert s.properties("ForwarderFunction")["Environment"]["Variables"]["AWS_SIGV4_SERVICE"] == "aoss"
+
+
+def test_forwarder_that_does_not_sign_gets_no_opensearch_permission() -> None:
+    s = make_stack(IngestEndpoint=ENDPOINT, AuthType="bearer", AuthSecret="token")
+    statements = s.role_statements("ForwarderRole")
+    assert opensearch_actions(statements) == set()
+    assert not any(allows(statements, a, f"{DOMAIN_ARN}/_bulk") for a in OPENSEARCH_ACTIONS)
+    assert s.properties("ForwarderFunction")["Environment"]["Variables"]["AWS_SIGV4_SERVICE"] == ""
+
+
+def test_every_service_the_signer_signs_for_has_its_permission_in_the_template() -> None:
+    arns = {"es": DOMAIN_ARN, "aoss": COLLECTION_ARN}
+    assert set(SIGV4_SERVICES) == set(arns)
+    for service, arn in arns.items():
+        s = make_stack(IngestEndpoint=ENDPOINT + "/_bulk", OpenSearchResourceArn=arn, **SIGNED)
+        granted = opensearch_actions(s.role_statements("ForwarderRole"))
+        assert {a.split(":")[0] for a in granted} == {service}

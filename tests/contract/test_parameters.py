@@ -223,6 +223,8 @@ def failures(**parameters: str) -> list[str]:
 
 
 SECRET_ARN = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:ingest-token-AbCdEf"
+DOMAIN_ARN = f"arn:aws:es:us-east-1:{ACCOUNT}:domain/alb-logs"
+SIGNED = {"IngestEndpoint": ENDPOINT, "AuthType": "aws_sigv4"}
 
 
 @pytest.mark.parametrize(
@@ -233,6 +235,8 @@ SECRET_ARN = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:ingest-token-Ab
         {"IngestEndpoint": ENDPOINT, "AuthType": "bearer", "AuthSecret": "token"},
         {"IngestEndpoint": ENDPOINT, "AuthType": "apikey", "AuthSecretArn": SECRET_ARN},
         {"IngestEndpoint": ENDPOINT, "AuthType": "basic", "AuthUsername": "u", "AuthSecret": "p"},
+        {**SIGNED, "OpenSearchResourceArn": DOMAIN_ARN},
+        {**SIGNED, "OpenSearchResourceArn": f"arn:aws:aoss:us-east-1:{ACCOUNT}:collection/0a1b2c3d4e5f"},
     ],
 )
 def test_rules_accept_consistent_settings(parameters: dict[str, str]) -> None:
@@ -255,8 +259,35 @@ def test_rules_accept_consistent_settings(parameters: dict[str, str]) -> None:
         ({"IngestEndpoint": ENDPOINT, "AuthType": "basic", "AuthSecret": "p"}, "UsernameForBasicAuth"),
         ({"IngestEndpoint": ENDPOINT, "AuthSecret": "unused"}, "NoCredentialWithoutAuthType"),
         ({"AuthType": "bearer", "AuthSecret": "t"}, "ForwarderSettingsNeedEndpoint"),
+        (SIGNED, "OpenSearchResourceForSigV4"),
+        ({**SIGNED, "OpenSearchResourceArn": DOMAIN_ARN, "AuthSecret": "t"}, "OpenSearchResourceForSigV4"),
+        (
+            {"IngestEndpoint": ENDPOINT, "OpenSearchResourceArn": DOMAIN_ARN},
+            "NoOpenSearchResourceWithoutSigV4",
+        ),
     ],
 )
 def test_rules_refuse_inconsistent_settings_with_a_reason(parameters: dict[str, str], rule: str) -> None:
     found = failures(**parameters)
     assert any(f.startswith(f"{rule}: ") and len(f) > len(rule) + 30 for f in found), found
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("", True),
+        (DOMAIN_ARN, True),
+        ("arn:aws-us-gov:es:us-gov-west-1:123456789012:domain/logs-01", True),
+        ("arn:aws:aoss:eu-west-1:123456789012:collection/07tjusf2h91cunochc", True),
+        # A domain's paths, a domain name starting with a digit or holding capitals, a collection by name
+        # path, another service, a missing account.
+        (f"{DOMAIN_ARN}/*", False),
+        ("arn:aws:es:us-east-1:123456789012:domain/1logs", False),
+        ("arn:aws:es:us-east-1:123456789012:domain/Logs", False),
+        ("arn:aws:aoss:us-east-1:123456789012:collection/alb-logs", False),
+        ("arn:aws:s3:::alb-logs", False),
+        ("arn:aws:es:us-east-1::domain/logs", False),
+    ],
+)
+def test_opensearch_resource_arn_accepts_a_domain_or_a_collection(value: str, ok: bool) -> None:
+    assert accepts("OpenSearchResourceArn", value) is ok

@@ -28,6 +28,12 @@ timestamp, line), dropping exact duplicates as Loki does, and with ``loki_oldest
 ``loki_max_line`` it stores the valid entries of a push and answers 400 with Loki's text for the first
 invalid one; its ``records()`` are the entries it holds.
 
+With ``sigv4`` (any intake) every request must carry an AWS Signature Version 4 that the server recomputes
+with botocore's own signer from the request as received (method, path, the headers it names as signed, the
+body's bytes) and the credentials it was given; a request without one, with another credential scope, an
+unsigned Content-Encoding, a body that does not match X-Amz-Content-SHA256, a date more than 5 minutes off
+or a signature that does not match is answered 403 as OpenSearch does, and recorded with the reason.
+
 The ``datadog`` intake takes a JSON array of log entries and answers 202 ``{}``, or 413 for a request
 above the intake's documented limits (1000 entries, 5 MB uncompressed), and with ``api_key`` 403 unless
 ``DD-API-KEY`` carries it.
@@ -41,7 +47,10 @@ above the intake's documented limits (1000 entries, 5 MB uncompressed), and with
 from __future__ import annotations
 
 import gzip
+import hashlib
+import hmac
 import json
+import re
 import socket
 import ssl
 import struct
@@ -50,10 +59,15 @@ import zlib
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +116,70 @@ class Reflect:
 
 
 Action = Reply | Hang | Drip | Reset | Reflect
+
+
+@dataclass(frozen=True, slots=True)
+class SigV4Check:
+    """The credentials and scope the server expects requests to be signed with."""
+
+    access_key: str
+    secret_key: str
+    token: str | None
+    service: str
+    region: str
+
+
+# OpenSearch's 403 bodies: the request is not signed as AWS computes it, or not within 5 minutes.
+SIGNATURE_MISMATCH = (
+    "The request signature we calculated does not match the signature you provided. Check your AWS Secret "
+    "Access Key and signing method. Consult the service documentation for details."
+)
+_AUTHORIZATION = re.compile(
+    r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<day>\d{8})/(?P<region>[^/]+)/(?P<service>[^/]+)/"
+    r"aws4_request, SignedHeaders=(?P<signed>[a-z0-9;-]+), Signature=(?P<signature>[0-9a-f]{64})"
+)
+_MAX_SKEW_SECONDS = 300
+
+
+def signature_error(check: SigV4Check, path: str, headers: dict[str, str], raw: bytes) -> str | None:
+    """Why the request's SigV4 signature is not valid for ``check`` (None when it is), recomputed with
+    botocore's signer from the headers the request names as signed and its body."""
+    found = _AUTHORIZATION.fullmatch(_header(headers, "Authorization") or "")
+    if found is None:
+        return "Authorization header requires a SigV4 signature"
+    if (found["key"], found["region"], found["service"]) != (check.access_key, check.region, check.service):
+        return f"credential scope {found['key']}/{found['region']}/{found['service']} is not the expected one"
+    signed = found["signed"].split(";")
+    missing = [
+        name
+        for name in ("host", "x-amz-date", "x-amz-content-sha256", "content-encoding")
+        if name not in signed
+    ]
+    if missing:
+        return f"headers not signed: {', '.join(missing)}"
+    if _header(headers, "X-Amz-Content-SHA256") != hashlib.sha256(raw).hexdigest():
+        return "The provided 'x-amz-content-sha256' header does not match what was computed."
+    if check.token is not None and _header(headers, "X-Amz-Security-Token") != check.token:
+        return "The security token included in the request is invalid."
+    amz_date = _header(headers, "X-Amz-Date") or ""
+    try:
+        when = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return f"bad X-Amz-Date {amz_date!r}"
+    if abs((datetime.now(UTC) - when).total_seconds()) > _MAX_SKEW_SECONDS or amz_date[:8] != found["day"]:
+        return "Signature expired: the request was signed more than 5 minutes ago"
+    request = AWSRequest(
+        method="POST",
+        url=f"http://{_header(headers, 'Host')}{path}",
+        data=raw,
+        headers={name: _header(headers, name) or "" for name in signed},
+    )
+    request.context["timestamp"] = amz_date
+    signer = SigV4Auth(
+        Credentials(check.access_key, check.secret_key, check.token), check.service, check.region
+    )
+    expected = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
+    return None if hmac.compare_digest(expected, found["signature"]) else SIGNATURE_MISMATCH
 
 
 INTAKES = ("json", "ndjson", "elasticsearch", "splunk_hec", "loki", "datadog", "otlp")
@@ -165,6 +243,7 @@ class IngestServer:
         loki_oldest_ns: int | None = None,
         loki_max_line: int | None = None,
         api_key: str | None = None,
+        sigv4: SigV4Check | None = None,
     ) -> None:
         if intake not in INTAKES:
             raise ValueError(f"unknown intake {intake!r}")
@@ -178,6 +257,7 @@ class IngestServer:
         self.loki_oldest_ns = loki_oldest_ns
         self.loki_max_line = loki_max_line
         self.api_key = api_key
+        self.sigv4 = sigv4
         self._loki_keys: set[tuple[Any, ...]] = set()
         self._loki_entries: list[dict[str, Any]] = []
         self._documents: dict[tuple[str, str], dict[str, Any]] = {}
@@ -678,7 +758,11 @@ def _handler_class(server: IngestServer) -> type[BaseHTTPRequestHandler]:
             statuses: tuple[int, ...] = ()
             ack_id = None
             rejected: frozenset[str] = frozenset()
-            if self.path.split("?", 1)[0] != server.path:
+            denied = server.sigv4 and signature_error(server.sigv4, self.path, headers, raw)
+            if denied:
+                logs, error = (), denied
+                reply = Reply(403, body=json.dumps({"message": denied}).encode())
+            elif self.path.split("?", 1)[0] != server.path:
                 logs, error = (), f"unknown path {self.path}"
                 reply = Reply(404, body=b'{"error":"not found"}')
             elif error is not None and server.intake == "splunk_hec":

@@ -323,3 +323,20 @@ def test_output_format_elasticsearch_needs_an_index(
     path = write_gz(tmp_path / ALB_NAME, ALB_LINES)
     assert main(["parse", str(path), "--output-format", "elasticsearch"]) == 2
     assert "ES_INDEX is required" in capsys.readouterr().err
+
+
+def test_include_raw_line_adds_the_line_to_parsed_records(
+    tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_gz(tmp_path / ALB_NAME, ALB_LINES)
+    monkeypatch.delenv("INCLUDE_RAW_LINE", raising=False)
+    status, records, _ = run_parse(capsysbinary, "--include-raw-line", str(path))
+    assert status == 0
+    assert [r.get("raw_line") for r in records] == [ALB_LINES[0], ALB_LINES[1], None]
+    assert records[2]["raw"] == ALB_LINES[2]
+    _, records, _ = run_parse(capsysbinary, str(path))
+    assert all("raw_line" not in r for r in records)
+    # As the forwarder does, with its variable set.
+    monkeypatch.setenv("INCLUDE_RAW_LINE", "true")
+    _, records, _ = run_parse(capsysbinary, str(path))
+    assert records[0]["raw_line"] == ALB_LINES[0]

@@ -296,3 +296,53 @@ def test_a_format_setting_for_another_format_is_ignored_with_a_warning(
     messages = [r.getMessage() for r in caplog.records]
     assert "SPLUNK_INDEX is ignored: it applies only to OUTPUT_FORMAT=splunk_hec" in messages
     assert "DD_TAGS is ignored: it applies only to OUTPUT_FORMAT=datadog" in messages
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "service", "region"),
+    [
+        ("https://search-logs-abc123.eu-west-1.es.amazonaws.com/_bulk", "es", "eu-west-1"),
+        ("https://vpc-logs-abc123.us-east-2.es.amazonaws.com/alb/_bulk", "es", "us-east-2"),
+        ("https://0123456789abcdef.ap-south-1.aoss.amazonaws.com/_bulk", "aoss", "ap-south-1"),
+    ],
+)
+def test_aws_sigv4_takes_service_and_region_from_the_opensearch_host(
+    endpoint: str, service: str, region: str
+) -> None:
+    config = Config.from_env(
+        {"HTTP_ENDPOINT": endpoint, "HTTP_AUTH_TYPE": "aws_sigv4", "AWS_REGION": "us-west-2"}
+    )
+    assert (config.sigv4_service, config.sigv4_region) == (service, region)
+    assert config.credential_source == "role"
+
+
+def test_aws_sigv4_elsewhere_needs_the_service_and_takes_the_region_of_the_function() -> None:
+    with pytest.raises(ConfigError, match="set AWS_SIGV4_SERVICE to es"):
+        Config.from_env(env(HTTP_AUTH_TYPE="aws_sigv4", AWS_REGION="us-west-2"))
+    config = Config.from_env(
+        env(HTTP_AUTH_TYPE="aws_sigv4", AWS_SIGV4_SERVICE="AOSS", AWS_REGION="us-west-2")
+    )
+    assert (config.sigv4_service, config.sigv4_region) == ("aoss", "us-west-2")
+    with pytest.raises(ConfigError, match="AWS_REGION is not set"):
+        Config.from_env(env(HTTP_AUTH_TYPE="aws_sigv4", AWS_SIGV4_SERVICE="es"))
+    with pytest.raises(ConfigError, match="AWS_SIGV4_SERVICE must be one of es, aoss"):
+        Config.from_env(env(HTTP_AUTH_TYPE="aws_sigv4", AWS_SIGV4_SERVICE="s3", AWS_REGION="us-west-2"))
+
+
+def test_aws_sigv4_refuses_a_stored_credential() -> None:
+    with pytest.raises(ConfigError, match="signs with the function's own role"):
+        Config.from_env(
+            env(
+                HTTP_AUTH_TYPE="aws_sigv4",
+                AWS_SIGV4_SERVICE="es",
+                AWS_REGION="us-west-2",
+                HTTP_AUTH_PARAMETER_NAME="/ingest/token",
+            )
+        )
+
+
+def test_include_raw_line_is_a_boolean_off_by_default() -> None:
+    assert Config.from_env(env()).include_raw_line is False
+    assert Config.from_env(env(INCLUDE_RAW_LINE="TRUE")).include_raw_line is True
+    with pytest.raises(ConfigError, match="INCLUDE_RAW_LINE must be true or false"):
+        Config.from_env(env(INCLUDE_RAW_LINE="yes"))

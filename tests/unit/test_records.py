@@ -309,3 +309,25 @@ def test_unrecognised_lines_say_they_are_not_of_the_detected_format() -> None:
 def test_a_broken_field_of_the_right_format_keeps_its_precise_reason() -> None:
     (record,) = records([Line(ALB_LINE.replace(" 312 4821 ", " 312 many "))])
     assert record["parse_error"] == "sent_bytes is not an integer: 'many'"
+
+
+def test_include_raw_line_adds_the_original_line_to_parsed_records_only() -> None:
+    lines = [Line(ALB_LINE), Line("not an alb line"), Line("")]
+    parsed, unparsed, empty = records(lines, include_raw_line=True)
+    assert parsed["raw_line"] == ALB_LINE
+    assert parsed["elb_status_code"] == 200
+    # Lines that do not parse carry the line in raw already, once.
+    assert "raw_line" not in unparsed
+    assert unparsed["raw"] == "not an alb line"
+    assert "raw_line" not in empty
+    assert all("raw_line" not in r for r in records(lines))
+
+
+def test_include_raw_line_with_detected_messages_skips_those_of_no_known_format() -> None:
+    message = '{"level": "info", "msg": "started"}'
+    detected, plain = records(
+        [Line(message), Line("plain text message")], log_type=None, include_raw_line=True
+    )
+    assert detected["raw_line"] == message
+    assert plain == {**plain, "raw": "plain text message"}
+    assert "raw_line" not in plain
