@@ -12,6 +12,7 @@ from forwarder.destinations import DEFAULT_OUTPUT_FORMAT, GENERIC_LIMITS, OUTPUT
 
 # Read by forwarder.formats, listed here with the others.
 from forwarder.formats import CLOUDWATCH_LOG_FORMAT, CUSTOM_FORMATS, VPC_FLOW_LOG_FORMAT, FormatSettings
+from forwarder.geo import S3Location, parse_s3_uri
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,10 @@ DD_TAGS = "DD_TAGS"
 # through a single parameter instead of one per setting of every format.
 DESTINATION_SETTINGS = "DESTINATION_SETTINGS"
 DESTINATION_SETTING_NAMES = (SPLUNK_ACK, SPLUNK_SOURCETYPE, SPLUNK_INDEX, LOKI_LABELS, DD_SERVICE, DD_TAGS)
+# MaxMind-format databases for client_geo (forwarder.geo): GeoLite2-City and GeoLite2-ASN are separate files.
+GEOIP_DATABASE_S3_URI = "GEOIP_DATABASE_S3_URI"
+GEOIP_ASN_DATABASE_S3_URI = "GEOIP_ASN_DATABASE_S3_URI"
+GEOIP_SETTINGS = (GEOIP_DATABASE_S3_URI, GEOIP_ASN_DATABASE_S3_URI)
 
 ENV_VARS: tuple[str, ...] = (
     HTTP_ENDPOINT,
@@ -79,6 +84,8 @@ ENV_VARS: tuple[str, ...] = (
     DD_SERVICE,
     DD_TAGS,
     DESTINATION_SETTINGS,
+    GEOIP_DATABASE_S3_URI,
+    GEOIP_ASN_DATABASE_S3_URI,
 )
 
 AUTH_NONE = "none"
@@ -167,6 +174,8 @@ class Config:
     loki_labels: tuple[tuple[str, str], ...] = DEFAULT_LOKI_LABELS
     dd_service: str = DEFAULT_DD_SERVICE
     dd_tags: str | None = None
+    # (setting, object) of each geo database configured, in GEOIP_SETTINGS order.
+    geo_databases: tuple[tuple[str, S3Location], ...] = ()
 
     @property
     def credential_source(self) -> str:
@@ -293,6 +302,8 @@ class Config:
 
             problems += datadog_problems(endpoint, dd_service, dd_tags)
 
+        geo_databases = _geo_databases(reader, problems)
+
         if problems:
             raise ConfigError("invalid forwarder configuration: " + "; ".join(problems))
 
@@ -348,6 +359,7 @@ class Config:
             loki_labels=loki_labels,
             dd_service=dd_service,
             dd_tags=dd_tags,
+            geo_databases=geo_databases,
         )
 
 
@@ -370,6 +382,20 @@ def _with_destination_settings(environ: Mapping[str, str], problems: list[str]) 
         else:
             merged[name] = value.strip()
     return merged
+
+
+def _geo_databases(reader: _Reader, problems: list[str]) -> tuple[tuple[str, S3Location], ...]:
+    databases: list[tuple[str, S3Location]] = []
+    for name in GEOIP_SETTINGS:
+        value = reader.text(name)
+        if value is None:
+            continue
+        location = parse_s3_uri(value)
+        if location is None:
+            problems.append(f"{name} must be an s3://bucket/key URI of a .mmdb file (got {value[:200]!r})")
+        else:
+            databases.append((name, location))
+    return tuple(databases)
 
 
 class _Reader:
