@@ -12,7 +12,7 @@ from forwarder.destinations import DEFAULT_OUTPUT_FORMAT, GENERIC_LIMITS, OUTPUT
 
 # Read by forwarder.formats, listed here with the others.
 from forwarder.formats import CLOUDWATCH_LOG_FORMAT, CUSTOM_FORMATS, VPC_FLOW_LOG_FORMAT, FormatSettings
-from forwarder.geo import S3Location, parse_s3_uri
+from forwarder.geo import GEOIP_DATABASE_S3_URI, S3Location, parse_s3_uri
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +48,6 @@ DD_TAGS = "DD_TAGS"
 # through a single parameter instead of one per setting of every format.
 DESTINATION_SETTINGS = "DESTINATION_SETTINGS"
 DESTINATION_SETTING_NAMES = (SPLUNK_ACK, SPLUNK_SOURCETYPE, SPLUNK_INDEX, LOKI_LABELS, DD_SERVICE, DD_TAGS)
-# MaxMind-format databases for client_geo (forwarder.geo): GeoLite2-City and GeoLite2-ASN are separate files.
-GEOIP_DATABASE_S3_URI = "GEOIP_DATABASE_S3_URI"
-GEOIP_ASN_DATABASE_S3_URI = "GEOIP_ASN_DATABASE_S3_URI"
-GEOIP_SETTINGS = (GEOIP_DATABASE_S3_URI, GEOIP_ASN_DATABASE_S3_URI)
 
 ENV_VARS: tuple[str, ...] = (
     HTTP_ENDPOINT,
@@ -85,7 +81,6 @@ ENV_VARS: tuple[str, ...] = (
     DD_TAGS,
     DESTINATION_SETTINGS,
     GEOIP_DATABASE_S3_URI,
-    GEOIP_ASN_DATABASE_S3_URI,
 )
 
 AUTH_NONE = "none"
@@ -174,8 +169,8 @@ class Config:
     loki_labels: tuple[tuple[str, str], ...] = DEFAULT_LOKI_LABELS
     dd_service: str = DEFAULT_DD_SERVICE
     dd_tags: str | None = None
-    # (setting, object) of each geo database configured, in GEOIP_SETTINGS order.
-    geo_databases: tuple[tuple[str, S3Location], ...] = ()
+    # The MaxMind DB files of geo enrichment, in order (a later one adds to the fields of an earlier one).
+    geo_databases: tuple[S3Location, ...] = ()
 
     @property
     def credential_source(self) -> str:
@@ -384,17 +379,20 @@ def _with_destination_settings(environ: Mapping[str, str], problems: list[str]) 
     return merged
 
 
-def _geo_databases(reader: _Reader, problems: list[str]) -> tuple[tuple[str, S3Location], ...]:
-    databases: list[tuple[str, S3Location]] = []
-    for name in GEOIP_SETTINGS:
-        value = reader.text(name)
-        if value is None:
-            continue
+def _geo_databases(reader: _Reader, problems: list[str]) -> tuple[S3Location, ...]:
+    """s3://bucket/key URIs separated by commas: GeoLite2-City and GeoLite2-ASN are two files."""
+    databases: list[S3Location] = []
+    for value in filter(
+        None, (item.strip() for item in (reader.text(GEOIP_DATABASE_S3_URI) or "").split(","))
+    ):
         location = parse_s3_uri(value)
         if location is None:
-            problems.append(f"{name} must be an s3://bucket/key URI of a .mmdb file (got {value[:200]!r})")
+            problems.append(
+                f"{GEOIP_DATABASE_S3_URI} takes s3://bucket/key URIs of .mmdb files, separated by commas "
+                f"(got {value[:200]!r})"
+            )
         else:
-            databases.append((name, location))
+            databases.append(location)
     return tuple(databases)
 
 

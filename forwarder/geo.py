@@ -1,7 +1,7 @@
 """Geo enrichment: records with a public client address gain `client_geo` from MaxMind-format databases.
 
 The databases (.mmdb: GeoLite2/GeoIP2 City or Country, DB-IP, and optionally a separate ASN database) are
-the user's, in S3 under GEOIP_DATABASE_S3_URI and GEOIP_ASN_DATABASE_S3_URI. Each is downloaded once per
+the user's, in S3, listed in GEOIP_DATABASE_S3_URI (comma-separated). Each is downloaded once per
 container to /tmp (Lambda's writable disk, kept between warm invocations) and opened with MaxMind's
 `maxminddb` reader. Lookups are cached per address: one log file repeats the same clients many times.
 Private, loopback, link-local, reserved and otherwise non-global addresses get no `client_geo` and are not
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "GEOIP_DATABASE_S3_URI",
     "GeoDatabaseError",
     "GeoEnricher",
     "S3Location",
@@ -33,6 +34,9 @@ __all__ = [
     "load_enricher",
     "parse_s3_uri",
 ]
+
+# Read by forwarder.config, listed there with the others.
+GEOIP_DATABASE_S3_URI = "GEOIP_DATABASE_S3_URI"
 
 # Distinct addresses remembered; an entry is a few hundred bytes, so the cache stays under ~10 MB.
 CACHE_SIZE = 32768
@@ -159,22 +163,22 @@ class GeoEnricher:
 
 
 def load_enricher(
-    s3: _ObjectReader, locations: tuple[tuple[str, S3Location], ...], *, directory: str | None = None
+    s3: _ObjectReader, locations: tuple[S3Location, ...], *, directory: str | None = None
 ) -> GeoEnricher | None:
-    """Download and open each (setting, location) database; None when none is configured.
+    """Download and open each database; None when none is configured.
 
     Raises GeoDatabaseError naming the setting when an object cannot be read or is not a MaxMind DB."""
     if not locations:
         return None
     into = directory or DOWNLOAD_DIRECTORY
-    readers = tuple(_open(s3, setting, location, into) for setting, location in locations)
-    return GeoEnricher(readers)
+    return GeoEnricher(tuple(_open(s3, n, location, into) for n, location in enumerate(locations)))
 
 
-def _open(s3: _ObjectReader, setting: str, location: S3Location, directory: str) -> maxminddb.Reader:
+def _open(s3: _ObjectReader, number: int, location: S3Location, directory: str) -> maxminddb.Reader:
     import maxminddb  # noqa: PLC0415 -- only when a database is configured
 
-    path = os.path.join(directory, f"geo-{setting.lower()}.mmdb")
+    setting = GEOIP_DATABASE_S3_URI
+    path = os.path.join(directory, f"geo-{number}.mmdb")
     partial = path + ".part"
     try:
         response = s3.get_object(Bucket=location.bucket, Key=location.key)
@@ -200,8 +204,7 @@ def _open(s3: _ObjectReader, setting: str, location: S3Location, directory: str)
         ) from exc
     metadata = reader.metadata()
     logger.info(
-        "geo database %s loaded from %s: %s, built %d, IPv%d",
-        setting,
+        "geo database loaded from %s: %s, built %d, IPv%d",
         location.uri,
         metadata.database_type,
         metadata.build_epoch,

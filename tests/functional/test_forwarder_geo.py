@@ -66,10 +66,8 @@ def put_alb(s3: Any, lines: list[str]) -> Stored:
 def test_public_clients_gain_client_geo_and_private_ones_none(
     invoke: Any, ingest: IngestServer, forwarder_env: Any, s3: Any
 ) -> None:
-    forwarder_env(
-        GEOIP_DATABASE_S3_URI=f"s3://{GEO_BUCKET}/{CITY_KEY}",
-        GEOIP_ASN_DATABASE_S3_URI=f"s3://{GEO_BUCKET}/{ASN_KEY}",
-    )
+    # As the template joins its two parameters.
+    forwarder_env(GEOIP_DATABASE_S3_URI=f"s3://{GEO_BUCKET}/{CITY_KEY},s3://{GEO_BUCKET}/{ASN_KEY}")
     clients = (LONDON_V4, BERLIN_V6, UNKNOWN_V4, *PRIVATE, LONDON_V4)
     invoke(sns_event(s3_notification(put_alb(s3, [*alb_lines_from(*clients), "not an ALB line"]))))
     records = ingest.records()
@@ -87,7 +85,7 @@ def test_public_clients_gain_client_geo_and_private_ones_none(
 def test_a_city_database_alone_gives_location_without_the_network(
     invoke: Any, ingest: IngestServer, forwarder_env: Any, s3: Any
 ) -> None:
-    forwarder_env(GEOIP_DATABASE_S3_URI=f"s3://{GEO_BUCKET}/{CITY_KEY}")
+    forwarder_env(GEOIP_DATABASE_S3_URI=f"s3://{GEO_BUCKET}/{CITY_KEY},")  # no ASN database
     invoke(sns_event(s3_notification(put_alb(s3, alb_lines_from(LONDON_V4)))))
     (record,) = ingest.records()
     assert record["client_geo"] == CITY_GEO[LONDON_V4]
@@ -95,7 +93,7 @@ def test_a_city_database_alone_gives_location_without_the_network(
 
 @pytest.mark.usefixtures("databases")
 def test_waf_and_vpc_flow_clients_are_enriched(invoke: Any, ingest: IngestServer, forwarder_env: Any) -> None:
-    forwarder_env(GEOIP_ASN_DATABASE_S3_URI=f"s3://{GEO_BUCKET}/{ASN_KEY}")
+    forwarder_env(GEOIP_DATABASE_S3_URI=f",s3://{GEO_BUCKET}/{ASN_KEY}")  # no City database
     waf = {
         "timestamp": 1710408602412,
         "formatVersion": 1,
@@ -131,13 +129,12 @@ def test_the_database_is_downloaded_once_per_container(
 
 
 def test_a_setting_that_is_not_an_s3_uri_is_a_configuration_error(invoke: Any, forwarder_env: Any) -> None:
-    forwarder_env(
-        GEOIP_DATABASE_S3_URI="https://example.com/GeoLite2-City.mmdb", GEOIP_ASN_DATABASE_S3_URI="s3://b/"
-    )
+    forwarder_env(GEOIP_DATABASE_S3_URI="https://example.com/GeoLite2-City.mmdb, s3://b/")
     with pytest.raises(ConfigError) as raised:
         invoke(cloudwatch_logs_event(cloudwatch_logs_data(log_events("x"))))
-    assert "GEOIP_DATABASE_S3_URI must be an s3://bucket/key URI" in str(raised.value)
-    assert "GEOIP_ASN_DATABASE_S3_URI must be an s3://bucket/key URI" in str(raised.value)
+    expected = "GEOIP_DATABASE_S3_URI takes s3://bucket/key URIs of .mmdb files, separated by commas"
+    assert f"{expected} (got 'https://example.com/GeoLite2-City.mmdb')" in str(raised.value)
+    assert f"{expected} (got 's3://b/')" in str(raised.value)
 
 
 @pytest.mark.usefixtures("databases")
@@ -156,10 +153,10 @@ def test_a_database_that_cannot_be_loaded_fails_the_invocation_naming_the_settin
     invoke: Any, ingest: IngestServer, forwarder_env: Any, s3: Any, databases: Path, *, uri: str, reason: str
 ) -> None:
     s3.put_object(Bucket=GEO_BUCKET, Key="notes.txt", Body=b"not a database\n" * 100)
-    forwarder_env(GEOIP_ASN_DATABASE_S3_URI=uri)
+    forwarder_env(GEOIP_DATABASE_S3_URI=f"s3://{GEO_BUCKET}/{CITY_KEY},{uri}")
     with pytest.raises(GeoDatabaseError) as raised:
         invoke(cloudwatch_logs_event(cloudwatch_logs_data(log_events("x"))))
-    assert str(raised.value).startswith("GEOIP_ASN_DATABASE_S3_URI: ")
+    assert str(raised.value).startswith("GEOIP_DATABASE_S3_URI: ")
     assert reason in str(raised.value)
     assert ingest.records() == []
-    assert list(databases.iterdir()) == []  # no half or bad file left behind
+    assert [p.name for p in databases.iterdir()] == ["geo-0.mmdb"]  # no half or bad file left behind
