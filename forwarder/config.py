@@ -13,6 +13,7 @@ from forwarder.destinations import DEFAULT_OUTPUT_FORMAT, GENERIC_LIMITS, OUTPUT
 
 # Read by forwarder.formats, listed here with the others.
 from forwarder.formats import CLOUDWATCH_LOG_FORMAT, CUSTOM_FORMATS, VPC_FLOW_LOG_FORMAT, FormatSettings
+from forwarder.geo import GEOIP_DATABASE_S3_URI, S3Location, parse_s3_uri
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ ENV_VARS: tuple[str, ...] = (
     DD_SERVICE,
     DD_TAGS,
     DESTINATION_SETTINGS,
+    GEOIP_DATABASE_S3_URI,
 )
 
 AUTH_NONE = "none"
@@ -188,6 +190,8 @@ class Config:
     loki_labels: tuple[tuple[str, str], ...] = DEFAULT_LOKI_LABELS
     dd_service: str = DEFAULT_DD_SERVICE
     dd_tags: str | None = None
+    # The MaxMind DB files of geo enrichment, in order (a later one adds to the fields of an earlier one).
+    geo_databases: tuple[S3Location, ...] = ()
 
     @property
     def credential_source(self) -> str:
@@ -323,6 +327,8 @@ class Config:
 
             problems += datadog_problems(endpoint, dd_service, dd_tags)
 
+        geo_databases = _geo_databases(reader, problems)
+
         if problems:
             raise ConfigError("invalid forwarder configuration: " + "; ".join(problems))
 
@@ -381,6 +387,7 @@ class Config:
             loki_labels=loki_labels,
             dd_service=dd_service,
             dd_tags=dd_tags,
+            geo_databases=geo_databases,
         )
 
 
@@ -425,6 +432,23 @@ def _with_destination_settings(environ: Mapping[str, str], problems: list[str]) 
         else:
             merged[name] = value.strip()
     return merged
+
+
+def _geo_databases(reader: _Reader, problems: list[str]) -> tuple[S3Location, ...]:
+    """s3://bucket/key URIs separated by commas: GeoLite2-City and GeoLite2-ASN are two files."""
+    databases: list[S3Location] = []
+    for value in filter(
+        None, (item.strip() for item in (reader.text(GEOIP_DATABASE_S3_URI) or "").split(","))
+    ):
+        location = parse_s3_uri(value)
+        if location is None:
+            problems.append(
+                f"{GEOIP_DATABASE_S3_URI} takes s3://bucket/key URIs of .mmdb files, separated by commas "
+                f"(got {value[:200]!r})"
+            )
+        else:
+            databases.append(location)
+    return tuple(databases)
 
 
 class _Reader:

@@ -25,6 +25,7 @@ from forwarder import redaction
 from forwarder.auth import credential_from_config
 from forwarder.config import DEFAULT_LOG_LEVEL, LOG_LEVEL, LOG_LEVELS, Config
 from forwarder.events import SOURCE_SQS, Message, ParsedEvent, parse_event
+from forwarder.geo import GeoEnricher, load_enricher
 from forwarder.metrics import Reporter, configure_logging
 from forwarder.pipeline import forward_unit
 from forwarder.sender import DeadlineError, Sender, reset_pool
@@ -47,6 +48,7 @@ class _Runtime:
     config: Config
     sender: Sender
     clients: dict[str, Any]
+    geo: GeoEnricher | None = None
 
 
 _runtime: _Runtime | None = None
@@ -143,6 +145,7 @@ def _forward_message(
                 sender=runtime.sender,
                 seconds_left=seconds_left,
                 report=reporter,
+                enrich=runtime.geo.enrich if runtime.geo is not None else None,
             )
         except DeadlineError:
             raise
@@ -182,7 +185,9 @@ def _get_runtime() -> _Runtime:
                 config, secretsmanager=client("secretsmanager"), ssm=client("ssm")
             )
             clients["s3"] = boto3.client("s3", config=_BOTO_CONFIG)
+            # Once per container: a database that cannot be loaded fails every invocation, loudly.
+            geo = load_enricher(clients["s3"], config.geo_databases)
             _runtime = _Runtime(
-                config=config, sender=Sender(config, credential, sleep=_sleep), clients=clients
+                config=config, sender=Sender(config, credential, sleep=_sleep), clients=clients, geo=geo
             )
         return _runtime

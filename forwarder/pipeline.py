@@ -33,6 +33,9 @@ __all__ = ["DeadlineError", "RejectedRecordsError", "forward_object", "forward_u
 
 MAX_REASONS_LOGGED = 3
 
+# A record -> record stage between parsing and encoding (forwarder.geo's enrichment).
+Enrich = Callable[[Iterator[dict[str, Any]]], Iterator[dict[str, Any]]]
+
 
 class RejectedRecordsError(PermanentDeliveryError):
     """The intake refused some records for good; every other record of the unit was delivered."""
@@ -66,12 +69,14 @@ def forward_unit(
     seconds_left: Callable[[], float] = lambda: math.inf,
     report: Callable[[ObjectStats], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    enrich: Enrich | None = None,
 ) -> ObjectStats:
-    """Deliver every record of one unit (an S3 object, a CloudWatch Logs batch), as forward_object does."""
+    """Deliver every record of one unit (an S3 object, a CloudWatch Logs batch), as forward_object does;
+    ``enrich``, when given, adds fields to each record before it is encoded."""
     stats = unit.new_stats()
     started = clock()
     try:
-        _run(unit, stats, sender=sender, seconds_left=seconds_left)
+        _run(unit, stats, sender=sender, seconds_left=seconds_left, enrich=enrich)
     except Exception as exc:
         stats.outcome = OUTCOME_FAILED
         stats.error_type = type(exc).__name__
@@ -89,9 +94,18 @@ def forward_unit(
     return stats
 
 
-def _run(unit: Unit, stats: ObjectStats, *, sender: Sender, seconds_left: Callable[[], float]) -> None:
+def _run(
+    unit: Unit,
+    stats: ObjectStats,
+    *,
+    sender: Sender,
+    seconds_left: Callable[[], float],
+    enrich: Enrich | None,
+) -> None:
     config = sender.config
     records = unit.records(stats, config)
+    if enrich is not None:
+        records = enrich(records)
     destination = sender.destination
     batches = iter_batches(
         _encode(records, stats, destination.encode, limits_for(config.output_format).max_entry_bytes),

@@ -16,6 +16,7 @@ from forwarder.config import SIGV4_SERVICES
 
 from .aws_calls import (
     FORWARDER_CALLS,
+    FORWARDER_MODULE_CALLS,
     FORWARDER_SERVICES,
     PROVISIONER_CALLS,
     PROVISIONER_SERVICES,
@@ -29,6 +30,9 @@ from .template_model import ACCOUNT, Stack, allows, partition_of
 ENDPOINT = "https://logs.example.com/v1/ingest"
 SECRET_ARN = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:ingest-token-AbCdEf"
 CUSTOM_RESOURCE = "OnboardingResource"
+GEO_BUCKET = "geo-data.example"
+GEO_CITY_KEY = "maxmind/GeoLite2-City.mmdb"
+GEO_ASN_KEY = "maxmind/GeoLite2-ASN.mmdb"
 GEN = "0a1b2c3d"
 LOG_GROUPS = "/aws/lambda/api,/ecs/web#1"
 OTHER_ACCOUNT = "999988887777"
@@ -63,7 +67,7 @@ def provisioner_needs() -> dict[Need, list[str]]:
 
 @cache
 def forwarder_needs() -> dict[Need, list[str]]:
-    return needs(scan("forwarder", FORWARDER_SERVICES), FORWARDER_CALLS)
+    return needs(scan("forwarder", FORWARDER_SERVICES), FORWARDER_CALLS, FORWARDER_MODULE_CALLS)
 
 
 def naming() -> Any:
@@ -567,7 +571,13 @@ def test_forwarder_may_read_log_files_and_nothing_else(prefix: str) -> None:
 
 
 def test_forwarder_code_needs_are_granted() -> None:
-    s = make_stack(bucket="logs-bkt", IngestEndpoint=ENDPOINT, AuthType="bearer", AuthSecretArn=SECRET_ARN)
+    s = make_stack(
+        bucket="logs-bkt",
+        IngestEndpoint=ENDPOINT,
+        AuthType="bearer",
+        AuthSecretArn=SECRET_ARN,
+        GeoIpDatabase=f"s3://{GEO_BUCKET}/{GEO_CITY_KEY}",
+    )
     statements = s.role_statements("ForwarderRole")
     env = s.properties("ForwarderFunction")["Environment"]["Variables"]
     key = f"arn:aws:s3:::logs-bkt/AWSLogs/{ACCOUNT}/elasticloadbalancing/us-east-1/2025/01/31/x.log.gz"
@@ -578,13 +588,49 @@ def test_forwarder_code_needs_are_granted() -> None:
             assert allows(statements, action, key), (action, where[0])
         elif kind == "secret":
             assert allows(statements, action, SECRET_ARN), (action, where[0])
+        elif kind == "geo-database":
+            assert allows(statements, action, f"arn:aws:s3:::{GEO_BUCKET}/{GEO_CITY_KEY}"), (action, where[0])
         elif kind == "parameter":
             # SSM parameters are a credential source for other deployments; this template never sets it.
             assert "HTTP_AUTH_PARAMETER_NAME" not in env
             assert not allows(statements, action, f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/x")
         else:
             raise AssertionError(f"unexpected need {action} ({kind})")
-    assert {"log-object", "secret"} <= kinds
+    assert {"log-object", "secret", "geo-database"} <= kinds
+
+
+@pytest.mark.parametrize(
+    ("parameters", "readable"),
+    [
+        ({"GeoIpDatabase": f"s3://{GEO_BUCKET}/{GEO_CITY_KEY}"}, [GEO_CITY_KEY]),
+        ({"GeoIpAsnDatabase": f"s3://{GEO_BUCKET}/{GEO_ASN_KEY}"}, [GEO_ASN_KEY]),
+        (
+            {
+                "GeoIpDatabase": f"s3://{GEO_BUCKET}/{GEO_CITY_KEY}",
+                "GeoIpAsnDatabase": f"s3://{GEO_BUCKET}/{GEO_ASN_KEY}",
+            },
+            [GEO_CITY_KEY, GEO_ASN_KEY],
+        ),
+        ({}, []),
+    ],
+)
+def test_forwarder_reads_only_the_geo_databases_it_is_given(
+    parameters: dict[str, str], readable: list[str]
+) -> None:
+    s = make_stack(region="eu-west-1", IngestEndpoint=ENDPOINT, **parameters)
+    statements = s.role_statements("ForwarderRole")
+    for key in (GEO_CITY_KEY, GEO_ASN_KEY, "maxmind/other.mmdb", "payroll.csv"):
+        assert allows(statements, "s3:GetObject", f"arn:aws:s3:::{GEO_BUCKET}/{key}") == (key in readable), (
+            key
+        )
+        assert not allows(statements, "s3:GetObjectVersion", f"arn:aws:s3:::{GEO_BUCKET}/{key}")
+    env = s.properties("ForwarderFunction")["Environment"]["Variables"]
+    uris = [f"s3://{GEO_BUCKET}/{key}" for key in readable]
+    if not readable:
+        assert "GEOIP_DATABASE_S3_URI" not in env
+    else:
+        # The forwarder skips the empty item of a parameter left empty.
+        assert [item for item in env["GEOIP_DATABASE_S3_URI"].split(",") if item] == uris
 
 
 @pytest.mark.parametrize(

@@ -199,10 +199,11 @@ def test_forwarder_zip_ships_extensions_built_for_the_template_platform(builds: 
         assert f"orjson/orjson.cpython-{abi[2:]}-{machine}-linux-gnu.so" in names
         assert f"isal/isal_zlib.cpython-{abi[2:]}-{machine}-linux-gnu.so" in names
         extensions = [n for n in names if n.endswith(".so")]
-        # Every compiled file belongs to a pinned speed-up and matches Lambda's interpreter and machine.
-        assert {n.split("/", 1)[0] for n in extensions} == {"orjson", "isal"}
+        assert f"maxminddb/extension.cpython-{abi[2:]}-{machine}-linux-gnu.so" in names
+        # Every compiled file belongs to a pinned dependency and matches Lambda's interpreter and machine.
+        assert {n.split("/", 1)[0] for n in extensions} == {"orjson", "isal", "maxminddb"}
         assert all(n.endswith(f".cpython-{abi[2:]}-{machine}-linux-gnu.so") for n in extensions)
-        for project in ("orjson", "isal"):
+        for project in ("orjson", "isal", "maxminddb"):
             wheel_info = next(
                 n for n in names if n.startswith(f"{project}-") and n.endswith(".dist-info/WHEEL")
             )
