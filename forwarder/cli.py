@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from forwarder import __version__
 from forwarder.config import ES_INDEX, INCLUDE_RAW_LINE, MAX_RETRY_WAIT_LIMIT
 from forwarder.destinations import OUTPUT_FORMATS
+from forwarder.geo import GeoDatabaseError, GeoEnricher, open_local_enricher
 from forwarder.jsonutil import dumps_line
 from forwarder.parsers import LOG_TYPES, ParseFunction, detect_log_type
 from forwarder.parsers.grok import GrokError, compile_grok, grok_parser
@@ -115,6 +116,13 @@ def _add_parse_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
         help="add the original line to every parsed record, in raw_line (default: $INCLUDE_RAW_LINE)",
     )
     parse.add_argument(
+        "--geoip",
+        metavar="FILE[,ASN_FILE]",
+        type=_geoip,
+        help="add client_geo from these local MaxMind DB (.mmdb) files, as GEOIP_DATABASE_S3_URI does "
+        "in the forwarder (e.g. GeoLite2-City.mmdb,GeoLite2-ASN.mmdb)",
+    )
+    parse.add_argument(
         "--summary",
         action="store_true",
         help="print line counts (lines, parsed, unparseable, truncated) to stderr at the end",
@@ -132,6 +140,17 @@ def _grok(pattern: str) -> ParseFunction:
     try:
         return grok_parser(GROK_PREVIEW_NAME, compile_grok(pattern))
     except GrokError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _geoip(text: str) -> GeoEnricher:
+    paths = tuple(item.strip() for item in text.split(",") if item.strip())
+    missing = [path for path in paths if not os.path.isfile(path)]
+    if not paths or missing:
+        raise argparse.ArgumentTypeError(f"no such file: {', '.join(missing) if missing else repr(text)}")
+    try:
+        return open_local_enricher(paths)
+    except GeoDatabaseError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
@@ -190,6 +209,8 @@ def _run_parse(args: argparse.Namespace) -> int:
             parse=args.grok,
             include_raw_line=args.include_raw_line,
         )
+        if args.geoip is not None:
+            records = args.geoip.enrich(records)
         with _fewer_gc_passes():
             if destination is None:
                 _write_records(records, out, counts)

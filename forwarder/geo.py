@@ -32,6 +32,7 @@ __all__ = [
     "S3Location",
     "client_address",
     "load_enricher",
+    "open_local_enricher",
     "parse_s3_uri",
 ]
 
@@ -176,8 +177,6 @@ def load_enricher(
 
 
 def _open(s3: _ObjectReader, number: int, location: S3Location, directory: str) -> maxminddb.Reader:
-    import maxminddb  # noqa: PLC0415 -- only when a database is configured
-
     setting = GEOIP_DATABASE_S3_URI
     path = os.path.join(directory, f"geo-{number}.mmdb")
     partial = path + ".part"
@@ -196,17 +195,32 @@ def _open(s3: _ObjectReader, number: int, location: S3Location, directory: str) 
             "role may s3:GetObject it"
         ) from exc
     try:
+        return _read_database(path, location.uri, setting)
+    except GeoDatabaseError:
+        os.remove(path)
+        raise
+
+
+def open_local_enricher(paths: tuple[str, ...]) -> GeoEnricher:
+    """Open .mmdb files on this machine (the CLI's local option); an error names the file."""
+    return GeoEnricher(tuple(_read_database(path, path) for path in paths))
+
+
+def _read_database(path: str, origin: str, setting: str | None = None) -> maxminddb.Reader:
+    import maxminddb  # noqa: PLC0415 -- only when a database is configured
+
+    try:
         reader = maxminddb.open_database(path, maxminddb.MODE_AUTO)
     except (maxminddb.InvalidDatabaseError, ValueError, OSError) as exc:
-        os.remove(path)
+        named = f"{setting}: {origin}" if setting else origin
         raise GeoDatabaseError(
-            f"{setting}: {location.uri} is not a MaxMind DB (.mmdb) file ({exc}); give a GeoLite2, GeoIP2 or "
+            f"{named} is not a MaxMind DB (.mmdb) file ({exc}); give a GeoLite2, GeoIP2 or "
             "DB-IP database in MaxMind DB format"
         ) from exc
     metadata = reader.metadata()
     logger.info(
         "geo database loaded from %s: %s, built %d, IPv%d",
-        location.uri,
+        origin,
         metadata.database_type,
         metadata.build_epoch,
         metadata.ip_version,

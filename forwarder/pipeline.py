@@ -51,6 +51,7 @@ def forward_object(
     seconds_left: Callable[[], float] = lambda: math.inf,
     report: Callable[[ObjectStats], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    enrich: Enrich | None = None,
 ) -> ObjectStats:
     """Deliver every line of s3://bucket/key; return the counters, or raise after reporting the failure.
 
@@ -59,7 +60,9 @@ def forward_object(
     metrics, through ``report``) is emitted in every case.
     """
     unit = S3ObjectUnit(s3, bucket, key, version_id=version_id)
-    return forward_unit(unit, sender=sender, seconds_left=seconds_left, report=report, clock=clock)
+    return forward_unit(
+        unit, sender=sender, seconds_left=seconds_left, report=report, clock=clock, enrich=enrich
+    )
 
 
 def forward_unit(

@@ -37,8 +37,9 @@ from forwarder import jsonutil
 from forwarder.auth import CachedCredential, CredentialError, credential_from_config
 from forwarder.config import HTTP_ENDPOINT, HTTP_MAX_RETRY_WAIT_SECONDS, Config, ConfigError
 from forwarder.events import ELB_TEST_FILE_SUFFIX
+from forwarder.geo import GeoDatabaseError, load_enricher
 from forwarder.metrics import ObjectStats, PlainFormatter
-from forwarder.pipeline import forward_object
+from forwarder.pipeline import Enrich, forward_object
 from forwarder.progress import Progress, count_of, format_bytes
 from forwarder.records import normalize_etag
 from forwarder.sender import Sender
@@ -382,6 +383,7 @@ def replay_files(
     summary: ReplaySummary,
     max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
     clock: Callable[[], float] = time.monotonic,
+    enrich: Enrich | None = None,
 ) -> ReplaySummary:
     """Send each file through forward_object; record each delivered one in ``state`` at once.
 
@@ -404,6 +406,7 @@ def replay_files(
                     log_file.key,
                     sender=sender,
                     report=reported.append,
+                    enrich=enrich,
                 )
             except Exception as exc:  # noqa: BLE001 -- every failure is reported; the run goes on
                 stats = reported[0] if reported else ObjectStats(bucket=bucket, key=log_file.key)
@@ -597,42 +600,62 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             print(_empty_prefix_hint(bucket, prefix), file=err)
         return EXIT_OK
 
-    print(
-        f"sending {count_of(len(plan.files), 'file')} ({format_bytes(plan.total_bytes)}){_span_text(plan)}"
-        f" to {sender.endpoint_name}; {_skipped_line(plan)}",
-        file=err,
-    )
-    progress = Progress(len(plan.files), plan.total_bytes, stream=err)
     summary = ReplaySummary()
-    try:
-        replay_files(
-            s3,
-            bucket,
-            plan.files,
-            sender=sender,
-            state=None if test_mode else state,
-            progress=progress,
-            summary=summary,
-            max_consecutive_failures=(
-                DEFAULT_MAX_CONSECUTIVE_FAILURES
-                if args.max_consecutive_failures is None
-                else args.max_consecutive_failures
-            ),
-        )
-    except KeyboardInterrupt:
-        for line in format_summary(bucket, prefix, plan, summary):
-            print(line, file=out)
+    with _geo_enrichment(s3, sender.config) as enrich:
         print(
-            f"interrupted: the {count_of(summary.sent, 'file')} delivered in this run are recorded in "
-            f"{state_path}; run the same command again to resume (delivered files are skipped)",
+            f"sending {count_of(len(plan.files), 'file')} ({format_bytes(plan.total_bytes)})"
+            f"{_span_text(plan)} to {sender.endpoint_name}; {_skipped_line(plan)}",
             file=err,
         )
-        return EXIT_INTERRUPTED
+        progress = Progress(len(plan.files), plan.total_bytes, stream=err)
+        try:
+            replay_files(
+                s3,
+                bucket,
+                plan.files,
+                sender=sender,
+                state=None if test_mode else state,
+                progress=progress,
+                summary=summary,
+                max_consecutive_failures=(
+                    DEFAULT_MAX_CONSECUTIVE_FAILURES
+                    if args.max_consecutive_failures is None
+                    else args.max_consecutive_failures
+                ),
+                enrich=enrich,
+            )
+        except KeyboardInterrupt:
+            for line in format_summary(bucket, prefix, plan, summary):
+                print(line, file=out)
+            print(
+                f"interrupted: the {count_of(summary.sent, 'file')} delivered in this run are recorded in "
+                f"{state_path}; run the same command again to resume (delivered files are skipped)",
+                file=err,
+            )
+            return EXIT_INTERRUPTED
     for line in format_summary(bucket, prefix, plan, summary):
         print(line, file=out)
     if not test_mode:
         print(f"state: {state_path} ({count_of(len(state.objects), 'file')} recorded as delivered)", file=out)
     return EXIT_FAILED if summary.failed else EXIT_OK
+
+
+@contextlib.contextmanager
+def _geo_enrichment(s3: Any, config: Config) -> Iterator[Enrich | None]:
+    """GEOIP_DATABASE_S3_URI as the Lambda reads it: each database is downloaded once, for this run only."""
+    if not config.geo_databases:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="replay-geo-") as downloads:
+        try:
+            geo = load_enricher(s3, config.geo_databases, directory=downloads)
+        except GeoDatabaseError as exc:
+            raise ReplayInputError(str(exc)) from None
+        assert geo is not None  # noqa: S101 -- a database is configured
+        try:
+            yield geo.enrich
+        finally:
+            geo.close()
 
 
 def _empty_prefix_hint(bucket: str, prefix: str) -> str:

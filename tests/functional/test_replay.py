@@ -13,9 +13,10 @@ from typing import Any
 
 import boto3
 import pytest
-from alb_log_factory import gzip_lines, log_key
+from alb_log_factory import gzip_lines, log_key, make_alb_lines
 from aws_events import BUCKET, Stored, s3_notification, sns_event
 from botocore.exceptions import ClientError
+from geo_databases import ASN_GEO, CITY_GEO, LONDON_V4, asn_database, city_database
 from ingest_server import IngestServer, Reply
 
 from forwarder import replay
@@ -198,6 +199,36 @@ def test_an_unreadable_secret_fails_before_anything_is_sent(
 
     assert status == 2
     assert "cannot read secret" in err and "secretsmanager:GetSecretValue" in err
+    assert ingest.requests == []
+    assert not run.state_file.exists()
+
+
+def test_geo_databases_of_the_forwarder_settings_add_client_geo(
+    run: Runner, put_log: Any, s3: Any, forwarder_env: Any, ingest: IngestServer, *, tmp_path: Path
+) -> None:
+    s3.create_bucket(Bucket="geo-data")
+    s3.put_object(Bucket="geo-data", Key="City.mmdb", Body=city_database(tmp_path))
+    s3.put_object(Bucket="geo-data", Key="ASN.mmdb", Body=asn_database(tmp_path))
+    forwarder_env(GEOIP_DATABASE_S3_URI="s3://geo-data/City.mmdb,s3://geo-data/ASN.mmdb")
+    public, private = (line.split(" ") for line in make_alb_lines(2))
+    public[3], private[3] = f"{LONDON_V4}:51234", "10.0.3.7:51234"
+    put_log(log_key(prefix=PREFIX, when=START), [" ".join(public), " ".join(private)])
+
+    status, _, _ = run()
+
+    assert status == 0
+    assert [r.get("client_geo") for r in ingest.records()] == [CITY_GEO[LONDON_V4] | ASN_GEO[LONDON_V4], None]
+
+
+def test_a_geo_database_that_cannot_be_read_fails_before_anything_is_sent(
+    run: Runner, files: list[Stored], forwarder_env: Any, ingest: IngestServer
+) -> None:
+    forwarder_env(GEOIP_DATABASE_S3_URI=f"s3://{BUCKET}/missing/City.mmdb")
+
+    status, _, err = run()
+
+    assert status == 2
+    assert f"GEOIP_DATABASE_S3_URI: cannot read s3://{BUCKET}/missing/City.mmdb (NoSuchKey)" in err
     assert ingest.requests == []
     assert not run.state_file.exists()
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from geo_databases import ASN_GEO, CITY_GEO, LONDON_V4, asn_database, city_database
 
 from forwarder import __version__
 from forwarder.cli import main
@@ -125,6 +126,44 @@ def test_grok_option_previews_a_custom_format_on_a_local_file(
     assert [r["log_type"] for r in records] == ["grok", "grok"]  # the pattern wins over the file name
     assert records[1]["parse_error"] == "does not match custom format 'grok'"
     assert err.strip().endswith("log_type=grok lines=2 parsed=1 unparseable=1 truncated=0")
+
+
+def test_geoip_option_adds_client_geo_from_local_databases(
+    tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    city, asn = tmp_path / "city.mmdb", tmp_path / "asn.mmdb"
+    city_database(tmp_path), asn_database(tmp_path)
+    public = ALB_LINES[0].replace("203.0.113.7:51234", f"{LONDON_V4}:51234")
+    path = write_gz(tmp_path / ALB_NAME, [public, ALB_LINES[1]])
+    status, records, _ = run_parse(capsysbinary, str(path), "--geoip", f"{city},{asn}")
+    assert status == 0
+    assert records[0]["client_geo"] == CITY_GEO[LONDON_V4] | ASN_GEO[LONDON_V4]
+    assert "client_geo" not in records[1]  # 198.51.100.9 is a documentation address: not looked up
+    _, plain, _ = run_parse(capsysbinary, str(path))
+    assert "client_geo" not in plain[0]
+
+
+@pytest.mark.parametrize(
+    ("files", "error"),
+    [
+        ("missing.mmdb", "argument --geoip: no such file: missing.mmdb"),
+        ("notes.txt", "argument --geoip: notes.txt is not a MaxMind DB (.mmdb) file"),
+    ],
+)
+def test_a_geoip_file_that_cannot_be_opened_is_a_usage_error(
+    files: str,
+    error: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_bytes(b"not a database\n" * 100)
+    with pytest.raises(SystemExit) as caught:
+        main(["parse", "x.log", "--geoip", files])
+    assert caught.value.code == 2
+    assert error in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
