@@ -9,7 +9,10 @@
    from templates/onboarding.yaml's defaults plus the load balancer and the ingest endpoint.
 4. Write realistic ALB log files into the bucket; S3 notifies the stack's topic; the demo plays the Lambda
    service and calls the real forwarder handler, which posts every line to the intake.
-5. Run the Delete and prove the account is back to its starting state.
+5. Put nginx-style access lines in a CloudWatch Logs log group the stack subscribes (LogGroupNames), with
+   a custom grok format for them (CustomFormats); hand the forwarder the subscription filter's delivery as
+   CloudWatch Logs builds it and check each event arrives once as a typed record.
+6. Run the Delete and prove the account is back to its starting state.
 
 Exit status 0 when every step passed, 1 when one failed (the failing step and its reason are printed).
 """
@@ -17,8 +20,10 @@ Exit status 0 when every step passed, 1 when one failed (the failing step and it
 from __future__ import annotations
 
 import argparse
+import base64
 import collections
 import contextlib
+import gzip
 import io
 import json
 import logging
@@ -63,6 +68,21 @@ ALB_NAME = "web"
 LOG_BUCKET = f"acme-web-alb-logs-{demo_aws.ACCOUNT}"
 LOG_PREFIX = "prod/web"
 SECRET_NAME = "demo/ingest-token"  # noqa: S105 - a secret's name
+LOG_GROUP = "/ecs/web-nginx"
+LOG_STREAM = "nginx/web/0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+GROK_FORMAT = "nginx_access"
+# nginx's default "combined" access log line; the HTTPDATE capture named timestamp becomes ISO 8601 UTC.
+GROK_PATTERN = (
+    r"^%{IPORHOST:client_ip} - %{NOTSPACE:remote_user} \[%{HTTPDATE:timestamp}\] "
+    r'"%{WORD:http_method} %{NOTSPACE:request} HTTP/%{NUMBER:http_version}" %{NUMBER:status:int} '
+    r"%{NUMBER:body_bytes:int} %{QS:referrer} %{QS:user_agent}$"
+)
+NGINX_LINES = (
+    '203.0.113.7 - - [14/Mar/2025:09:30:01 +0000] "GET /index.html HTTP/1.1" 200 5120 "-" "curl/8.5.0"',
+    '198.51.100.23 - alice [14/Mar/2025:09:30:02 +0000] "POST /api/orders HTTP/1.1" 201 312 '
+    '"https://www.example.com/cart" "Mozilla/5.0"',
+    '192.0.2.44 - - [14/Mar/2025:09:30:04 +0000] "GET /missing HTTP/2.0" 404 153 "-" "Mozilla/5.0"',
+)
 FAULTS = ("wrong-token",)
 # The index the elasticsearch format writes to: one per day, as the template's example.
 ES_INDEX = "alb-logs-%Y.%m.%d"
@@ -135,6 +155,7 @@ class Run:
     invocations: int = 0
     test_events: int = 0
     token: str = ""
+    log_events: list[dict[str, Any]] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------------------------------ steps
@@ -179,6 +200,8 @@ def build_account(run: Run) -> None:
             "the stack creates itself gets a TLS-only policy, whose condition the embedded S3 ignores "
             "(it would refuse every read), so the demo starts from a load balancer that already logs"
         )
+    with console.step(f"CloudWatch Logs log group {LOG_GROUP!r}, where the web tier's nginx writes"):
+        demo_aws.create_log_group(account, LOG_GROUP)
     with console.step("ingest token stored in Secrets Manager (the forwarder gets only its ARN)"):
         demo_aws.store_token(account, SECRET_NAME, run.token)
         console.detail(account.secret_arn)
@@ -193,6 +216,10 @@ def resolve_template(run: Run) -> None:
             "IngestEndpoint": run.ingest.url,
             "AuthType": run.ingest.intake.auth,
             "AuthSecretArn": account.secret_arn,
+            "LogGroupNames": account.log_group,
+            "CustomFormats": json.dumps(
+                [{"name": GROK_FORMAT, "pattern": GROK_PATTERN, "log_group": account.log_group}]
+            ),
         }
         if run.args.format != DEFAULT_OUTPUT_FORMAT:
             given["OutputFormat"] = run.args.format
@@ -530,6 +557,85 @@ def _sample_record(run: Run) -> str | None:
     return None if chosen is None else chosen.shown
 
 
+def cloudwatch_logs_flow(run: Run) -> None:
+    console, account = run.console, run.account
+    logs = demo_aws.client("logs")
+    with console.step(f"the stack's subscription filter on {account.log_group} names the forwarder"):
+        filters = logs.describe_subscription_filters(logGroupName=account.log_group)["subscriptionFilters"]
+        ours = [f for f in filters if f.get("destinationArn") == account.forwarder_arn]
+        if len(ours) != 1:
+            raise StepError(f"expected one subscription filter to the forwarder, found {len(ours)}")
+        subscription = ours[0]
+        pattern = subscription.get("filterPattern", "")
+        console.detail(f"{subscription['filterName']}: filter pattern {pattern or chr(34) * 2} -> forwarder")
+    with console.step(f"{_plural(len(NGINX_LINES), 'nginx access line')} put in {account.log_group}"):
+        logs.create_log_stream(logGroupName=account.log_group, logStreamName=LOG_STREAM)
+        now = int(time.time() * 1000)
+        logs.put_log_events(
+            logGroupName=account.log_group,
+            logStreamName=LOG_STREAM,
+            logEvents=[{"timestamp": now + n, "message": line} for n, line in enumerate(NGINX_LINES)],
+        )
+        # The ids CloudWatch Logs gave the events, as a subscription delivers them.
+        found = logs.filter_log_events(
+            logGroupName=account.log_group, logStreamNames=[LOG_STREAM], filterPattern=pattern
+        )["events"]
+        run.log_events = [
+            {"id": e["eventId"], "timestamp": e["timestamp"], "message": e["message"]} for e in found
+        ]
+        if len(run.log_events) != len(NGINX_LINES):
+            raise StepError(f"{len(run.log_events)} of {len(NGINX_LINES)} events match the filter pattern")
+        console.detail(f"custom format {GROK_FORMAT!r} for log group {account.log_group}: {GROK_PATTERN}")
+    with console.step("subscription delivery CloudWatch Logs -> forwarder, the forwarder -> ingest receiver"):
+        console.note(
+            "moto does not run subscription filters, so the demo builds the delivery as CloudWatch Logs "
+            'sends it to a Lambda destination: {"awslogs": {"data": base64(gzip(JSON))}}, and calls '
+            "forwarder.handler.handler with it"
+        )
+        document = {
+            "messageType": "DATA_MESSAGE",
+            "owner": demo_aws.ACCOUNT,
+            "logGroup": account.log_group,
+            "logStream": LOG_STREAM,
+            "subscriptionFilters": [subscription["filterName"]],
+            "logEvents": run.log_events,
+        }
+        data = base64.b64encode(gzip.compress(json.dumps(document).encode())).decode()
+        name = account.forwarder_arn.rsplit(":", 1)[-1]
+        context = demo_aws.FakeLambdaContext(name, account.forwarder_arn, run.forwarder_timeout)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):  # the forwarder's EMF metrics
+                forwarder_handler.handler({"awslogs": {"data": data}}, context)
+        except Exception as exc:
+            raise StepError(f"the forwarder failed: {type(exc).__name__}: {exc}") from exc
+    with console.step(f"every event arrived once, as a typed {GROK_FORMAT} record"):
+        tally = run.ingest.files.get(account.log_group)
+        records = [item.record for item in tally.samples] if tally else []
+        ids = sorted(str(r.get("log_event_id")) for r in records)
+        if (
+            tally is None
+            or tally.records != len(run.log_events)
+            or ids != sorted(e["id"] for e in run.log_events)
+        ):
+            raise StepError(
+                f"{tally.records if tally else 0} records arrived for {len(run.log_events)} log events"
+            )
+        if tally.unparseable or run.ingest.duplicates:
+            raise StepError(f"{tally.unparseable} unparseable, {run.ingest.duplicates} duplicate event ids")
+        wrong = [
+            r for r in records if r.get("log_type") != GROK_FORMAT or not isinstance(r.get("status"), int)
+        ]
+        if wrong:
+            raise StepError(f"not a typed {GROK_FORMAT} record: {wrong[0]}")
+        console.detail(
+            _show_fields(records[1], ("log_type", "log_group", "timestamp", "http_method", "status"))
+        )
+
+
+def _show_fields(record: dict[str, Any], names: Sequence[str]) -> str:
+    return ", ".join(f"{name}={record.get(name)!r}" for name in names)
+
+
 def delete_stack(run: Run) -> None:
     console, account = run.console, run.account
     with console.step("stand-in subscription and queue removed (the stack does not own them)"):
@@ -547,6 +653,7 @@ def delete_stack(run: Run) -> None:
             raise StepError(f"{len(changes)} difference(s) with the state recorded before Create")
         for key in (
             "load balancer attributes",
+            "log group subscription filters",
             "buckets",
             "topics",
             "subscriptions",
@@ -628,6 +735,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             console.heading("Log files flow")
             deliver_logs(run)
             report_delivery(run)
+            console.heading("CloudWatch Logs flow")
+            cloudwatch_logs_flow(run)
             console.heading("Stack delete")
             delete_stack(run)
         except KeyboardInterrupt:
@@ -654,7 +763,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.write(
         console.green(
             f"{console.tick} demo passed: {console.steps_ok} steps, {_plural(len(run.files), 'file')}, "
-            f"{total:,} lines delivered as {args.format} ({unparseable} unparseable), account restored, "
+            f"{total:,} lines delivered as {args.format} ({unparseable} unparseable), "
+            f"{_plural(len(run.log_events), 'CloudWatch Logs event')} as {GROK_FORMAT}, account restored, "
             f"{time.monotonic() - started:.1f} s"
         ),
         always=True,

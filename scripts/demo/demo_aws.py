@@ -100,6 +100,7 @@ class Account:
     secret_arn: str = ""
     forwarder_arn: str = ""
     forwarder_name: str = ""
+    log_group: str = ""
 
 
 def create_network_and_alb(account: Account, name: str) -> None:
@@ -161,6 +162,12 @@ def enable_existing_logging(account: Account, bucket: str, prefix: str) -> None:
         ],
     )
     account.log_bucket, account.log_prefix = bucket, prefix
+
+
+def create_log_group(account: Account, name: str) -> None:
+    """A log group of the customer's, with one stream that an application writes to."""
+    client("logs").create_log_group(logGroupName=name)
+    account.log_group = name
 
 
 def store_token(account: Account, name: str, token: str) -> None:
@@ -248,8 +255,18 @@ def snapshot(account: Account) -> dict[str, Any]:
         if exc.response["Error"]["Code"] != "ResourceNotFoundException":
             raise
         function_policy = {}
+    logs = client("logs")
+    # The customer's log group (the forwarder's own appears once it runs, and the stack does not own it).
+    filters = {
+        name: {
+            f["filterName"]: f.get("destinationArn")
+            for f in logs.describe_subscription_filters(logGroupName=name)["subscriptionFilters"]
+        }
+        for name in filter(None, (account.log_group,))
+    }
     return {
         "load balancer attributes": {a["Key"]: a["Value"] for a in attributes},
+        "log group subscription filters": filters,
         "buckets": buckets,
         "topics": {t["TopicArn"]: "exists" for t in sns.list_topics()["Topics"]},
         "subscriptions": {

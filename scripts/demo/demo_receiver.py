@@ -54,7 +54,7 @@ class Rejection:
 
 @dataclass(slots=True)
 class FileTally:
-    """What arrived for one source file (records carry s3_key and line_number)."""
+    """What arrived for one source file (records carry s3_key and line_number) or log group."""
 
     records: int = 0
     line_numbers: set[int] = field(default_factory=set)
@@ -184,9 +184,15 @@ def _decode_otlp(data: bytes) -> list[Item]:
         raise BodyError('body is not {"resourceLogs": [...]}')
     items = []
     for resource in resources:
+        described = _otlp_attributes(
+            _object(resource.get("resource") or {}, "a Resource").get("attributes") or []
+        )
+        # A CloudWatch Logs event's log group is its resource's aws.log.group.names.
+        groups = described.get("aws.log.group.names")
+        origin = {"log_group": groups[0]} if groups else {}
         for scope in _object(resource, "a ResourceLogs").get("scopeLogs") or []:
             for log in _object(scope, "a ScopeLogs").get("logRecords") or []:
-                record = _otlp_attributes(_object(log, "a LogRecord").get("attributes") or [])
+                record = origin | _otlp_attributes(_object(log, "a LogRecord").get("attributes") or [])
                 if "body" in log:
                     record["raw"] = _otlp_value(log["body"])
                 shown = {**resource, "scopeLogs": [{**scope, "logRecords": [log]}]}
@@ -347,7 +353,9 @@ class IngestReceiver:
                 return
             for item in items:
                 record = item.record
-                self.files.setdefault(str(record.get("s3_key")), FileTally()).add(item)
+                # A log file's records carry its s3_key; a CloudWatch Logs event's its log_group.
+                source = record.get("s3_key") or record.get("log_group")
+                self.files.setdefault(str(source), FileTally()).add(item)
                 event_id = str(record.get("event_id"))
                 if event_id in self._event_ids:
                     self.duplicates += 1

@@ -97,7 +97,24 @@ def test_demo_with_defaults_runs_the_whole_story_green(tmp_path: Path) -> None:
     assert "/AWSLogs/" in sample["s3_key"] and sample["s3_key"].endswith(".log.gz")
     assert sample["ip_address"], "the sample comes from the 34-field file"
 
-    throughput = section(out, "Throughput", "Stack delete")
+    # A CloudWatch Logs log group in LogGroupNames, its lines parsed by a custom grok format.
+    cloudwatch = section(out, "CloudWatch Logs flow", "Stack delete")
+    for line in (
+        "✓ the stack's subscription filter on /ecs/web-nginx names the forwarder",
+        "✓ 3 nginx access lines put in /ecs/web-nginx",
+        "✓ subscription delivery CloudWatch Logs -> forwarder, the forwarder -> ingest receiver",
+        "✓ every event arrived once, as a typed nginx_access record",
+    ):
+        assert line in cloudwatch
+    assert "moto does not run subscription filters" in cloudwatch
+    assert (
+        "log_type='nginx_access', log_group='/ecs/web-nginx', timestamp='2025-03-14T09:30:02Z'" in cloudwatch
+    )
+    assert "http_method='POST', status=201" in cloudwatch
+    assert "log group subscription filters: as before" in out
+    assert "3 CloudWatch Logs events as nginx_access, account restored" in out
+
+    throughput = section(out, "Throughput", "CloudWatch Logs flow")
     assert re.search(r"10,000 lines in [\d.]+ s end to end = [\d,]+ lines/s", throughput)
     assert re.search(
         r"\n✓ demo passed: \d+ steps, 4 files, 10,000 lines delivered as json \(8 unparseable\)", out
@@ -113,6 +130,7 @@ def test_demo_in_another_format_shows_what_the_receiver_got_in_it(tmp_path: Path
     assert f"ingest receiver for the {output_format} format" in out
     assert f"OUTPUT_FORMAT={output_format}" in out
     assert "✓ every line arrived once, parsed or counted as unparseable" in out
+    assert "✓ every event arrived once, as a typed nginx_access record" in out
     assert re.search(r"^\s+total\s+100\s+100\s+4\s+\d+$", out, re.MULTILINE)
     shown = textwrap.dedent(
         section(out, f"One record as the receiver got it ({output_format})", "Throughput")
