@@ -132,7 +132,8 @@ def test_geoip_option_adds_client_geo_from_local_databases(
     tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
 ) -> None:
     city, asn = tmp_path / "city.mmdb", tmp_path / "asn.mmdb"
-    city_database(tmp_path), asn_database(tmp_path)
+    city_database(tmp_path)  # writes city.mmdb
+    asn_database(tmp_path)  # writes asn.mmdb
     public = ALB_LINES[0].replace("203.0.113.7:51234", f"{LONDON_V4}:51234")
     path = write_gz(tmp_path / ALB_NAME, [public, ALB_LINES[1]])
     status, records, _ = run_parse(capsysbinary, str(path), "--geoip", f"{city},{asn}")
