@@ -105,14 +105,15 @@ def test_a_timeout_answers_failed_once_with_an_id_delete_understands(
     monkeypatch.setattr(helper, "_timeout_margin", 10.0)
 
     def slow_topic(**_: Any) -> None:
-        time.sleep(0.8)
+        time.sleep(3.0)
 
     resource.clients.sns.meta.events.register("before-call.sns.CreateTopic", slow_topic)
     properties = default_properties(world.alb_arn, world.forwarder_arn)
     event = resource.stack.event("Create", properties)
 
-    # 10.4 s left and a 10 s margin: the timer fires while the topic is being created.
-    handler.handler(event, FakeContext(10.4))
+    # 12 s left and a 10 s margin: the timer fires 2 s in, while the topic is being created (the steps
+    # before it take well under 2 s, even on a loaded machine; the topic takes 3 s).
+    handler.handler(event, FakeContext(12.0))
     answer = resource.answer_of(event)
 
     assert answer.status == "FAILED"
