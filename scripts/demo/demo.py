@@ -313,14 +313,14 @@ def custom_resource(run: Run, request_type: str) -> dict[str, Any]:
     name = run.provisioner_arn.rsplit(":", 1)[-1]
     context = demo_aws.FakeLambdaContext(name, run.provisioner_arn, run.provisioner_timeout)
     provisioner_handler.handler(event, context)
-    answers = run.cfn.answers_for(request_id)
+    answers = run.cfn.puts_for(request_id)
     if len(answers) != 1:
         raise StepError(f"CloudFormation expects exactly one answer, the provisioner sent {len(answers)}")
-    document: dict[str, Any] = answers[0].document
+    document = answers[0].json()
     if document.get("Status") != "SUCCESS":
         raise StepError(f"{request_type} answered {document.get('Status')}: {document.get('Reason')}")
-    if answers[0].size >= 4096:
-        raise StepError(f"the answer is {answers[0].size} bytes; CloudFormation accepts less than 4096")
+    if len(answers[0].body) >= 4096:
+        raise StepError(f"the answer is {len(answers[0].body)} bytes; CloudFormation accepts less than 4096")
     return document
 
 

@@ -405,38 +405,49 @@ class IngestReceiver:
 
 
 @dataclass(frozen=True, slots=True)
-class Answer:
-    """One answer the custom resource PUT to its ResponseURL."""
+class Put:
+    """One request PUT to the response URL: what CloudFormation would have received."""
 
+    method: str
     path: str
-    document: dict[str, Any]
-    size: int
+    headers: dict[str, str]  # names lower-cased
+    body: bytes
+
+    def json(self) -> dict[str, Any]:
+        """The answer document (or what could be read of it, under ``unreadable``)."""
+        try:
+            document: dict[str, Any] = json.loads(self.body)
+        except ValueError:
+            return {"unreadable": self.body[:200].decode(errors="replace")}
+        return document
 
 
 class ResponseReceiver:
-    """HTTPS server on 127.0.0.1 standing in for CloudFormation's pre-signed response URL."""
+    """HTTPS server on 127.0.0.1 standing in for CloudFormation's pre-signed response URL.
+
+    It keeps every PUT; ``fail_with`` lists statuses to answer, in order, before answering 200 again (how
+    a test sees the provisioner retry a failed answer)."""
 
     def __init__(self, directory: Path) -> None:
         ca = trustme.CA()
         self.ca_file = str(directory / "cloudformation-response-ca.pem")
         ca.cert_pem.write_to_path(self.ca_file)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ca.issue_cert("127.0.0.1").configure_cert(context)
+        ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
         self._lock = threading.Lock()
-        self.answers: list[Answer] = []
+        self.puts: list[Put] = []
+        self.fail_with: list[int] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_PUT(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
-                try:
-                    document = json.loads(body)
-                except ValueError:
-                    document = {"unreadable": body[:200].decode(errors="replace")}
+                headers = {name.lower(): value for name, value in self.headers.items()}
                 with receiver._lock:
-                    receiver.answers.append(Answer(self.path, document, len(body)))
-                self.send_response(200)
+                    receiver.puts.append(Put("PUT", self.path, headers, body))
+                    status = receiver.fail_with.pop(0) if receiver.fail_with else 200
+                self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -466,9 +477,9 @@ class ResponseReceiver:
             f"&X-Amz-Date=20250101T000000Z&X-Amz-Expires=7200&X-Amz-Signature=demo"
         )
 
-    def answers_for(self, request_id: str) -> list[Answer]:
+    def puts_for(self, request_id: str) -> list[Put]:
         with self._lock:
-            return [a for a in self.answers if f"/{request_id}?" in a.path]
+            return [put for put in self.puts if f"/{request_id}?" in put.path]
 
     def close(self) -> None:
         self._server.shutdown()

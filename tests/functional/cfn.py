@@ -1,7 +1,8 @@
 """CloudFormation's side of a custom resource, for functional tests of the provisioner.
 
-- `ResponseReceiver`: a real HTTPS server on 127.0.0.1 (certificate from a private trustme CA) standing in
-  for the pre-signed S3 URL CloudFormation hands out; it records every PUT.
+- `ResponseReceiver` (the demo's, scripts/demo/demo_receiver.py): a real HTTPS server on 127.0.0.1
+  (certificate from a private trustme CA) standing in for the pre-signed S3 URL CloudFormation hands out;
+  it records every PUT.
 - `Stack`: builds Create/Update/Delete events shaped exactly like CloudFormation's (every property a
   string, ServiceToken included, OldResourceProperties on Update).
 - `FakeContext`: the Lambda context attributes the provisioner reads.
@@ -15,19 +16,15 @@ from __future__ import annotations
 import functools
 import io
 import json
-import ssl
-import threading
 import time
 import uuid
 import zipfile
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import boto3
-import trustme
 from botocore.exceptions import ClientError
+from script_modules import load_script
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -39,73 +36,10 @@ LOGICAL_ID = "LogOnboarding"
 
 # ------------------------------------------------------------------------------------------ receiver
 
-
-@dataclass(frozen=True)
-class Put:
-    """One request the receiver got."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> dict[str, Any]:
-        parsed: dict[str, Any] = json.loads(self.body)
-        return parsed
-
-
-class ResponseReceiver:
-    """HTTPS server that records the answers; can be told to fail the next requests with a status."""
-
-    def __init__(self, directory: Path) -> None:
-        self._ca = trustme.CA()
-        cert = self._ca.issue_cert("127.0.0.1", "localhost")
-        self.ca_file = str(directory / "response-ca.pem")
-        self._ca.cert_pem.write_to_path(self.ca_file)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        cert.configure_cert(context)
-        self.puts: list[Put] = []
-        self.fail_with: list[int] = []  # statuses answered (in order) before answering 200
-        self._lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_PUT(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                body = self.rfile.read(length)
-                with receiver._lock:
-                    receiver.puts.append(
-                        Put("PUT", self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                    )
-                    status = receiver.fail_with.pop(0) if receiver.fail_with else 200
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-
-    def url_for(self, request_id: str) -> str:
-        """A URL shaped like CloudFormation's pre-signed S3 URL."""
-        return (
-            f"https://127.0.0.1:{self.port}/cloudformation-custom-resource-response-useast1/"
-            f"arn%3Aaws%3Acloudformation/{request_id}?X-Amz-Algorithm=AWS4-HMAC-SHA256"
-            f"&X-Amz-Date=20250101T000000Z&X-Amz-Expires=7200&X-Amz-Signature=0123abcd"
-        )
-
-    def puts_for(self, request_id: str) -> list[Put]:
-        with self._lock:
-            return [p for p in self.puts if f"/{request_id}?" in p.path]
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+# The demo's receiver: one HTTPS stand-in for the response URL, for the demo and the tests alike.
+_receivers = load_script("demo/demo_receiver")
+Put = _receivers.Put
+ResponseReceiver = _receivers.ResponseReceiver
 
 
 # ---------------------------------------------------------------------------------------------- events
