@@ -188,8 +188,10 @@ def _hand_off(
     unit: Unit, stats: ObjectStats, next_line: int, continuation: Continuation | None, error: Exception
 ) -> bool:
     """Queue the unit from ``next_line`` on for a later invocation; False when it cannot be continued."""
-    item = unit.rest(stats, next_line) if continuation is not None else None
-    if item is None or continuation is None or not continuation(item):
+    if continuation is None:
+        return False
+    item = unit.rest(stats, next_line)
+    if item is None or not continuation(item):
         return False
     stats.continued_at = next_line
     logger.info(

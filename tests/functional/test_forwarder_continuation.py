@@ -200,6 +200,18 @@ def test_an_object_overwritten_between_invocations_is_not_resumed(
     assert ingest.event_ids() == uncut_ids(obj)[:400]
 
 
+def test_in_a_versioned_bucket_the_version_read_first_is_resumed_after_an_overwrite(
+    work_queue: WorkQueue, s3: Any, put_log: Any, ingest: IngestServer
+) -> None:
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    obj = put_log(KEY, count=LINES)
+    notify(obj, ingest)
+    put_log(KEY, count=LINES, seed=2)
+    assert work_queue.drain() == [{"batchItemFailures": []}] * 2
+    # The ids come from the ETag GetObject answered: those of the first version, for every line.
+    assert ingest.event_ids() == uncut_ids(obj)
+
+
 def test_a_dead_endpoint_ends_in_the_dead_letter_queue_at_the_offset_and_redrive_resumes_there(
     work_queue: WorkQueue, put_log: Any, ingest: IngestServer, caplog: pytest.LogCaptureFixture
 ) -> None:
