@@ -21,7 +21,17 @@ from typing import Any
 import boto3
 import pytest
 from alb_log_factory import REGION
-from aws_events import BUCKET, FUNCTION_NAME, Stored, s3_notification, sns_event, sqs_event_from
+from aws_events import (
+    BUCKET,
+    FUNCTION_NAME,
+    Stored,
+    cloudwatch_logs_data,
+    cloudwatch_logs_event,
+    log_events,
+    s3_notification,
+    sns_event,
+    sqs_event_from,
+)
 from ingest_server import IngestServer, Reply
 
 from forwarder import handler
@@ -270,6 +280,15 @@ def test_records_refused_early_in_the_chain_still_fail_the_object_at_its_end(
         1,
     )
     assert "1 in earlier invocations" in last["error"]
+
+
+def test_a_cloudwatch_logs_delivery_is_never_continued(work_queue: WorkQueue, ingest: IngestServer) -> None:
+    """It lives only in its event, which the subscription retries whole."""
+    messages = [f"START RequestId: {n:08d} Version: $LATEST" for n in range(LINES)]
+    event = cloudwatch_logs_event(cloudwatch_logs_data(log_events(*messages)))
+    with pytest.raises(DeadlineError, match="stopped before sending lines 401-500"):
+        handler.handler(event, BatchClock(ingest))
+    assert work_queue.bodies(work_queue.url) == []
 
 
 def test_without_a_working_queue_the_deadline_fails_the_event_as_before(
