@@ -63,6 +63,10 @@ class WorkItem:
     def uri(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
 
+    def describe(self) -> str:
+        """'s3://b/k from line 40001 (invocation 2)': the object and where it resumes."""
+        return f"{self.uri} from line {self.start_line} (invocation {self.invocation})"
+
     def to_body(self) -> str:
         """The SQS message body (compact JSON, a few hundred bytes at most)."""
         item: dict[str, Any] = {
