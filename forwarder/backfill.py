@@ -60,6 +60,7 @@ PREFIX_OUTPUT = "LogPrefix"
 CONCURRENCY_PARAMETER = "WorkQueueMaxConcurrency"
 MEMORY_PARAMETER = "ForwarderMemorySize"
 TIMEOUT_PARAMETER = "ForwarderTimeout"
+ENDPOINT_PARAMETER = "IngestEndpoint"  # the stack has a forwarder (and its queues) only when it is set
 
 DEFAULT_CONCURRENCY = 5
 DEFAULT_MEMORY_MB = 256
@@ -111,6 +112,11 @@ class StackSettings:
     def queues(self) -> WorkQueues:
         """The stack's queues; QueueSetupError when the stack predates the work queue."""
         url = self.outputs.get(WORK_QUEUE_OUTPUT)
+        if not url and not self.outputs.get(FUNCTION_OUTPUT):
+            raise QueueSetupError(
+                f"stack {self.name} has no forwarder (no output {FUNCTION_OUTPUT}: its parameter "
+                f"{ENDPOINT_PARAMETER} is empty); update the stack with an {ENDPOINT_PARAMETER} to deploy one"
+            )
         if not url:
             raise QueueSetupError(
                 f"stack {self.name} has no output {WORK_QUEUE_OUTPUT}: it predates the work queue that "

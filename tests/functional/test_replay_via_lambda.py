@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -283,6 +285,52 @@ def test_an_interrupted_run_resumes_with_the_files_not_yet_enqueued(
     assert stack.count() == 0
 
 
+def test_ctrl_c_during_a_batch_lets_it_finish_and_be_recorded(
+    backfill: Backfill, stack: Stack, put_log: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = put_files(put_log, 45)
+
+    def sigint_while_sending_third_batch(client: Any, number: int, **kwargs: Any) -> Any:
+        if number == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, while the batch is on its way
+        return client.send_message_batch(**kwargs)
+
+    with monkeypatch.context() as patch:
+        wrap_sqs(patch, sigint_while_sending_third_batch)
+        status, out, _ = backfill("--stack", STACK, "--no-wait")
+
+    assert status == 130
+    assert "30 files enqueued" in out
+    assert set(backfill.state()["enqueued"]) == {f.key for f in files[:30]}  # the third batch too
+    assert Counter(stack.take()) == Counter(items_of(files[:30]))
+
+
+def test_a_queue_that_stops_taking_messages_ends_the_run_with_what_was_enqueued_recorded(
+    backfill: Backfill, stack: Stack, put_log: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = put_files(put_log, 25)
+
+    def throttled_from_the_second_batch(client: Any, number: int, **kwargs: Any) -> Any:
+        if number >= 2:
+            raise ClientError(
+                {"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "SendMessageBatch"
+            )
+        return client.send_message_batch(**kwargs)
+
+    with monkeypatch.context() as patch:
+        wrap_sqs(patch, throttled_from_the_second_batch)
+        status, out, err = backfill("--stack", STACK, "--no-wait")
+
+    assert status == 1
+    assert "error: cannot use the work queue" in err and "ThrottlingException: slow down" in err
+    assert "run the same command again to enqueue the rest" in err
+    assert "10 files enqueued" in out
+    assert set(backfill.state()["enqueued"]) == {f.key for f in files[:10]}
+
+    assert backfill("--stack", STACK, "--no-wait")[0] == 0
+    assert Counter(stack.take()) == Counter(items_of(files))
+
+
 def test_a_changed_object_is_enqueued_again(backfill: Backfill, stack: Stack, put_log: Any) -> None:
     files = put_files(put_log, 3)
     assert backfill("--stack", STACK, "--no-wait")[0] == 0
@@ -454,6 +502,24 @@ def test_the_watch_stops_at_its_limit_and_says_how_to_watch_again(
     assert clock.now - 5000.0 == 90
 
 
+def test_ctrl_c_while_watching_leaves_the_queue_to_the_functions(
+    backfill: Backfill, stack: Stack, put_log: Any, clock: Clock
+) -> None:
+    put_files(put_log, 3)
+
+    def ctrl_c() -> None:
+        raise KeyboardInterrupt
+
+    clock.while_asleep = ctrl_c
+    status, out, err = backfill("--stack", STACK)
+
+    assert status == 130
+    assert "3 files enqueued" in out
+    assert "stopped watching: the forwarder goes on with what is queued" in err
+    assert stack.count() == 3
+    assert len(backfill.state()["enqueued"]) == 3
+
+
 def test_the_dead_letter_queue_of_a_queue_url_comes_from_its_redrive_policy(
     backfill: Backfill, stack: Stack, put_log: Any, clock: Clock
 ) -> None:
@@ -465,6 +531,66 @@ def test_the_dead_letter_queue_of_a_queue_url_comes_from_its_redrive_policy(
     assert status == 1
     assert "dead-letter queue: 1 message (1 new since the watch began)" in out
     assert f"redrive --queue-url {stack.dead_letter_queue_url} --function-name <ForwarderFunctionArn>" in out
+
+
+# What each call needs: SendMessageBatch is authorised as sqs:SendMessage, ListObjectsV2 as s3:ListBucket.
+IAM_ACTION = {
+    ("cloudformation", "DescribeStacks"): "cloudformation:DescribeStacks",
+    ("sqs", "GetQueueAttributes"): "sqs:GetQueueAttributes",
+    ("sqs", "SendMessageBatch"): "sqs:SendMessage",
+    ("s3", "ListObjectsV2"): "s3:ListBucket",
+}
+
+
+def readme_backfill_policy() -> dict[str, set[str]]:
+    """The policy of the README's "Backfill on Lambda" part: action -> the resources it is granted on."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    part = readme.split("### Backfill on Lambda", 1)[1].split("\n### ", 1)[0]
+    policy = json.loads(part.split("```json", 1)[1].split("```", 1)[0])
+    granted: dict[str, set[str]] = {}
+    for statement in policy["Statement"]:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        for action in actions:
+            granted.setdefault(action, set()).add(statement["Resource"])
+    return granted
+
+
+def test_the_readme_policy_grants_every_call_a_run_makes_on_the_resource_it_makes_it_on(
+    backfill: Backfill, stack: Stack, put_log: Any, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put_files(put_log, 12)
+    clock.while_asleep = play_functions(stack)
+    calls: set[tuple[str, str, str]] = set()
+    real = replay._client
+
+    def recording_client(name: str, *, region: str | None = None) -> Any:
+        client = real(name, region=region)
+
+        def record(params: dict[str, Any], model: Any, **kwargs: Any) -> None:
+            # The call's own parameters, before botocore serialises them.
+            resource = params.get("QueueUrl") or params.get("StackName") or params.get("Bucket")
+            calls.add((name, model.name, str(resource)))
+
+        client.meta.events.register("before-parameter-build", record)
+        return client
+
+    monkeypatch.setattr(replay, "_client", recording_client)
+    assert backfill("--stack", STACK)[0] == 0
+
+    placeholders = {
+        "<WorkQueueArn>": stack.work_queue_url,
+        "<DeadLetterQueueArn>": stack.dead_letter_queue_url,
+        "arn:aws:cloudformation:<region>:<account>:stack/<stack name>/*": STACK,
+        "arn:aws:s3:::<LogBucketName>": BUCKET,
+    }
+    granted = {
+        action: {placeholders[resource] for resource in resources}
+        for action, resources in readme_backfill_policy().items()
+    }
+    needed = {(IAM_ACTION[(service, operation)], resource) for service, operation, resource in calls}
+    assert {action for action, _ in needed} == set(granted)  # nothing missing, nothing granted in vain
+    for action, resource in needed:
+        assert resource in granted[action], (action, resource)
 
 
 # --- dry run ---------------------------------------------------------------------------------------------

@@ -182,9 +182,16 @@ def stack(outputs: dict[str, str], parameters: dict[str, str] | None = None) -> 
 
 
 def test_a_stack_without_the_work_queue_output_must_be_updated() -> None:
-    old = stack({"DeadLetterQueueUrl": DEAD, "LogBucketName": "logs"})
+    old = stack({"DeadLetterQueueUrl": DEAD, "LogBucketName": "logs", "ForwarderFunctionArn": "arn:fn"})
     with pytest.raises(QueueSetupError, match=r"no output WorkQueueUrl: it predates .* update the stack"):
         old.queues()
+
+
+def test_a_stack_without_a_forwarder_says_which_parameter_deploys_one() -> None:
+    with pytest.raises(
+        QueueSetupError, match=r"stack onboarding has no forwarder .* IngestEndpoint is empty"
+    ):
+        stack({"LogBucketName": "logs", "LogPrefix": "", "TopicArn": "arn:topic"}).queues()
 
 
 def test_the_stack_outputs_name_both_queues_and_the_function() -> None:
@@ -338,6 +345,20 @@ def test_the_watch_prints_a_line_per_reading_off_a_terminal() -> None:
         "[30s] work queue: 3 waiting, 2 in flight; dead-letter queue: 0 messages",
         "[12m34s] work queue: 0 waiting, 0 in flight; dead-letter queue: 0 messages",
     ]
+
+
+def test_the_watch_redraws_one_line_on_a_terminal() -> None:
+    stream = io.StringIO()
+    display = backfill.WatchDisplay(stream, tty=True)
+    display(QueueCounts(3, 2, delayed=1), 30)
+    display(QueueCounts(0, 0), 60)
+    assert "\n" not in stream.getvalue()
+    assert stream.getvalue() == (
+        "\r\x1b[K[30s] work queue: 3 waiting, 2 in flight, 1 delayed"
+        "\r\x1b[K[1m00s] work queue: 0 waiting, 0 in flight"
+    )
+    display.close()
+    assert stream.getvalue().endswith("\n")
 
 
 # --- the estimate -----------------------------------------------------------------------------------------
