@@ -387,10 +387,14 @@ class QueueCounts:
     def remaining(self) -> int:
         return self.waiting + self.in_flight + self.delayed
 
-    def describe(self) -> str:
+    def describe_work(self) -> str:
         text = f"work queue: {self.waiting:,} waiting, {self.in_flight:,} in flight"
         if self.delayed:
             text += f", {self.delayed:,} delayed"
+        return text
+
+    def describe(self) -> str:
+        text = self.describe_work()
         if self.dead is not None:
             text += f"; dead-letter queue: {count_of(self.dead, 'message')}"
         return text

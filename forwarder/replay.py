@@ -715,13 +715,12 @@ def format_enqueue_summary(
     if watched is not None:
         if watched.drained:
             lines.append(
-                f"work queue drained after {format_duration(watched.seconds)}: the forwarder has taken and "
-                "finished every work item"
+                f"work queue drained after {format_duration(watched.seconds)}: every work item has left it"
             )
         else:
             lines.append(
                 f"still queued when the watch stopped after {format_duration(watched.seconds)}: "
-                f"{watched.last.describe().split('; ', 1)[0]}; the forwarder goes on: run the same command "
+                f"{watched.last.describe_work()}; the forwarder goes on: run the same command "
                 "again to watch (enqueued files are skipped)"
             )
         dead = watched.last.dead
@@ -757,7 +756,7 @@ def run_command(
     out = out or sys.stdout
     err = err or sys.stderr
     try:
-        if getattr(args, "via_lambda", False):
+        if args.via_lambda:
             return _run_via_lambda(args, out, err, clock=clock, sleep=sleep)
         _refuse_options(args, _VIA_LAMBDA_OPTIONS, "these options need --via-lambda")
         return _run(args, out, err)
@@ -781,7 +780,7 @@ _LOCAL_OPTIONS = ("endpoint", "max_retry_wait", "max_consecutive_failures")
 
 
 def _refuse_options(args: argparse.Namespace, names: tuple[str, ...], why: str) -> None:
-    given = [f"--{name.replace('_', '-')}" for name in names if getattr(args, name, None) is not None]
+    given = [f"--{name.replace('_', '-')}" for name in names if getattr(args, name) is not None]
     if given:
         raise ReplayInputError(f"{why}: {', '.join(given)}")
 
