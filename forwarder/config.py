@@ -334,7 +334,7 @@ class Config:
 
         geo_databases = _geo_databases(reader, problems)
         work_queue_url = reader.text(WORK_QUEUE_URL)
-        if work_queue_url is not None and not work_queue_url.startswith("https://"):
+        if work_queue_url is not None and not _is_queue_url(work_queue_url):
             problems.append(
                 f"{WORK_QUEUE_URL} must be an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME; "
                 f"got {work_queue_url[:200]!r})"
@@ -444,6 +444,16 @@ def _with_destination_settings(environ: Mapping[str, str], problems: list[str]) 
         else:
             merged[name] = value.strip()
     return merged
+
+
+def _is_queue_url(url: str) -> bool:
+    """SCHEME://HOST/ACCOUNT/NAME, what CreateQueue and the stack's output give (http for an emulator)."""
+    parts = urlsplit(url)
+    return (
+        parts.scheme in ("https", "http")
+        and bool(parts.netloc)
+        and len(parts.path.strip("/").split("/")) == 2
+    )
 
 
 def _geo_databases(reader: _Reader, problems: list[str]) -> tuple[S3Location, ...]:

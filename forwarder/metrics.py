@@ -78,6 +78,8 @@ class ObjectStats:
     invocation: int = 1
     start_line: int = 1
     continued_at: int | None = None
+    # Records of the same object refused in earlier invocations of its chain (counted there, not here).
+    rejected_earlier: int = 0
 
     @property
     def uri(self) -> str:
@@ -116,6 +118,8 @@ class ObjectStats:
             data["start_line"] = self.start_line
         if self.continued_at is not None:
             data["continued_at"] = self.continued_at
+        if self.rejected_earlier:
+            data["rejected_earlier"] = self.rejected_earlier
         if self.rejections:
             data["first_rejections"] = list(self.rejections)
         if self.error is not None:

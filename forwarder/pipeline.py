@@ -152,14 +152,27 @@ def _run(
         # are final before the summary is written.
         batches.close()
     unit.finish(stats)
-    if stats.rejected:
+    if stats.rejected or stats.rejected_earlier:
         # Raised only now, after every other record was sent: the unit fails (its event goes back for a
         # retry, then to the dead-letter queue) and nothing is dropped silently.
-        raise RejectedRecordsError(
-            f"{sender.endpoint_name} rejected {stats.rejected} of the {stats.lines} records of {stats.uri}"
-            f" (first: {'; '.join(stats.rejections)}); the others were delivered. Fix the cause on the "
-            "intake (a mapping conflict, say), then redrive the event"
+        raise RejectedRecordsError(_rejected_message(stats, sender.endpoint_name))
+
+
+def _rejected_message(stats: ObjectStats, endpoint_name: str) -> str:
+    text = f"{endpoint_name} rejected {stats.rejected} of the {stats.lines} records of {stats.uri}"
+    if stats.rejections:
+        text += f" (first: {'; '.join(stats.rejections)})"
+    if stats.rejected_earlier:
+        # The earlier invocations' summary lines name those lines; the work item resumes after them.
+        return (
+            f"{text}, and {stats.rejected_earlier} in earlier invocations of this file (their summary lines"
+            " give the lines and reasons); the others were delivered. Fix the cause on the intake, then "
+            "replay the file: the receiver can drop the lines it has by event_id"
         )
+    return (
+        f"{text}; the others were delivered. Fix the cause on the intake (a mapping conflict, say), then "
+        "redrive the event"
+    )
 
 
 def _sooner(seconds_left: Callable[[], float], reserve: float) -> Callable[[], float]:
@@ -175,8 +188,10 @@ def _hand_off(
     unit: Unit, stats: ObjectStats, next_line: int, continuation: Continuation | None, error: Exception
 ) -> bool:
     """Queue the unit from ``next_line`` on for a later invocation; False when it cannot be continued."""
-    item = unit.rest(stats, next_line) if continuation is not None else None
-    if item is None or continuation is None or not continuation(item):
+    if continuation is None:
+        return False
+    item = unit.rest(stats, next_line)
+    if item is None or not continuation(item):
         return False
     stats.continued_at = next_line
     logger.info(

@@ -55,6 +55,7 @@ def unit_for(announced: Announced, *, s3: S3Client) -> Unit:
             etag=announced.etag,
             start_line=announced.start_line,
             invocation=announced.invocation,
+            rejected_earlier=announced.rejected,
         )
     return S3ObjectUnit(s3, announced.bucket, announced.key, version_id=announced.version_id)
 
@@ -91,6 +92,7 @@ class S3ObjectUnit:
         "etag",
         "invocation",
         "key",
+        "rejected_earlier",
         "start_line",
         "version_id",
     )
@@ -105,6 +107,7 @@ class S3ObjectUnit:
         etag: str | None = None,
         start_line: int = 1,
         invocation: int = 1,
+        rejected_earlier: int = 0,
     ) -> None:
         self._s3 = s3
         self.bucket = bucket
@@ -113,12 +116,17 @@ class S3ObjectUnit:
         self.etag = etag
         self.start_line = start_line
         self.invocation = invocation
+        self.rejected_earlier = rejected_earlier
         self._damage: list[CorruptObjectError] = []
         self._version_read: str | None = None
 
     def new_stats(self) -> ObjectStats:
         return ObjectStats(
-            bucket=self.bucket, key=self.key, invocation=self.invocation, start_line=self.start_line
+            bucket=self.bucket,
+            key=self.key,
+            invocation=self.invocation,
+            start_line=self.start_line,
+            rejected_earlier=self.rejected_earlier,
         )
 
     def records(self, stats: ObjectStats, config: Config) -> Iterator[dict[str, Any]]:
@@ -174,6 +182,7 @@ class S3ObjectUnit:
             version_id=self.version_id or self._version_read,
             invocation=self.invocation + 1,
             origin=ORIGIN_CONTINUATION,
+            rejected=self.rejected_earlier + stats.rejected,
         )
 
     def finish(self, stats: ObjectStats) -> None:

@@ -449,3 +449,12 @@ def test_outputs() -> None:
     assert s.resolve(outputs["WorkQueueUrl"]["Value"]) == s.ref("WorkQueue")
     assert s.resolve(outputs["WorkQueueArn"]["Value"]) == s.get_att("WorkQueue", "Arn")
     assert s.resolve(outputs["ForwarderFunctionArn"]["Value"]) == s.get_att("ForwarderFunction", "Arn")
+
+
+# -- README ----------------------------------------------------------------------------------------------
+def test_every_parameter_output_and_alarm_has_a_row_in_the_readme() -> None:
+    rows = set(re.findall(r"^\| `([A-Za-z0-9_]+)` \|", (REPO / "README.md").read_text(), re.MULTILINE))
+    template = load_template()
+    alarms = [k for k, v in template["Resources"].items() if v["Type"] == "AWS::CloudWatch::Alarm"]
+    for name in [*template["Parameters"], *template["Outputs"], *alarms]:
+        assert name in rows, f"README has no table row for {name}"

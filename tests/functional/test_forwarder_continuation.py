@@ -200,6 +200,18 @@ def test_an_object_overwritten_between_invocations_is_not_resumed(
     assert ingest.event_ids() == uncut_ids(obj)[:400]
 
 
+def test_in_a_versioned_bucket_the_version_read_first_is_resumed_after_an_overwrite(
+    work_queue: WorkQueue, s3: Any, put_log: Any, ingest: IngestServer
+) -> None:
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    obj = put_log(KEY, count=LINES)
+    notify(obj, ingest)
+    put_log(KEY, count=LINES, seed=2)
+    assert work_queue.drain() == [{"batchItemFailures": []}] * 2
+    # The ids come from the ETag GetObject answered: those of the first version, for every line.
+    assert ingest.event_ids() == uncut_ids(obj)
+
+
 def test_a_dead_endpoint_ends_in_the_dead_letter_queue_at_the_offset_and_redrive_resumes_there(
     work_queue: WorkQueue, put_log: Any, ingest: IngestServer, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -235,6 +247,29 @@ def test_a_dead_endpoint_ends_in_the_dead_letter_queue_at_the_offset_and_redrive
         assert work_queue.drain() == [{"batchItemFailures": []}]
     assert chain(caplog) == [(2, 401, 801, "continued", 400), (3, 801, None, "ok", 200)]
     assert ingest.event_ids() == uncut_ids(obj)
+
+
+def test_records_refused_early_in_the_chain_still_fail_the_object_at_its_end(
+    work_queue: WorkQueue, forwarder_env: Any, put_log: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    obj = put_log(KEY, count=LINES)
+    with IngestServer(intake="otlp", path="/v1/logs") as otlp:
+        forwarder_env(HTTP_ENDPOINT=otlp.url, OUTPUT_FORMAT="otlp")
+        work_queue.ingest = otlp
+        otlp.reject_records([record_event_id(BUCKET, KEY, obj.etag, 5)])
+        with caplog.at_level(logging.INFO):
+            notify(obj, otlp)
+            answers = [work_queue.poll(), work_queue.poll()]
+    assert answers[0] == {"batchItemFailures": []}
+    assert answers[1] is not None and len(answers[1]["batchItemFailures"]) == 1
+    first, _, last = summaries(caplog)
+    assert (first["outcome"], first["rejected"], first["continued_at"]) == ("continued", 1, 401)
+    assert (last["outcome"], last["error_type"], last["rejected_earlier"]) == (
+        "failed",
+        "RejectedRecordsError",
+        1,
+    )
+    assert "1 in earlier invocations" in last["error"]
 
 
 def test_without_a_working_queue_the_deadline_fails_the_event_as_before(
