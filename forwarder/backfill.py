@@ -104,6 +104,7 @@ class StackSettings:
     name: str
     outputs: Mapping[str, str]
     parameters: Mapping[str, str]
+    account: str | None = None  # from the stack id
 
     def number(self, parameter: str) -> int | None:
         value = self.parameters.get(parameter, "")
@@ -130,12 +131,14 @@ class StackSettings:
         )
 
     def readable_prefix(self) -> tuple[str, str] | None:
-        """(bucket, key prefix) the forwarder's role may read: <LogPrefix>/AWSLogs/ in LogBucketName."""
+        """(bucket, key prefix) the forwarder's role may read: <LogPrefix>/AWSLogs/<account>/ in
+        LogBucketName (the template's ForwarderLogReadPolicy)."""
         bucket = self.outputs.get(BUCKET_OUTPUT)
         if not bucket:
             return None
         prefix = self.outputs.get(PREFIX_OUTPUT, "").strip("/")
-        return bucket, f"{prefix}/AWSLogs/" if prefix else "AWSLogs/"
+        logs = f"AWSLogs/{self.account}/" if self.account else "AWSLogs/"
+        return bucket, f"{prefix}/{logs}" if prefix else logs
 
 
 def describe_stack(cloudformation: Any, name: str) -> StackSettings:
@@ -162,7 +165,10 @@ def describe_stack(cloudformation: Any, name: str) -> StackSettings:
     except BotoCoreError as exc:
         raise QueueSetupError(f"cannot read stack {name}: {exc}") from exc
     (stack,) = response["Stacks"]
+    # arn:aws:cloudformation:<region>:<account>:stack/<name>/<id>
+    stack_id = str(stack.get("StackId", "")).split(":")
     return StackSettings(
+        account=stack_id[4] if len(stack_id) > 5 and stack_id[4].isdigit() else None,
         name=str(stack.get("StackName", name)),
         outputs={str(o["OutputKey"]): str(o.get("OutputValue", "")) for o in stack.get("Outputs", ())},
         parameters={

@@ -430,7 +430,8 @@ def test_files_the_forwarder_may_not_read_are_warned_of(
     assert status == 0
     assert (
         f"warning: 1 file (e.g. s3://{BUCKET}/{PREFIX}/exports/copied-by-hand.log.gz) outside "
-        f"s3://{BUCKET}/{PREFIX}/AWSLogs/, the only log files the forwarder of stack {STACK} may read"
+        f"s3://{BUCKET}/{PREFIX}/AWSLogs/{ACCOUNT}/, the only log files the forwarder of stack {STACK} "
+        "may read"
     ) in err
 
 

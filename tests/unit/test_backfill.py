@@ -203,17 +203,22 @@ def test_the_stack_outputs_name_both_queues_and_the_function() -> None:
 
 
 @pytest.mark.parametrize(
-    ("outputs", "readable"),
+    ("outputs", "account", "readable"),
     [
-        ({"LogBucketName": "logs", "LogPrefix": "prod"}, ("logs", "prod/AWSLogs/")),
-        ({"LogBucketName": "logs", "LogPrefix": ""}, ("logs", "AWSLogs/")),
-        ({}, None),
+        (
+            {"LogBucketName": "logs", "LogPrefix": "prod"},
+            "123456789012",
+            ("logs", "prod/AWSLogs/123456789012/"),
+        ),
+        ({"LogBucketName": "logs", "LogPrefix": ""}, "123456789012", ("logs", "AWSLogs/123456789012/")),
+        ({"LogBucketName": "logs", "LogPrefix": "prod"}, None, ("logs", "prod/AWSLogs/")),
+        ({}, "123456789012", None),
     ],
 )
 def test_readable_prefix_is_what_the_forwarder_role_may_read(
-    outputs: dict[str, str], readable: tuple[str, str] | None
+    outputs: dict[str, str], account: str | None, readable: tuple[str, str] | None
 ) -> None:
-    assert stack(outputs).readable_prefix() == readable
+    assert StackSettings("onboarding", outputs, {}, account).readable_prefix() == readable
 
 
 class FakeCloudFormation:
