@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from forwarder import backfill, sizing
+from forwarder import backfill, replay, sizing
 from forwarder.backfill import (
     BATCH_BYTES,
     BATCH_ENTRIES,
@@ -26,6 +28,7 @@ from forwarder.backfill import (
     sizing_for,
     watch,
 )
+from forwarder.progress import Progress
 from forwarder.work import WorkItem
 
 QUEUE = "https://sqs.eu-west-1.amazonaws.com/123456789012/onboarding-WorkQueue-1A2B3C"
@@ -409,3 +412,70 @@ def test_the_estimate_prints_the_models_numbers_and_names_its_sources() -> None:
 def test_the_estimate_says_when_plain_log_files_make_it_high() -> None:
     text = format_estimate(3, 3000, backfill.Sizing(256, "default", 5, "default"), uncompressed=2)
     assert text[-1] == "  2 files not compressed (.log) counted as gzip bytes: the estimate is high for them"
+
+
+# --- how often replay --via-lambda writes its state -----------------------------------------------------
+
+
+class TimedState(replay.ReplayState):
+    """A state whose save takes ``save_seconds`` on the clock and records how many files it held."""
+
+    def __init__(self, clock: Clock, save_seconds: float) -> None:
+        super().__init__(Path("unused.json"), "logs")
+        self.clock = clock
+        self.save_seconds = save_seconds
+        self.saved: list[int] = []
+
+    def save(self) -> None:
+        self.clock.now += self.save_seconds
+        self.saved.append(len(self.enqueued))
+
+
+class TimedSqs:
+    """SendMessageBatch taking ``seconds`` on the clock, every entry taken."""
+
+    def __init__(self, clock: Clock, seconds: float) -> None:
+        self.clock = clock
+        self.seconds = seconds
+
+    def send_message_batch(self, *, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:
+        self.clock.now += self.seconds
+        return {"Successful": [{"Id": e["Id"], "MessageId": e["Id"]} for e in Entries], "Failed": []}
+
+
+def enqueue_with(state: TimedState, sqs: TimedSqs, clock: Clock, count: int) -> None:
+    files = [
+        replay.LogFile(f"k{n:04d}.log.gz", f"e{n}", 100, datetime(2025, 3, 14, tzinfo=UTC), True)
+        for n in range(count)
+    ]
+    replay.enqueue_files(
+        sqs,
+        QUEUE,
+        "logs",
+        files,
+        state=state,
+        progress=Progress(count, count * 100, stream=io.StringIO(), tty=False),
+        summary=replay.EnqueueSummary(),
+        clock=clock,
+    )
+
+
+def test_the_state_is_saved_after_every_batch_while_saving_is_cheap() -> None:
+    clock = Clock()
+    state = TimedState(clock, save_seconds=0.001)
+    enqueue_with(state, TimedSqs(clock, 0.05), clock, 45)
+    assert state.saved == [10, 20, 30, 40, 45]
+
+
+def test_saving_takes_at_most_about_a_tenth_of_the_run_once_the_state_is_large() -> None:
+    clock = Clock()
+    state = TimedState(clock, save_seconds=1.0)  # a large state file
+    started = clock.now
+    enqueue_with(state, TimedSqs(clock, 0.5), clock, 1000)  # 100 batches of 0.5 s
+
+    assert state.saved[-1] == 1000  # the last batch is always recorded
+    # Besides the first save and the last one, which every run has, saves take a tenth of the time.
+    between = (len(state.saved) - 2) * 1.0
+    assert between / (clock.now - started) <= replay.SAVE_TIME_SHARE
+    # A save after the first batch, then one every 18 batches (9 s of sending after a 1 s save).
+    assert state.saved[:3] == [10, 190, 370]
