@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 from ingest_server import IngestServer
 
 from forwarder import replay, sizing
-from forwarder.cli import _build_parser
+from forwarder.cli import _build_parser, main
 from forwarder.progress import format_duration
 from forwarder.records import record_event_id
 from forwarder.work import WorkItem
@@ -329,6 +329,32 @@ def test_a_queue_that_stops_taking_messages_ends_the_run_with_what_was_enqueued_
 
     assert backfill("--stack", STACK, "--no-wait")[0] == 0
     assert Counter(stack.take()) == Counter(items_of(files))
+
+
+def test_a_plain_replay_with_the_same_state_file_skips_what_was_enqueued(
+    backfill: Backfill,
+    stack: Stack,
+    put_log: Any,
+    ingest: IngestServer,
+    *,
+    forwarder_env: Callable[..., None],
+    sleeps: list[float],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    files = put_files(put_log, 4)
+    assert backfill("--stack", STACK, "--no-wait")[0] == 0
+    extra = put_log(log_key(prefix=PREFIX, when=START + timedelta(hours=1), suffix="late"), count=2)
+
+    status = main(["replay", f"s3://{BUCKET}/{PREFIX}/", "--state-file", str(backfill.state_file)])
+
+    assert status == 0
+    assert (
+        "1 file sent, 0 skipped (already delivered), 4 skipped (already enqueued)" in capsys.readouterr().out
+    )
+    assert {str(r["s3_key"]) for r in ingest.records()} == {extra.key}
+    state = backfill.state()
+    assert set(state["objects"]) == {extra.key}
+    assert set(state["enqueued"]) == {f.key for f in files}  # kept by the plain run
 
 
 def test_a_changed_object_is_enqueued_again(backfill: Backfill, stack: Stack, put_log: Any) -> None:
