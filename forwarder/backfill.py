@@ -16,7 +16,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
@@ -81,7 +81,7 @@ DEFAULT_WATCH_TIMEOUT_SECONDS = 24 * 3600.0
 SETTLE_SECONDS = 60.0
 
 _QUEUE_MISSING_CODES = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
-_STACK_ACCESS_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
+_STACK_ACCESS_CODES = frozenset({"AccessDenied", "AccessDeniedException"})
 _STACK_ARN = re.compile(r"^arn:[a-z-]+:cloudformation:(?P<region>[a-z0-9-]+):\d{12}:stack/")
 _QUEUE_ARN = re.compile(r"^arn:[a-z-]+:sqs:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):(?P<name>[\w-]+)$")
 
@@ -111,7 +111,7 @@ class StackSettings:
         return int(value) if value.strip().lstrip("-").isdigit() else None
 
     def queues(self) -> WorkQueues:
-        """The stack's queues; QueueSetupError when the stack predates the work queue."""
+        """The stack's queues; QueueSetupError when it has no forwarder or predates the work queue."""
         url = self.outputs.get(WORK_QUEUE_OUTPUT)
         if not url and not self.outputs.get(FUNCTION_OUTPUT):
             raise QueueSetupError(
@@ -245,7 +245,7 @@ def check_queues(sqs: Any, queues: WorkQueues) -> WorkQueues:
         if target is not None:
             base = queues.work_queue_url.rsplit("/", 2)[0]
             dead = f"{base}/{target.group('account')}/{target.group('name')}"
-            queues = WorkQueues(queues.work_queue_url, dead, queues.region, queues.function, queues.source)
+            queues = replace(queues, dead_letter_queue_url=dead)
     if queues.dead_letter_queue_url is not None:
         _attributes(sqs, queues.dead_letter_queue_url, ["QueueArn"], "dead-letter queue")
     return queues
