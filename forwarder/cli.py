@@ -347,7 +347,11 @@ def _add_replay_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
             "and its credential come from the Lambda's variables (HTTP_ENDPOINT, HTTP_AUTH_TYPE,\n"
             "HTTP_AUTH_SECRET_ARN, ...); S3 is read with your AWS credentials.\n\n"
             "Each delivered file is recorded (key -> ETag) in a state file as soon as it is delivered; a\n"
-            "re-run skips files already delivered and sends changed ones again. Ctrl-C is safe."
+            "re-run skips files already delivered and sends changed ones again. Ctrl-C is safe.\n\n"
+            "--via-lambda sends nothing from here: it enqueues one work item per file on the stack's work\n"
+            "queue (--stack NAME, or --queue-url URL), records what was enqueued in the state file, and\n"
+            "watches the queue until the forwarder functions have drained it. With --dry-run it prints\n"
+            "the estimated function time, wall time and cost on Lambda."
         ),
         epilog=(
             "dates: DATE is YYYY-MM-DD (midnight UTC) or an ISO timestamp (UTC unless it has an offset).\n"
@@ -355,7 +359,8 @@ def _add_replay_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
             "(..._20250314T0930Z_...), else its LastModified. --since is inclusive, --until exclusive:\n"
             "--since 2025-03-14 --until 2025-03-15 sends the files of 14 March.\n\n"
             "exit status: 0 all sent, 1 some files failed (re-run to retry them), 2 bad arguments or\n"
-            "no access, 130 interrupted."
+            "no access, 130 interrupted. With --via-lambda, 1 also when the watch ended with work items\n"
+            "still queued or new messages in the dead-letter queue."
         ),
     )
     replay.add_argument("url", metavar="s3://BUCKET/PREFIX/", help="where the log files are")
@@ -368,7 +373,7 @@ def _add_replay_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
         "--state-file",
         metavar="PATH",
         type=Path,
-        help="where delivered files are recorded (default: .replay-state-BUCKET.json here)",
+        help="where delivered (or enqueued) files are recorded (default: .replay-state-BUCKET.json here)",
     )
     replay.add_argument("--endpoint", metavar="URL", help="ingest URL; overrides HTTP_ENDPOINT")
     replay.add_argument(
@@ -383,6 +388,52 @@ def _add_replay_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
         metavar="N",
         type=_non_negative_int,
         help="stop after N files in a row failed (default 5; 0 never stops)",
+    )
+    lambda_options = replay.add_argument_group("backfill on Lambda")
+    lambda_options.add_argument(
+        "--via-lambda",
+        action="store_true",
+        help="enqueue a work item per file for the stack's forwarder functions instead of sending from here",
+    )
+    queues = lambda_options.add_mutually_exclusive_group()
+    queues.add_argument(
+        "--stack", metavar="NAME", help="the forwarder's stack (name or ARN): its outputs name the queues"
+    )
+    queues.add_argument("--queue-url", metavar="URL", help="the work queue (stack output WorkQueueUrl)")
+    lambda_options.add_argument(
+        "--dead-letter-queue-url",
+        metavar="URL",
+        help="with --queue-url: the dead-letter queue to watch (default: the work queue's redrive policy)",
+    )
+    lambda_options.add_argument(
+        "--concurrency",
+        metavar="N",
+        type=_positive_int,
+        help="functions at once, for the estimate (default: the stack's WorkQueueMaxConcurrency, else 5)",
+    )
+    lambda_options.add_argument(
+        "--memory-mb",
+        metavar="MB",
+        type=_memory_mb,
+        help="function memory, for the estimate (default: the stack's ForwarderMemorySize, else 256)",
+    )
+    lambda_options.add_argument(
+        "--no-wait",
+        action="store_true",
+        default=None,
+        help="end once everything is enqueued instead of watching the queue drain",
+    )
+    lambda_options.add_argument(
+        "--poll-seconds",
+        metavar="S",
+        type=_seconds,
+        help="seconds between two readings of the queue while watching (default 30)",
+    )
+    lambda_options.add_argument(
+        "--watch-timeout",
+        metavar="S",
+        type=_seconds,
+        help="stop watching after S seconds (default 86400); the functions go on",
     )
     replay.set_defaults(handler=_run_replay)
 
@@ -444,6 +495,25 @@ def _when(text: str) -> datetime:
 
 def _non_negative_int(text: str) -> int:
     return _int_at_least(text, 0, "must be 0 or more")
+
+
+def _memory_mb(text: str) -> int:
+    from forwarder.sizing import MAX_MEMORY_MB, MIN_MEMORY_MB  # noqa: PLC0415 -- see _run_replay
+
+    value = _int_at_least(text, MIN_MEMORY_MB, f"must be {MIN_MEMORY_MB} to {MAX_MEMORY_MB} (Lambda's range)")
+    if value > MAX_MEMORY_MB:
+        raise argparse.ArgumentTypeError(f"must be {MIN_MEMORY_MB} to {MAX_MEMORY_MB} (Lambda's range)")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0 or value == float("inf"):  # also refuses nan
+        raise argparse.ArgumentTypeError("must be a number of seconds greater than 0")
+    return value
 
 
 def _wait_seconds(text: str) -> int:

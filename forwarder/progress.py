@@ -1,5 +1,6 @@
-"""Progress for long command-line runs (replay): one redrawn status line on a terminal, one line per file
-otherwise (a log file, CI output or a pipe gets lines it can keep, without carriage returns)."""
+"""Progress for long command-line runs (replay, replay --via-lambda): one redrawn status line on a terminal,
+one line per file otherwise (a log file, CI output or a pipe gets lines it can keep, without carriage
+returns)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-__all__ = ["Progress", "format_bytes", "format_duration"]
+__all__ = ["Progress", "format_bytes", "format_duration", "is_terminal"]
 
 # A terminal line is redrawn at most this often (files can finish thousands of times a second).
 DEFAULT_REDRAW_SECONDS = 0.1
@@ -49,7 +50,8 @@ class Progress:
 
     ``tty`` defaults to ``stream.isatty()``. On a terminal, ``start``/``finish`` redraw one status line and
     ``note`` prints a lasting line above it; elsewhere ``finish`` prints one line per file and ``start``
-    prints nothing.
+    prints nothing. ``action`` is the word for a file done ("sent"); ``lines=False`` leaves line counts
+    and rates out, for runs that hand files on without reading them (replay --via-lambda).
     """
 
     def __init__(
@@ -62,14 +64,18 @@ class Progress:
         clock: Callable[[], float] = time.monotonic,
         columns: Callable[[], int] | None = None,
         redraw_seconds: float = DEFAULT_REDRAW_SECONDS,
+        action: str = "sent",
+        lines: bool = True,
     ) -> None:
         self.total_files = total_files
         self.total_bytes = total_bytes
         self._stream = stream if stream is not None else sys.stderr
-        self.tty = _isatty(self._stream) if tty is None else tty
+        self.tty = is_terminal(self._stream) if tty is None else tty
         self._clock = clock
         self._columns = columns or (lambda: shutil.get_terminal_size((100, 24)).columns)
         self._redraw_seconds = redraw_seconds
+        self._action = action
+        self._count_lines = lines
         self._started = clock()
         self._last_draw = -float("inf")
         self._shown = False  # a status line is on screen (terminal only)
@@ -101,8 +107,11 @@ class Progress:
         self.bytes_done += size
         if not self.tty:
             position = f"[{self.files_done}/{self.total_files}]"
-            if ok:
-                line = f"{position} sent {name} ({lines:,} lines, {format_bytes(size)}, {seconds:.2f}s)"
+            done = f"{position} {self._action} {name}"
+            if ok and self._count_lines:
+                line = f"{done} ({lines:,} lines, {format_bytes(size)}, {seconds:.2f}s)"
+            elif ok:
+                line = f"{done} ({format_bytes(size)})"
             else:
                 line = f"{position} FAILED {name}: {error}"
             self._write(line + "\n")
@@ -136,9 +145,11 @@ class Progress:
         parts = [f"{self.files_done}/{self.total_files} files"]
         if self.total_bytes:
             parts.append(f"{100 * done / self.total_bytes:.0f}%")
-        parts.append(f"{self.lines:,} lines")
+        if self._count_lines:
+            parts.append(f"{self.lines:,} lines")
         parts.append(f"{format_bytes(done)}/{format_bytes(self.total_bytes)}")
-        parts.append(f"{self.lines / elapsed:,.0f} lines/s")
+        if self._count_lines:
+            parts.append(f"{self.lines / elapsed:,.0f} lines/s")
         if 0 < done < self.total_bytes:
             remaining = (self.total_bytes - done) * elapsed / done
             parts.append(f"ETA {format_duration(remaining)}")
@@ -166,7 +177,8 @@ class Progress:
         self._stream.flush()
 
 
-def _isatty(stream: TextIO) -> bool:
+def is_terminal(stream: TextIO) -> bool:
+    """Whether ``stream`` is a terminal (a closed stream or one without ``isatty`` is not)."""
     isatty = getattr(stream, "isatty", None)
     try:
         return bool(isatty()) if isatty is not None else False

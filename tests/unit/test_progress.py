@@ -133,3 +133,15 @@ def test_reading_prints_nothing_when_not_a_terminal() -> None:
     progress = Progress(1, 1000, stream=stream, clock=Clock())
     progress.read(500)
     assert stream.getvalue() == ""
+
+
+def test_progress_of_enqueued_files_shows_no_line_counts() -> None:
+    stream = io.StringIO()
+    progress = Progress(2, 3000, stream=stream, action="enqueued", lines=False)
+    progress.finish("s3://b/one.log.gz", ok=True, lines=0, size=2048, seconds=0)
+    progress.finish("s3://b/two.log.gz", ok=False, lines=0, size=952, seconds=0, error="refused")
+    assert stream.getvalue().splitlines() == [
+        "[1/2] enqueued s3://b/one.log.gz (2.0 KiB)",
+        "[2/2] FAILED s3://b/two.log.gz: refused",
+    ]
+    assert "lines" not in progress.status()
