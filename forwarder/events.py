@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -77,6 +77,15 @@ class Message:
     skipped: tuple[str, ...] = ()
     message_id: str | None = None
     error: str | None = None
+    # An SQS message's receipt (where it came from, how often it was received): what a retry delay needs.
+    receipt: SqsReceipt | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SqsReceipt:
+    queue_arn: str
+    receipt_handle: str
+    receive_count: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,12 +144,25 @@ def _is_destination_record(payload: Mapping[str, Any]) -> bool:
 
 def _sqs_message(record: Mapping[str, Any]) -> Message:
     message_id = str(record.get("messageId", ""))
+    receipt = _sqs_receipt(record)
     collector = _Collector()
     try:
         collector.payload(_json_string(record.get("body"), "SQS body"), depth=1)
     except EventError as exc:
-        return Message(objects=(), message_id=message_id, error=str(exc))
-    return collector.message(message_id)
+        return Message(objects=(), message_id=message_id, error=str(exc), receipt=receipt)
+    return replace(collector.message(message_id), receipt=receipt)
+
+
+def _sqs_receipt(record: Mapping[str, Any]) -> SqsReceipt | None:
+    queue_arn, handle = record.get("eventSourceARN"), record.get("receiptHandle")
+    count = _get(record, "attributes", "ApproximateReceiveCount")
+    if not isinstance(queue_arn, str) or not isinstance(handle, str) or not handle:
+        return None
+    return SqsReceipt(
+        queue_arn=queue_arn,
+        receipt_handle=handle,
+        receive_count=int(count) if isinstance(count, str) and count.isdigit() else 1,
+    )
 
 
 def _json_string(value: Any, what: str) -> Any:

@@ -127,6 +127,11 @@ def _handle_sqs(
             # Reported by forward_unit (summary line and metrics); the message goes back to the queue.
             logger.debug("SQS message %s failed", message_id, exc_info=True)
             failed.append(message_id)
+    if failed and runtime.continuation is not None:
+        failed_ids = set(failed)
+        for message in parsed.messages:
+            if message.receipt is not None and (message.message_id or "") in failed_ids:
+                runtime.continuation.retry_later(message.receipt)
     logger.info(
         "processed %d SQS messages, %d failed", len(parsed.messages), len(failed), extra={"failed": failed}
     )

@@ -112,6 +112,8 @@ FORWARDER_CALLS: dict[tuple[str, str], tuple[Need, ...]] = {
     ("sts", "get_caller_identity"): (),
     # The rest of a file an invocation cannot finish (forwarder/continuation.py).
     ("sqs", "send_message"): (("sqs:SendMessage", "work-queue"),),
+    # A failed work item's retry delay (forwarder/continuation.py).
+    ("sqs", "change_message_visibility"): (("sqs:ChangeMessageVisibility", "work-queue"),),
 }
 
 # Calls of one module on other resources than the table's: (module, service, method) -> needs.

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from forwarder import metrics
+from forwarder.continuation import retry_delay
 from forwarder.metrics import ObjectStats, emf_document
 
 from .template_model import ACCOUNT, REGION, Stack, allows, load_template
@@ -184,9 +185,9 @@ def test_duration_alarm_fires_at_nine_tenths_of_the_timeout(timeout: str) -> Non
 
 
 @pytest.mark.parametrize("timeout", ["30", "300", "900"])
-def test_stalled_work_queue_alarm_fires_once_an_item_outlived_a_receive_and_a_run(timeout: str) -> None:
-    """A healthy item is deleted within one run of being received; one older than the visibility timeout
-    plus a run was received and not finished (its chain stopped), and SQS is retrying it."""
+def test_stalled_work_queue_alarm_fires_once_an_item_outlived_its_retries_and_a_run(timeout: str) -> None:
+    """A healthy item is deleted within one run of being received; a failing one is retried after growing
+    delays; one older than a run plus twice those delays is stuck (its chain stopped)."""
     s = stack(IngestEndpoint=ENDPOINT, ForwarderTimeout=timeout)
     alarm = s.properties("WorkQueueStalledAlarm")
     (stat,) = [m for m in alarm["Metrics"] if "MetricStat" in m]
@@ -194,14 +195,15 @@ def test_stalled_work_queue_alarm_fires_once_an_item_outlived_a_receive_and_a_ru
     assert stat["MetricStat"]["Stat"] == "Maximum"
     assert stat["MetricStat"]["Unit"] == "Seconds"
     assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
-    visibility = int(s.properties("WorkQueue")["VisibilityTimeout"])
+    receives = int(s.properties("WorkQueue")["RedrivePolicy"]["maxReceiveCount"])
+    retrying = sum(retry_delay(receive) for receive in range(1, receives))
 
     def breaches(age: float) -> bool:
         return _arithmetic(result["Expression"], {stat["Id"]: age}) > float(alarm["Threshold"])
 
     assert not breaches(int(timeout))  # an item being worked on
-    assert not breaches(visibility)  # received once, invisible until now
-    assert breaches(visibility + int(timeout) + 1)
+    assert not breaches(int(timeout) + retrying)  # failed and retried, on its last receive
+    assert breaches(int(timeout) + 2 * retrying + 1)
 
 
 # -- where they notify -------------------------------------------------------------------------------

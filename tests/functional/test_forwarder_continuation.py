@@ -49,7 +49,7 @@ INVOCATION_MS = 40_000
 BATCH_MS = 10_000  # with HTTP_TIMEOUT_SECONDS=2, the 5 s margin and 3 s kept to queue the rest: 4 batches
 # As templates/onboarding.yaml sets the work queue.
 VISIBILITY_TIMEOUT = "5400"
-MAX_RECEIVE_COUNT = "3"
+MAX_RECEIVE_COUNT = "5"
 
 
 class BatchClock:
@@ -257,6 +257,25 @@ def test_a_dead_endpoint_ends_in_the_dead_letter_queue_at_the_offset_and_redrive
         assert work_queue.drain() == [{"batchItemFailures": []}]
     assert chain(caplog) == [(2, 401, 801, "continued", 400), (3, 801, None, "ok", 200)]
     assert ingest.event_ids() == uncut_ids(obj)
+
+
+def test_a_failed_work_item_comes_back_after_a_growing_delay_not_the_visibility_timeout(
+    work_queue: WorkQueue, put_log: Any, ingest: IngestServer
+) -> None:
+    obj = put_log(KEY, count=LINES)
+    notify(obj, ingest)
+    delays: list[tuple[str, int]] = []
+
+    def seen(params: dict[str, Any], **_: Any) -> None:
+        delays.append((params["QueueUrl"], params["VisibilityTimeout"]))
+
+    # What the forwarder asks of SQS, as SQS would get it (the test's own calls go through another client).
+    sqs = handler._get_runtime().continuation._sqs  # type: ignore[union-attr]
+    sqs.meta.events.register("provide-client-params.sqs.ChangeMessageVisibility", seen)
+    ingest.set_default(Reply(503))
+    work_queue.drain()
+    # Without it, a failed item would wait out the queue's 90-minute visibility timeout each time.
+    assert delays == [(work_queue.url, seconds) for seconds in (60, 120, 240, 480, 900)]
 
 
 def test_records_refused_early_in_the_chain_still_fail_the_object_at_its_end(

@@ -39,7 +39,7 @@ STACK = "onboarding"
 FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:onboarding-forwarder"
 # As templates/onboarding.yaml sets the work queue and its event source mapping.
 VISIBILITY_TIMEOUT = 5400
-MAX_RECEIVE_COUNT = 3
+MAX_RECEIVE_COUNT = 5
 MAPPING_BATCH_SIZE = 1
 
 

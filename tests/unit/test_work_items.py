@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from forwarder.continuation import WorkQueueContinuation, retry_delay
+from forwarder.events import SqsReceipt
 from forwarder.work import ORIGIN_BACKFILL, ORIGIN_CONTINUATION, WorkItem, WorkItemError, is_work_item
 
 
@@ -74,3 +76,24 @@ def test_records_refused_along_a_chain_add_up_and_a_backfill_body_does_not_menti
     later = item.continued(401, rejected=2).continued(801).continued(1201, rejected=1)
     assert later.rejected == 3
     assert WorkItem.from_body(later.to_body()) == later
+
+
+class _RecordingSqs:
+    def __init__(self) -> None:
+        self.calls: list[dict[str, object]] = []
+
+    def change_message_visibility(self, **params: object) -> None:
+        self.calls.append(params)
+
+
+def test_only_the_work_queues_failed_messages_get_the_forwarders_retry_delay() -> None:
+    sqs = _RecordingSqs()
+    url = "https://sqs.eu-west-1.amazonaws.com/123456789012/onboarding-WorkQueue-AbC"
+    continuation = WorkQueueContinuation(sqs, url)
+    arn = "arn:aws:sqs:eu-west-1:123456789012:onboarding-WorkQueue-AbC"
+    continuation.retry_later(SqsReceipt(queue_arn=arn, receipt_handle="h1", receive_count=2))
+    # A queue of the user's own, wired to the function by hand, keeps its visibility timeout.
+    other = "arn:aws:sqs:eu-west-1:123456789012:my-log-notifications"
+    continuation.retry_later(SqsReceipt(queue_arn=other, receipt_handle="h2", receive_count=1))
+    assert sqs.calls == [{"QueueUrl": url, "ReceiptHandle": "h1", "VisibilityTimeout": 120}]
+    assert [retry_delay(n) for n in range(1, 7)] == [60, 120, 240, 480, 900, 900]
