@@ -18,12 +18,18 @@ from dataclasses import dataclass
 
 __all__ = [
     "ARM64_PRICE_PER_GB_SECOND",
+    "BYTES_PER_GB",
+    "CPU_SOURCE",
+    "FILE_INTERVAL_SECONDS",
     "MB_PER_VCPU",
     "PRICE_PER_REQUEST",
+    "PRICING_SOURCE",
     "Estimate",
+    "busiest_node",
     "cpu_share",
     "estimate",
     "lines_in",
+    "per_gb",
 ]
 
 MB_PER_VCPU = 1769
@@ -33,6 +39,10 @@ ARM64_PRICE_PER_GB_SECOND = 0.0000133334
 PRICE_PER_REQUEST = 0.20 / 1_000_000
 PRICING_SOURCE = "aws.amazon.com/lambda/pricing (arm64, first tier, us-east-1)"
 CPU_SOURCE = "Lambda Developer Guide: 1,769 MB = 1 vCPU"
+# A GB of logs is 10^9 bytes, as S3 counts a bucket's size; a GB of memory in the price is 1,024 MB.
+BYTES_PER_GB = 1_000_000_000
+# ELB writes one log file per load balancer node every 5 minutes (ELB User Guide, "Access log files").
+FILE_INTERVAL_SECONDS = 300
 
 # Measured end to end (S3 -> parse -> json -> gzip -> POST to a local receiver), see the module docstring.
 DEFAULT_LINES_PER_CPU_SECOND = 98_000.0
@@ -100,6 +110,37 @@ def estimate(
         invocations=invocations,
         cost_usd=cost,
     )
+
+
+def per_gb(
+    *,
+    memory_mb: int,
+    lines_per_cpu_second: float,
+    bytes_per_line: float,
+    lines_per_object: int,
+    timeout_seconds: float = 300.0,
+) -> Estimate:
+    """Seconds and dollars to forward one GB of logs, in objects of ``lines_per_object`` lines.
+
+    Which GB is the caller's: ``bytes_per_line`` counted in gzip'd bytes gives a GB of log files as S3
+    stores them, counted uncompressed a GB of log text.
+    """
+    if bytes_per_line <= 0 or lines_per_object < 1:
+        raise ValueError("bytes per line must be positive and an object holds at least one line")
+    lines = round(BYTES_PER_GB / bytes_per_line)
+    return estimate(
+        lines=lines,
+        objects=math.ceil(lines / lines_per_object),
+        memory_mb=memory_mb,
+        lines_per_cpu_second=lines_per_cpu_second,
+        timeout_seconds=timeout_seconds,
+    )
+
+
+def busiest_node(*, memory_mb: int, lines_per_cpu_second: float, timeout_seconds: float = 300.0) -> float:
+    """Requests per second of the busiest load balancer node whose 5-minute file one invocation finishes."""
+    lines = lines_per_cpu_second * cpu_share(memory_mb) * timeout_seconds
+    return lines / FILE_INTERVAL_SECONDS
 
 
 def lines_in(compressed_bytes: int, *, bytes_per_line: float = DEFAULT_COMPRESSED_BYTES_PER_LINE) -> int:
