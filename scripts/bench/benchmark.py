@@ -2,6 +2,7 @@
 
     python scripts/bench/benchmark.py                      # 1,000,000 lines, 3 runs each (make bench)
     python scripts/bench/benchmark.py --lines 100000 --repeat 1 --memory-check --json build/bench/out.json
+    python scripts/bench/benchmark.py --lines 200000 --repeat 3 --sizing --json build/bench/sizing.json
 
 Contenders, each in its own process reading the same generated `.log.gz` (scripts/bench/bench_loggen.py):
   floor     gunzip and split into lines, nothing else: no parser can be faster than this
@@ -12,7 +13,9 @@ Contenders, each in its own process reading the same generated `.log.gz` (script
 plus the forwarder's gzip choices end to end (zlib 1 and 6, ISA-L 1 when installed), the forwarder at a
 10x smaller input (streaming: peak memory should not grow with the input), end to end once per output
 format (OUTPUT_FORMAT) on the same file, each answered as its intake answers, and with --memory-check a
-~1 GiB uncompressed object generated on the fly and streamed through the pipeline.
+~1 GiB uncompressed object generated on the fly and streamed through the pipeline. With --sizing, each
+format's CPU time in those end-to-end runs becomes seconds and dollars per GB of logs at several Lambda
+memory sizes (forwarder/sizing.py's model, its sources named in the report).
 
 Peak memory is each process's own maximum resident set size (os.wait4 returns that child's rusage).
 Throughput is lines (and uncompressed MB, 10^6 bytes) per second of wall time, start-up included; the
@@ -48,6 +51,7 @@ sys.path.append(str(Path(__file__).resolve().parents[2]))
 
 import bench_loggen
 
+from forwarder import sizing
 from forwarder.destinations import OUTPUT_FORMATS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -412,7 +416,7 @@ def _benchmark(args: argparse.Namespace, code: dict[str, Any], code_dir: Path) -
             **{k: v for k, v in run.result.items() if k != "stderr"},
         }
 
-    return _results(
+    results = _results(
         args=args,
         machine=machine,
         info=info,
@@ -427,6 +431,9 @@ def _benchmark(args: argparse.Namespace, code: dict[str, Any], code_dir: Path) -
         total_seconds=time.perf_counter() - started,
         code=code,
     )
+    if args.sizing:
+        results["sizing"] = sizing_table(formats, info, args.memory_sizes, args.forwarder_timeout)
+    return results
 
 
 def _progress(args: argparse.Namespace) -> Any:
@@ -583,11 +590,170 @@ def _format_rows(
     return rows
 
 
+# --- sizing: seconds and dollars per GB of logs at Lambda memory sizes -------------------------------------
+
+SIZING_MEMORY_MB = (128, 256, 512, 1024, 1769, 3008)
+
+
+def sizing_table(
+    formats: list[Contender],
+    info: bench_loggen.LogFile,
+    memory_sizes: tuple[int, ...],
+    timeout_seconds: float,
+) -> dict[str, Any]:
+    """Each format's CPU-seconds per line, from its end-to-end runs, priced at each memory size.
+
+    The least CPU time of a format's runs is taken: other load on the machine only ever adds to it.
+    """
+    gzip_per_line = info.gzip_bytes / info.lines
+    raw_per_line = info.raw_bytes / info.lines
+    rows = []
+    for contender in formats:
+        cpu = min(run.result["pipeline_cpu_seconds"] for run in contender.runs)
+        rate = info.lines / cpu
+        best = contender.best().result
+        cells = []
+        for memory in memory_sizes:
+            gzip_gb, raw_gb = (
+                sizing.per_gb(
+                    memory_mb=memory,
+                    lines_per_cpu_second=rate,
+                    bytes_per_line=per_line,
+                    lines_per_object=info.lines,
+                    timeout_seconds=timeout_seconds,
+                )
+                for per_line in (gzip_per_line, raw_per_line)
+            )
+            busiest = sizing.busiest_node(
+                memory_mb=memory, lines_per_cpu_second=rate, timeout_seconds=timeout_seconds
+            )
+            cells.append(
+                {
+                    "memory_mb": memory,
+                    "seconds_per_gb_gzip": round(gzip_gb.function_seconds, 1),
+                    "usd_per_gb_gzip": round(gzip_gb.cost_usd, 6),
+                    "seconds_per_gb_raw": round(raw_gb.function_seconds, 1),
+                    "usd_per_gb_raw": round(raw_gb.cost_usd, 6),
+                    "busiest_node_requests_per_second": round(busiest),
+                }
+            )
+        rows.append(
+            {
+                "format": best["output_format"],
+                "pipeline_cpu_seconds": cpu,
+                "lines_per_cpu_second": round(rate),
+                "cpu_us_per_line": round(cpu / info.lines * 1e6, 2),
+                "peak_rss_mib": round(contender.peak_rss_mib(), 1),
+                # Each request is one wait for the endpoint's answer, billed at the memory size.
+                "requests_per_gb_gzip": round(best["requests"] / info.gzip_bytes * sizing.BYTES_PER_GB),
+                "sizes": cells,
+            }
+        )
+    return {
+        "memory_mb": list(memory_sizes),
+        "cpu_share": [round(sizing.cpu_share(memory), 3) for memory in memory_sizes],
+        "cpu_source": sizing.CPU_SOURCE,
+        "pricing_source": sizing.PRICING_SOURCE,
+        "price_per_gb_second": sizing.ARM64_PRICE_PER_GB_SECOND,
+        "price_per_request": sizing.PRICE_PER_REQUEST,
+        "timeout_seconds": timeout_seconds,
+        "file_interval_seconds": sizing.FILE_INTERVAL_SECONDS,
+        "gb": "10^9 bytes: *_gzip of gzip'd log files as S3 stores them, *_raw of uncompressed log text",
+        "lines_per_object": info.lines,
+        "gzip_bytes_per_line": round(gzip_per_line, 1),
+        "raw_bytes_per_line": round(raw_per_line, 1),
+        "rows": rows,
+    }
+
+
 # --- the report ------------------------------------------------------------------------------------------
 
 
 def _mb(value: int) -> str:
     return f"{value / 1e6:,.1f} MB"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A Markdown table: the first column left-aligned, the others right-aligned."""
+    return [
+        "| " + " | ".join(header) + " |",
+        "|---|" + "---:|" * (len(header) - 1),
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
+
+
+def render_sizing(table: dict[str, Any], data: dict[str, Any]) -> list[str]:
+    """The sizing section: per format, seconds and USD per GB of gzip'd logs at each memory size."""
+    sizes = [
+        f"{memory:,} MB ({share:.2f} vCPU)"
+        for memory, share in zip(table["memory_mb"], table["cpu_share"], strict=True)
+    ]
+    ratio = table["raw_bytes_per_line"] / table["gzip_bytes_per_line"]
+    out = [
+        "",
+        "### Sizing and cost",
+        "",
+        "Each format's CPU time in forward_object in its end-to-end runs above (the least of its runs; "
+        "time.process_time, so start-up and other processes on the machine are left out; the receiver runs "
+        "in its own process), priced for Lambda by forwarder/sizing.py. CPU: a memory size buys "
+        f"memory / {sizing.MB_PER_VCPU:,} of one vCPU, at most one, as the forwarder is one thread "
+        f"({table['cpu_source']}). Price: USD {table['price_per_gb_second']:.10f} per GB-second and USD "
+        f"{table['price_per_request'] * 1e6:.2f} per million requests ({table['pricing_source']}), one "
+        f"request per object of this file's size ({table['lines_per_object']:,} lines, "
+        f"{_mb(data['gzip_bytes'])} gzip), ForwarderTimeout {table['timeout_seconds']:.0f} s.",
+        "",
+        f"A GB here is 10^9 bytes of gzip'd log files, as S3 stores them ({table['gzip_bytes_per_line']:.1f} "
+        f"bytes a line in this file); a GB of uncompressed log text ({table['raw_bytes_per_line']:.1f} bytes "
+        f"a line) costs {1 / ratio:.2f} times as much (both are in the JSON). Measured on this machine's "
+        "CPU, not on Lambda's Graviton: an estimate, to re-measure where it matters.",
+        "",
+        "USD per GB of gzip'd logs:",
+        "",
+    ]
+    usd_rows = [
+        [row["format"], *(f"{cell['usd_per_gb_gzip']:.5f}" for cell in row["sizes"])] for row in table["rows"]
+    ]
+    out += _table(["format", *sizes], usd_rows)
+    out += [
+        "",
+        "Seconds per GB of gzip'd logs (billed duration), with what was measured: CPU per line, peak RSS, "
+        "and requests per GB (the batches the format's limits cut):",
+        "",
+    ]
+    seconds_rows = [
+        [
+            row["format"],
+            *(f"{cell['seconds_per_gb_gzip']:,.0f}" for cell in row["sizes"]),
+            f"{row['cpu_us_per_line']:.1f}",
+            f"{row['peak_rss_mib']:.0f}",
+            f"{row['requests_per_gb_gzip']:,}",
+        ]
+        for row in table["rows"]
+    ]
+    out += _table(["format", *sizes, "CPU us/line", "peak RSS MiB", "requests/GB"], seconds_rows)
+    first = table["rows"][0]
+    wait = first["requests_per_gb_gzip"] * 0.1
+    low, high = min(table["memory_mb"]), max(table["memory_mb"])
+    out += [
+        "",
+        "The model counts CPU only, so these are floors. Time spent waiting for the endpoint's answers is "
+        f"billed at the memory size: at 100 ms an answer, {first['format']}'s "
+        f"{first['requests_per_gb_gzip']:,} requests per GB add {wait:,.0f} s per GB at any size, USD "
+        f"{wait * low / 1024 * table['price_per_gb_second']:.5f} at {low:,} MB and "
+        f"{wait * high / 1024 * table['price_per_gb_second']:.5f} at {high:,} MB.",
+    ]
+    out += [
+        "",
+        f"The busiest load balancer node (requests per second) whose {table['file_interval_seconds'] // 60}-"
+        f"minute log file one {table['timeout_seconds']:.0f} s invocation finishes:",
+        "",
+    ]
+    node_rows = [
+        [row["format"], *(f"{cell['busiest_node_requests_per_second']:,}" for cell in row["sizes"])]
+        for row in table["rows"]
+    ]
+    out += _table(["format", *sizes], node_rows)
+    return out
 
 
 def render(results: dict[str, Any]) -> str:
@@ -755,6 +921,8 @@ def render(results: dict[str, Any]) -> str:
             f"aim: cost at most {verdict['format_cost_aim']:.0%}): "
             f"{'met' if row['met'] else 'NOT met'}."
         )
+    if results.get("sizing"):
+        out += render_sizing(results["sizing"], data)
     return "\n".join(out) + "\n"
 
 
@@ -769,6 +937,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--cache-dir", type=Path, default=DEFAULT_CACHE, help="generated files are kept here (build/bench)")
     add("--memory-check", action="store_true", help="also stream a ~1 GiB object (see --memory-mb)")
     add("--memory-mb", type=_positive, default=1024, help="memory check size in MiB (default 1024)")
+    add("--sizing", action="store_true", help="also price each format per GB at Lambda memory sizes")
+    add(
+        "--memory-sizes",
+        type=_memory_sizes,
+        default=SIZING_MEMORY_MB,
+        help="--sizing: Lambda memory sizes in MB, comma-separated (default 128,256,512,1024,1769,3008)",
+    )
+    add("--forwarder-timeout", type=float, default=300.0, help="--sizing: ForwarderTimeout (default 300)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
     parser.add_argument("--child-timeout", type=float, default=3600.0, help="seconds before a run is killed")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
@@ -780,6 +956,16 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
+
+
+def _memory_sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+        for memory in sizes:
+            sizing.cpu_share(memory)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return sizes
 
 
 def main(argv: list[str] | None = None) -> int:
