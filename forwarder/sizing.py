@@ -27,6 +27,7 @@ __all__ = [
     "Estimate",
     "busiest_node",
     "cpu_share",
+    "duration_cost",
     "estimate",
     "lines_in",
     "per_gb",
@@ -54,6 +55,11 @@ def cpu_share(memory_mb: int) -> float:
     if not MIN_MEMORY_MB <= memory_mb <= MAX_MEMORY_MB:
         raise ValueError(f"Lambda memory is {MIN_MEMORY_MB} to {MAX_MEMORY_MB} MB, not {memory_mb}")
     return min(memory_mb / MB_PER_VCPU, 1.0)
+
+
+def duration_cost(seconds: float, memory_mb: int) -> float:
+    """What ``seconds`` of billed duration at ``memory_mb`` cost, whatever the function did meanwhile."""
+    return seconds * memory_mb / 1024 * ARM64_PRICE_PER_GB_SECOND
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +105,7 @@ def estimate(
     invocations = objects * max(1, math.ceil(per_object / timeout_seconds)) if objects else 0
     # Objects are spread over `concurrency` invocations at a time; one object is never split across them.
     wall = max(seconds / concurrency, per_object) if objects else 0.0
-    cost = seconds * memory_mb / 1024 * ARM64_PRICE_PER_GB_SECOND + invocations * PRICE_PER_REQUEST
+    cost = duration_cost(seconds, memory_mb) + invocations * PRICE_PER_REQUEST
     return Estimate(
         memory_mb=memory_mb,
         concurrency=concurrency,

@@ -432,7 +432,9 @@ def _benchmark(args: argparse.Namespace, code: dict[str, Any], code_dir: Path) -
         code=code,
     )
     if args.sizing:
-        results["sizing"] = sizing_table(formats, info, args.memory_sizes, args.forwarder_timeout)
+        results["sizing"] = sizing_table(
+            formats, info, args.memory_sizes, args.forwarder_timeout, args.answer_ms / 1000
+        )
     return results
 
 
@@ -600,10 +602,12 @@ def sizing_table(
     info: bench_loggen.LogFile,
     memory_sizes: tuple[int, ...],
     timeout_seconds: float,
+    answer_seconds: float,
 ) -> dict[str, Any]:
     """Each format's CPU-seconds per line, from its end-to-end runs, priced at each memory size.
 
     The least CPU time of a format's runs is taken: other load on the machine only ever adds to it.
+    ``answer_seconds`` is a wait for each request's answer, billed but not CPU: its cost is given apart.
     """
     gzip_per_line = info.gzip_bytes / info.lines
     raw_per_line = info.raw_bytes / info.lines
@@ -612,6 +616,7 @@ def sizing_table(
         cpu = min(run.result["pipeline_cpu_seconds"] for run in contender.runs)
         rate = info.lines / cpu
         best = contender.best().result
+        requests_per_gb = best["requests"] / info.gzip_bytes * sizing.BYTES_PER_GB
         cells = []
         for memory in memory_sizes:
             gzip_gb, raw_gb = (
@@ -632,6 +637,9 @@ def sizing_table(
                     "memory_mb": memory,
                     "seconds_per_gb_gzip": round(gzip_gb.function_seconds, 1),
                     "usd_per_gb_gzip": round(gzip_gb.cost_usd, 6),
+                    "usd_per_gb_gzip_waiting": round(
+                        gzip_gb.cost_usd + sizing.duration_cost(requests_per_gb * answer_seconds, memory), 6
+                    ),
                     "seconds_per_gb_raw": round(raw_gb.function_seconds, 1),
                     "usd_per_gb_raw": round(raw_gb.cost_usd, 6),
                     "busiest_node_requests_per_second": round(busiest),
@@ -645,7 +653,7 @@ def sizing_table(
                 "cpu_us_per_line": round(cpu / info.lines * 1e6, 2),
                 "peak_rss_mib": round(contender.peak_rss_mib(), 1),
                 # Each request is one wait for the endpoint's answer, billed at the memory size.
-                "requests_per_gb_gzip": round(best["requests"] / info.gzip_bytes * sizing.BYTES_PER_GB),
+                "requests_per_gb_gzip": round(requests_per_gb),
                 "sizes": cells,
             }
         )
@@ -657,6 +665,7 @@ def sizing_table(
         "price_per_gb_second": sizing.ARM64_PRICE_PER_GB_SECOND,
         "price_per_request": sizing.PRICE_PER_REQUEST,
         "timeout_seconds": timeout_seconds,
+        "answer_seconds": answer_seconds,
         "file_interval_seconds": sizing.FILE_INTERVAL_SECONDS,
         "gb": "10^9 bytes: *_gzip of gzip'd log files as S3 stores them, *_raw of uncompressed log text",
         "lines_per_object": info.lines,
@@ -683,12 +692,13 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def render_sizing(table: dict[str, Any], data: dict[str, Any]) -> list[str]:
-    """The sizing section: per format, seconds and USD per GB of gzip'd logs at each memory size."""
+    """The sizing section: per format, USD and seconds per GB of gzip'd logs at each memory size."""
     sizes = [
         f"{memory:,} MB ({share:.2f} vCPU)"
         for memory, share in zip(table["memory_mb"], table["cpu_share"], strict=True)
     ]
     ratio = table["raw_bytes_per_line"] / table["gzip_bytes_per_line"]
+    answer_ms = table["answer_seconds"] * 1000
     out = [
         "",
         "### Sizing and cost",
@@ -696,30 +706,27 @@ def render_sizing(table: dict[str, Any], data: dict[str, Any]) -> list[str]:
         "Each format's CPU time in forward_object in its end-to-end runs above (the least of its runs; "
         "time.process_time, so start-up and other processes on the machine are left out; the receiver runs "
         "in its own process), priced for Lambda by forwarder/sizing.py. CPU: a memory size buys "
-        f"memory / {sizing.MB_PER_VCPU:,} of one vCPU, at most one, as the forwarder is one thread "
-        f"({table['cpu_source']}). Price: USD {table['price_per_gb_second']:.10f} per GB-second and USD "
-        f"{table['price_per_request'] * 1e6:.2f} per million requests ({table['pricing_source']}), one "
-        f"request per object of this file's size ({table['lines_per_object']:,} lines, "
-        f"{_mb(data['gzip_bytes'])} gzip), ForwarderTimeout {table['timeout_seconds']:.0f} s.",
+        f"memory / {sizing.MB_PER_VCPU:,} of one vCPU, at most one, as the forwarder is one thread; source: "
+        f"{table['cpu_source']}. Price: USD {table['price_per_gb_second']:.10f} per GB-second and USD "
+        f"{table['price_per_request'] * 1e6:.2f} per million requests, one request per object of this "
+        f"file's size ({table['lines_per_object']:,} lines, {_mb(data['gzip_bytes'])} gzip); source: "
+        f"{table['pricing_source']}. ForwarderTimeout {table['timeout_seconds']:.0f} s.",
         "",
         f"A GB here is 10^9 bytes of gzip'd log files, as S3 stores them ({table['gzip_bytes_per_line']:.1f} "
         f"bytes a line in this file); a GB of uncompressed log text ({table['raw_bytes_per_line']:.1f} bytes "
         f"a line) costs {1 / ratio:.2f} times as much (both are in the JSON). Measured on this machine's "
         "CPU, not on Lambda's Graviton: an estimate, to re-measure where it matters.",
-        "",
-        "USD per GB of gzip'd logs:",
-        "",
     ]
-    usd_rows = [
-        [row["format"], *(f"{cell['usd_per_gb_gzip']:.5f}" for cell in row["sizes"])] for row in table["rows"]
-    ]
-    out += _table(["format", *sizes], usd_rows)
-    out += [
-        "",
-        "Seconds per GB of gzip'd logs (billed duration), with what was measured: CPU per line, peak RSS, "
-        "and requests per GB (the batches the format's limits cut):",
-        "",
-    ]
+    for title, key in (
+        ("USD per GB of gzip'd logs, CPU only (the floor):", "usd_per_gb_gzip"),
+        (
+            f"USD per GB of gzip'd logs when each request also waits {answer_ms:,.0f} ms for its answer "
+            "(billed at the memory size, not CPU; requests per GB below):",
+            "usd_per_gb_gzip_waiting",
+        ),
+    ):
+        rows = [[row["format"], *(f"{cell[key]:.5f}" for cell in row["sizes"])] for row in table["rows"]]
+        out += ["", title, "", *_table(["format", *sizes], rows)]
     seconds_rows = [
         [
             row["format"],
@@ -730,29 +737,24 @@ def render_sizing(table: dict[str, Any], data: dict[str, Any]) -> list[str]:
         ]
         for row in table["rows"]
     ]
-    out += _table(["format", *sizes, "CPU us/line", "peak RSS MiB", "requests/GB"], seconds_rows)
-    first = table["rows"][0]
-    wait = first["requests_per_gb_gzip"] * 0.1
-    low, high = min(table["memory_mb"]), max(table["memory_mb"])
     out += [
         "",
-        "The model counts CPU only, so these are floors. Time spent waiting for the endpoint's answers is "
-        f"billed at the memory size: at 100 ms an answer, {first['format']}'s "
-        f"{first['requests_per_gb_gzip']:,} requests per GB add {wait:,.0f} s per GB at any size, USD "
-        f"{wait * low / 1024 * table['price_per_gb_second']:.5f} at {low:,} MB and "
-        f"{wait * high / 1024 * table['price_per_gb_second']:.5f} at {high:,} MB.",
-    ]
-    out += [
+        "Seconds per GB of gzip'd logs (billed duration, CPU only), with what was measured: CPU per line, "
+        "peak RSS, and requests per GB (the batches the format's limits cut):",
         "",
-        f"The busiest load balancer node (requests per second) whose {table['file_interval_seconds'] // 60}-"
-        f"minute log file one {table['timeout_seconds']:.0f} s invocation finishes:",
-        "",
+        *_table(["format", *sizes, "CPU us/line", "peak RSS MiB", "requests/GB"], seconds_rows),
     ]
     node_rows = [
         [row["format"], *(f"{cell['busiest_node_requests_per_second']:,}" for cell in row["sizes"])]
         for row in table["rows"]
     ]
-    out += _table(["format", *sizes], node_rows)
+    out += [
+        "",
+        f"The busiest load balancer node (requests per second) whose {table['file_interval_seconds'] // 60}-"
+        f"minute log file one {table['timeout_seconds']:.0f} s invocation finishes (CPU only):",
+        "",
+        *_table(["format", *sizes], node_rows),
+    ]
     return out
 
 
@@ -945,6 +947,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="--sizing: Lambda memory sizes in MB, comma-separated (default 128,256,512,1024,1769,3008)",
     )
     add("--forwarder-timeout", type=float, default=300.0, help="--sizing: ForwarderTimeout (default 300)")
+    add("--answer-ms", type=float, default=100.0, help="--sizing: an endpoint's answer time (default 100)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
     parser.add_argument("--child-timeout", type=float, default=3600.0, help="seconds before a run is killed")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")

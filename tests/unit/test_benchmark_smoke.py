@@ -167,11 +167,15 @@ def test_sizing_prices_every_format_at_each_memory_size(
         assert extra == pytest.approx(
             seconds_at_one_vcpu * (3008 - 1769) / 1024 * table["price_per_gb_second"], rel=0.01
         )
+        # Waiting for answers is billed at the memory size: with it, the cost rises with memory throughout.
+        waiting = [cells[memory]["usd_per_gb_gzip_waiting"] for memory in table["memory_mb"]]
+        assert waiting == sorted(waiting) and waiting[0] > cells[128]["usd_per_gb_gzip"]
         # A GB of uncompressed text holds fewer lines than a GB of gzip'd files.
         assert cells[1024]["usd_per_gb_raw"] < cells[1024]["usd_per_gb_gzip"]
         nodes = [cells[memory]["busiest_node_requests_per_second"] for memory in table["memory_mb"]]
         assert nodes[0] < nodes[-2] == nodes[-1]
-        assert sum(line.startswith(f"| {row['format']} | ") for line in report.splitlines()) == 3
+        assert sum(line.startswith(f"| {row['format']} | ") for line in report.splitlines()) == 4
+    assert table["answer_seconds"] == 0.1 and "waits 100 ms for its answer" in report
     assert "USD per GB of gzip'd logs" in report and "| 1,769 MB (1.00 vCPU) |" in report
 
 
