@@ -369,11 +369,11 @@ def test_reserved_concurrency_is_set_only_when_asked(
 
 def test_forwarder_size_and_timeout_come_from_parameters() -> None:
     props = stack(IngestEndpoint=ENDPOINT).properties("ForwarderFunction")
-    assert (props["MemorySize"], props["Timeout"]) == ("256", "300")
-    props = stack(IngestEndpoint=ENDPOINT, ForwarderMemorySize="1024", ForwarderTimeout="900").properties(
+    assert (props["MemorySize"], props["Timeout"]) == ("1024", "300")
+    props = stack(IngestEndpoint=ENDPOINT, ForwarderMemorySize="1769", ForwarderTimeout="900").properties(
         "ForwarderFunction"
     )
-    assert (props["MemorySize"], props["Timeout"]) == ("1024", "900")
+    assert (props["MemorySize"], props["Timeout"]) == ("1769", "900")
 
 
 def test_failed_events_go_to_an_encrypted_dead_letter_queue() -> None:
