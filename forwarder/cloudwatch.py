@@ -25,6 +25,7 @@ from forwarder.metrics import ObjectStats
 from forwarder.parsers import iso_from_ms
 from forwarder.reader import Line, cut_line
 from forwarder.records import identity_hash, iter_records
+from forwarder.work import WorkItem
 
 __all__ = ["CONTROL_MESSAGE", "DATA_MESSAGE", "LogEvent", "LogsBatch", "LogsDataError", "decode_awslogs"]
 
@@ -171,6 +172,11 @@ class LogsBatchUnit:
 
     def finish(self, stats: ObjectStats) -> None:
         """Nothing is left to report once every record was delivered."""
+
+    def rest(self, stats: ObjectStats, next_line: int) -> WorkItem | None:
+        """Never continued: a delivery is small, and it lives only in its event (a subscription invokes
+        asynchronously, so its whole event is retried)."""
+        return None
 
 
 def _line(message: str, limit: int) -> Line:

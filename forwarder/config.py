@@ -54,6 +54,8 @@ DD_TAGS = "DD_TAGS"
 # through a single parameter instead of one per setting of every format.
 DESTINATION_SETTINGS = "DESTINATION_SETTINGS"
 DESTINATION_SETTING_NAMES = (SPLUNK_ACK, SPLUNK_SOURCETYPE, SPLUNK_INDEX, LOKI_LABELS, DD_SERVICE, DD_TAGS)
+# The stack's work queue: where an invocation queues the rest of a file it cannot finish (continuations).
+WORK_QUEUE_URL = "WORK_QUEUE_URL"
 
 ENV_VARS: tuple[str, ...] = (
     HTTP_ENDPOINT,
@@ -90,6 +92,7 @@ ENV_VARS: tuple[str, ...] = (
     DD_TAGS,
     DESTINATION_SETTINGS,
     GEOIP_DATABASE_S3_URI,
+    WORK_QUEUE_URL,
 )
 
 AUTH_NONE = "none"
@@ -192,6 +195,8 @@ class Config:
     dd_tags: str | None = None
     # The MaxMind DB files of geo enrichment, in order (a later one adds to the fields of an earlier one).
     geo_databases: tuple[S3Location, ...] = ()
+    # None: a file not finished in one invocation fails at the deadline and is retried from the start.
+    work_queue_url: str | None = None
 
     @property
     def credential_source(self) -> str:
@@ -328,6 +333,12 @@ class Config:
             problems += datadog_problems(endpoint, dd_service, dd_tags)
 
         geo_databases = _geo_databases(reader, problems)
+        work_queue_url = reader.text(WORK_QUEUE_URL)
+        if work_queue_url is not None and not _is_queue_url(work_queue_url):
+            problems.append(
+                f"{WORK_QUEUE_URL} must be an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME; "
+                f"got {work_queue_url[:200]!r})"
+            )
 
         if problems:
             raise ConfigError("invalid forwarder configuration: " + "; ".join(problems))
@@ -388,6 +399,7 @@ class Config:
             dd_service=dd_service,
             dd_tags=dd_tags,
             geo_databases=geo_databases,
+            work_queue_url=work_queue_url,
         )
 
 
@@ -432,6 +444,16 @@ def _with_destination_settings(environ: Mapping[str, str], problems: list[str]) 
         else:
             merged[name] = value.strip()
     return merged
+
+
+def _is_queue_url(url: str) -> bool:
+    """SCHEME://HOST/ACCOUNT/NAME, what CreateQueue and the stack's output give (http for an emulator)."""
+    parts = urlsplit(url)
+    return (
+        parts.scheme in ("https", "http")
+        and bool(parts.netloc)
+        and len(parts.path.strip("/").split("/")) == 2
+    )
 
 
 def _geo_databases(reader: _Reader, problems: list[str]) -> tuple[S3Location, ...]:

@@ -9,7 +9,10 @@ Shapes accepted, nested in any of the ways AWS delivers them:
 - a CloudWatch Logs subscription filter's ``{"awslogs": {"data": ...}}``: one batch of log events (a
   ``CONTROL_MESSAGE``, sent to check that the destination is reachable, is skipped);
 - a Lambda on-failure destination record (the dead-letter queue's messages): its ``requestPayload``, so
-  a failed event can be redriven by invoking the function with the queue message as it is.
+  a failed event can be redriven by invoking the function with the queue message as it is;
+- a work item ``{"forwarder_work": {...}}`` (forwarder.work): an SQS body from the stack's work queue, or
+  the payload of a direct invocation (``redrive`` of a work item the queue gave up on). It announces the
+  WorkItem itself: one object version, to forward from a line on.
 ``s3:TestEvent`` messages, the ``ELBAccessLogTestFile`` ELB writes when logging is enabled and event types
 other than ObjectCreated are skipped, with a reason kept for a debug log line.
 """
@@ -23,6 +26,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from forwarder.cloudwatch import CONTROL_MESSAGE, LogsBatch, LogsDataError, decode_awslogs
+from forwarder.work import WorkItem, WorkItemError, is_work_item
 
 SOURCE_SNS = "sns"
 SOURCE_SQS = "sqs"
@@ -30,6 +34,7 @@ SOURCE_S3 = "s3"
 SOURCE_EVENTBRIDGE = "eventbridge"
 SOURCE_REDRIVE = "redrive"
 SOURCE_CLOUDWATCH_LOGS = "cloudwatch_logs"
+SOURCE_WORK_ITEM = "work_item"
 
 ELB_TEST_FILE_SUFFIX = "ELBAccessLogTestFile"
 
@@ -56,6 +61,10 @@ class ObjectRef:
         return f"s3://{self.bucket}/{self.key}"
 
 
+# What an event announces: an S3 object, a CloudWatch Logs delivery, or an object to forward from a line on.
+Announced = ObjectRef | LogsBatch | WorkItem
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     """What succeeds or fails as a whole: one SQS message, or the whole event otherwise.
@@ -63,7 +72,7 @@ class Message:
     ``objects`` are the units it announces: S3 objects, or the CloudWatch Logs batch of a subscription.
     """
 
-    objects: tuple[ObjectRef | LogsBatch, ...]
+    objects: tuple[Announced, ...]
     skipped: tuple[str, ...] = ()
     message_id: str | None = None
     error: str | None = None
@@ -75,7 +84,7 @@ class ParsedEvent:
     messages: tuple[Message, ...]
 
     @property
-    def objects(self) -> tuple[ObjectRef | LogsBatch, ...]:
+    def objects(self) -> tuple[Announced, ...]:
         return tuple(obj for message in self.messages for obj in message.objects)
 
 
@@ -100,6 +109,8 @@ def parse_event(event: Any) -> ParsedEvent:
         source = SOURCE_REDRIVE
     elif "awslogs" in event:
         source = SOURCE_CLOUDWATCH_LOGS
+    elif is_work_item(event):
+        source = SOURCE_WORK_ITEM
     else:
         source = SOURCE_S3
     return ParsedEvent(source, (collector.message(),))
@@ -144,7 +155,7 @@ class _Collector:
     __slots__ = ("objects", "skipped")
 
     def __init__(self) -> None:
-        self.objects: list[ObjectRef | LogsBatch] = []
+        self.objects: list[Announced] = []
         self.skipped: list[str] = []
 
     def message(self, message_id: str | None = None) -> Message:
@@ -155,6 +166,12 @@ class _Collector:
             raise EventError("event nested too deeply")
         if not isinstance(payload, Mapping):
             raise EventError(f"expected a JSON object, got {type(payload).__name__}")
+        if is_work_item(payload):
+            try:
+                self.objects.append(WorkItem.from_payload(payload))
+            except WorkItemError as exc:
+                raise EventError(f"work item: {exc}") from None
+            return
         if payload.get("Event") == "s3:TestEvent":
             # Sent by S3 when a notification configuration is saved; it has no Records.
             self.skipped.append(f"s3:TestEvent for bucket {payload.get('Bucket', '?')}")
@@ -185,7 +202,7 @@ class _Collector:
         keys = ", ".join(sorted(map(str, payload))[:10])
         raise EventError(
             "unrecognised event: expected S3 notification Records, an SNS or SQS wrapper, an EventBridge "
-            f"event or a CloudWatch Logs subscription event (top-level keys: {keys})"
+            f"event, a CloudWatch Logs subscription event or a work item (top-level keys: {keys})"
         )
 
     def _s3_record(self, record: Any) -> None:

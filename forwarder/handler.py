@@ -5,6 +5,10 @@ SQS invocations return a partial batch response (``batchItemFailures``; the even
 ``ReportBatchItemFailures``) so one bad file does not send the whole batch back. SNS, S3, EventBridge and
 CloudWatch Logs subscriptions invoke asynchronously: a failure is raised, so Lambda retries the event and
 then hands it to the function's on-failure destination (the stack's dead-letter queue).
+
+With WORK_QUEUE_URL, a file not finished in time is handed on to the work queue from the first line not
+delivered (forwarder.continuation), and so are the objects of an event this invocation has no time left to
+start; the work queue's event source mapping brings each back as an SQS message holding a work item.
 """
 
 from __future__ import annotations
@@ -24,12 +28,14 @@ from botocore.config import Config as BotoConfig
 from forwarder import redaction
 from forwarder.auth import credential_from_config
 from forwarder.config import DEFAULT_LOG_LEVEL, LOG_LEVEL, LOG_LEVELS, Config
-from forwarder.events import SOURCE_SQS, Message, ParsedEvent, parse_event
+from forwarder.continuation import Continuation, WorkQueueContinuation
+from forwarder.events import SOURCE_SQS, Message, ObjectRef, ParsedEvent, parse_event
 from forwarder.geo import GeoEnricher, load_enricher
-from forwarder.metrics import Reporter, configure_logging
+from forwarder.metrics import OUTCOME_CONTINUED, ObjectStats, Reporter, configure_logging
 from forwarder.pipeline import forward_unit
 from forwarder.sender import DeadlineError, Sender, reset_pool
 from forwarder.units import unit_for
+from forwarder.work import ORIGIN_CONTINUATION, WorkItem
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +43,14 @@ _BOTO_CONFIG = BotoConfig(
     retries={"max_attempts": 4, "mode": "standard"},
     connect_timeout=5,
     read_timeout=30,
+    user_agent_extra="alb-log-onboarding-forwarder",
+)
+# Queueing a continuation happens in the seconds kept for it (continuation.DEFAULT_RESERVE_SECONDS):
+# short timeouts and one retry, after which the object fails as it would without a work queue.
+_SQS_CONFIG = BotoConfig(
+    retries={"total_max_attempts": 2, "mode": "standard"},
+    connect_timeout=1,
+    read_timeout=2,
     user_agent_extra="alb-log-onboarding-forwarder",
 )
 
@@ -49,6 +63,7 @@ class _Runtime:
     sender: Sender
     clients: dict[str, Any]
     geo: GeoEnricher | None = None
+    continuation: Continuation | None = None
 
 
 _runtime: _Runtime | None = None
@@ -96,11 +111,15 @@ def _handle_sqs(
             failed.append(message_id)
             continue
         if message.error is not None:
-            logger.error("SQS message %s is not an S3 notification: %s", message_id, message.error)
+            logger.error(
+                "SQS message %s is not an S3 notification or a work item: %s", message_id, message.error
+            )
             failed.append(message_id)
             continue
         try:
-            _forward_message(message, runtime, reporter, seconds_left)
+            # Once a message was handed on part-way, later ones are not started: they fail, and SQS
+            # delivers them again.
+            out_of_time = _forward_message(message, runtime, reporter, seconds_left)
         except DeadlineError:
             out_of_time = True
             failed.append(message_id)
@@ -135,24 +154,64 @@ def _handle_async(
 
 def _forward_message(
     message: Message, runtime: _Runtime, reporter: Reporter, seconds_left: Callable[[], float]
-) -> None:
-    """Forward each unit of the message; keep going after a failure, except when out of time."""
+) -> bool:
+    """Forward each unit of the message; keep going after a failure, except when out of time.
+
+    True when the time ran out and the rest was handed on to the work queue."""
     first_error: Exception | None = None
+    out_of_time = False
     for announced in message.objects:
+        if isinstance(announced, ObjectRef) and _hand_on_unstarted(
+            announced, runtime, reporter, seconds_left
+        ):
+            out_of_time = True
+            continue
         try:
-            forward_unit(
+            stats = forward_unit(
                 unit_for(announced, s3=runtime.clients["s3"]),
                 sender=runtime.sender,
                 seconds_left=seconds_left,
                 report=reporter,
                 enrich=runtime.geo.enrich if runtime.geo is not None else None,
+                continuation=runtime.continuation,
             )
         except DeadlineError:
             raise
         except Exception as exc:  # noqa: BLE001 -- reported per object, the first is re-raised below
             first_error = first_error or exc
+        else:
+            out_of_time = out_of_time or stats.outcome == OUTCOME_CONTINUED
     if first_error is not None:
         raise first_error
+    return out_of_time
+
+
+def _hand_on_unstarted(
+    ref: ObjectRef, runtime: _Runtime, reporter: Reporter, seconds_left: Callable[[], float]
+) -> bool:
+    """Queue, from line 1, an object of a notification this invocation has no time left to start (an
+    earlier object used it); False when there is time, or no work queue, or the event gave no ETag.
+
+    Work items are never handed on unstarted: one that gets no line through fails (no endless chains)."""
+    continuation = runtime.continuation
+    if continuation is None or ref.etag is None:
+        return False
+    if seconds_left() - continuation.reserve_seconds >= runtime.sender.seconds_needed():
+        return False
+    item = WorkItem(
+        bucket=ref.bucket,
+        key=ref.key,
+        etag=ref.etag,
+        version_id=ref.version_id,
+        invocation=2,
+        origin=ORIGIN_CONTINUATION,
+    )
+    if not continuation(item):
+        return False
+    reporter(
+        ObjectStats(bucket=ref.bucket, key=ref.key, etag=ref.etag, outcome=OUTCOME_CONTINUED, continued_at=1)
+    )
+    return True
 
 
 def _seconds_left(context: Any) -> Callable[[], float]:
@@ -187,7 +246,15 @@ def _get_runtime() -> _Runtime:
             clients["s3"] = boto3.client("s3", config=_BOTO_CONFIG)
             # Once per container: a database that cannot be loaded fails every invocation, loudly.
             geo = load_enricher(clients["s3"], config.geo_databases)
+            continuation = None
+            if config.work_queue_url is not None:
+                sqs = boto3.client("sqs", config=_SQS_CONFIG)
+                continuation = WorkQueueContinuation(sqs, config.work_queue_url)
             _runtime = _Runtime(
-                config=config, sender=Sender(config, credential, sleep=_sleep), clients=clients, geo=geo
+                config=config,
+                sender=Sender(config, credential, sleep=_sleep),
+                clients=clients,
+                geo=geo,
+                continuation=continuation,
             )
         return _runtime

@@ -3,7 +3,8 @@
 Metrics use the CloudWatch embedded metric format: a JSON document printed to stdout, which CloudWatch
 Logs turns into metrics in namespace ``AlbLogOnboarding`` with the dimension ``FunctionName``. Alarm on
 ``ObjectsFailed`` > 0 (a file was not delivered: its event went to retry or the dead-letter queue),
-``DeliveryFailures`` and ``UnparseableLines``.
+``DeliveryFailures`` and ``UnparseableLines``. ``ObjectsContinued`` counts files an invocation handed on
+to the next one part-way through (forwarder.continuation).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ NAMESPACE = "AlbLogOnboarding"
 OUTCOME_OK = "ok"
 OUTCOME_TEST_MODE = "test_mode"
 OUTCOME_FAILED = "failed"
+# The invocation ran out of time part-way through the object and queued the rest for the next one.
+OUTCOME_CONTINUED = "continued"
 
 # (metric name, ObjectStats attribute or property, unit).
 _METRICS: tuple[tuple[str, str, str], ...] = (
@@ -36,6 +39,7 @@ _METRICS: tuple[tuple[str, str, str], ...] = (
     ("DeliveryRetries", "retries", "Count"),
     ("DeliveryFailures", "delivery_failures", "Count"),
     ("ObjectsFailed", "objects_failed", "Count"),
+    ("ObjectsContinued", "objects_continued", "Count"),
     ("BytesSent", "bytes_sent", "Bytes"),
     ("ObjectSeconds", "seconds", "Seconds"),
 )
@@ -69,6 +73,13 @@ class ObjectStats:
     # A unit that is not an S3 object (CloudWatch Logs) names itself with these instead of bucket and key.
     origin: dict[str, str] | None = None
     label: str | None = None
+    # An S3 object forwarded over several invocations: this one is number `invocation` of the chain, it
+    # started at `start_line` and, when it handed the rest on, the next one starts at `continued_at`.
+    invocation: int = 1
+    start_line: int = 1
+    continued_at: int | None = None
+    # Records of the same object refused in earlier invocations of its chain (counted there, not here).
+    rejected_earlier: int = 0
 
     @property
     def uri(self) -> str:
@@ -77,6 +88,10 @@ class ObjectStats:
     @property
     def objects_failed(self) -> int:
         return 1 if self.outcome == OUTCOME_FAILED else 0
+
+    @property
+    def objects_continued(self) -> int:
+        return 1 if self.outcome == OUTCOME_CONTINUED else 0
 
     def summary(self) -> dict[str, Any]:
         """The fields of the per-object summary log line."""
@@ -98,6 +113,13 @@ class ObjectStats:
             "seconds": round(self.seconds, 3),
             "outcome": self.outcome,
         }
+        if self.origin is None:
+            data["invocation"] = self.invocation
+            data["start_line"] = self.start_line
+        if self.continued_at is not None:
+            data["continued_at"] = self.continued_at
+        if self.rejected_earlier:
+            data["rejected_earlier"] = self.rejected_earlier
         if self.rejections:
             data["first_rejections"] = list(self.rejections)
         if self.error is not None:

@@ -4,6 +4,10 @@ A unit is an S3 object or a CloudWatch Logs batch (forwarder.units). ``forward_u
 handler calls for each announced unit; ``forward_object`` is the S3 case, what a replay tool calls for
 objects listed by hand. Memory stays flat: the body is read in chunks, lines and records are produced
 lazily, and at most one batch (``BATCH_MAX_BYTES`` of JSON plus its gzip) is held at a time.
+
+With a ``continuation`` (forwarder.continuation), a unit that stops on a delivery error or the deadline
+after some of its lines were delivered hands the rest on, from the first line not delivered, and ends
+``continued`` instead of failing.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from forwarder.continuation import Continuation
 from forwarder.destinations import fit_entry, limits_for
-from forwarder.metrics import OUTCOME_FAILED, OUTCOME_OK, OUTCOME_TEST_MODE, ObjectStats
+from forwarder.metrics import OUTCOME_CONTINUED, OUTCOME_FAILED, OUTCOME_OK, OUTCOME_TEST_MODE, ObjectStats
 from forwarder.sender import (
     Batch,
     DeadlineError,
@@ -73,13 +78,17 @@ def forward_unit(
     report: Callable[[ObjectStats], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
     enrich: Enrich | None = None,
+    continuation: Continuation | None = None,
 ) -> ObjectStats:
     """Deliver every record of one unit (an S3 object, a CloudWatch Logs batch), as forward_object does;
-    ``enrich``, when given, adds fields to each record before it is encoded."""
+    ``enrich``, when given, adds fields to each record before it is encoded; ``continuation``, when given,
+    takes the rest of a unit this invocation cannot finish (outcome ``continued``)."""
     stats = unit.new_stats()
     started = clock()
+    if continuation is not None:
+        seconds_left = _sooner(seconds_left, continuation.reserve_seconds)
     try:
-        _run(unit, stats, sender=sender, seconds_left=seconds_left, enrich=enrich)
+        _run(unit, stats, sender=sender, seconds_left=seconds_left, enrich=enrich, continuation=continuation)
     except Exception as exc:
         stats.outcome = OUTCOME_FAILED
         stats.error_type = type(exc).__name__
@@ -89,7 +98,10 @@ def forward_unit(
             stats.retries += exc.retries
         raise
     else:
-        stats.outcome = OUTCOME_TEST_MODE if sender.config.test_mode else OUTCOME_OK
+        if stats.continued_at is not None:
+            stats.outcome = OUTCOME_CONTINUED
+        else:
+            stats.outcome = OUTCOME_TEST_MODE if sender.config.test_mode else OUTCOME_OK
     finally:
         stats.seconds = clock() - started
         if report is not None:
@@ -104,6 +116,7 @@ def _run(
     sender: Sender,
     seconds_left: Callable[[], float],
     enrich: Enrich | None,
+    continuation: Continuation | None,
 ) -> None:
     config = sender.config
     records = unit.records(stats, config)
@@ -120,22 +133,76 @@ def _run(
     try:
         for batch in batches:
             _deliver(
-                batch, stats, first_line=done + 1, sender=sender, seconds_left=seconds_left, uri=stats.uri
+                batch,
+                stats,
+                first_line=stats.start_line + done,
+                sender=sender,
+                seconds_left=seconds_left,
+                uri=stats.uri,
             )
             done += batch.records
+    except DeliveryError as exc:
+        # Only progress is handed on: a unit none of whose lines got through fails, so its event is
+        # retried and then dead-lettered instead of making a chain of invocations that never ends.
+        if not done or not _hand_off(unit, stats, stats.start_line + done, continuation, exc):
+            raise
+        return
     finally:
         # Stopped early (deadline, delivery error): close the generators now so the line counters
         # are final before the summary is written.
         batches.close()
     unit.finish(stats)
-    if stats.rejected:
+    if stats.rejected or stats.rejected_earlier:
         # Raised only now, after every other record was sent: the unit fails (its event goes back for a
         # retry, then to the dead-letter queue) and nothing is dropped silently.
-        raise RejectedRecordsError(
-            f"{sender.endpoint_name} rejected {stats.rejected} of the {stats.lines} records of {stats.uri}"
-            f" (first: {'; '.join(stats.rejections)}); the others were delivered. Fix the cause on the "
-            "intake (a mapping conflict, say), then redrive the event"
+        raise RejectedRecordsError(_rejected_message(stats, sender.endpoint_name))
+
+
+def _rejected_message(stats: ObjectStats, endpoint_name: str) -> str:
+    text = f"{endpoint_name} rejected {stats.rejected} of the {stats.lines} records of {stats.uri}"
+    if stats.rejections:
+        text += f" (first: {'; '.join(stats.rejections)})"
+    if stats.rejected_earlier:
+        # The earlier invocations' summary lines name those lines; the work item resumes after them.
+        return (
+            f"{text}, and {stats.rejected_earlier} in earlier invocations of this file (their summary lines"
+            " give the lines and reasons); the others were delivered. Fix the cause on the intake, then "
+            "replay the file: the receiver can drop the lines it has by event_id"
         )
+    return (
+        f"{text}; the others were delivered. Fix the cause on the intake (a mapping conflict, say), then "
+        "redrive the event"
+    )
+
+
+def _sooner(seconds_left: Callable[[], float], reserve: float) -> Callable[[], float]:
+    """The invocation's clock, ending ``reserve`` seconds early: time kept for queueing a continuation."""
+
+    def left() -> float:
+        return seconds_left() - reserve
+
+    return left
+
+
+def _hand_off(
+    unit: Unit, stats: ObjectStats, next_line: int, continuation: Continuation | None, error: Exception
+) -> bool:
+    """Queue the unit from ``next_line`` on for a later invocation; False when it cannot be continued."""
+    if continuation is None:
+        return False
+    item = unit.rest(stats, next_line)
+    if item is None or not continuation(item):
+        return False
+    stats.continued_at = next_line
+    logger.info(
+        "stopped %s before line %d (%s: %s); invocation %d continues from there",
+        stats.uri,
+        next_line,
+        type(error).__name__,
+        error,
+        item.invocation,
+    )
+    return True
 
 
 def _encode(

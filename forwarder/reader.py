@@ -88,6 +88,7 @@ def iter_lines(
     *,
     compressed: bool | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    skip_lines: int = 0,
 ) -> Iterator[Line]:
     """Yield the lines of an object from its raw bytes, gzip or plain, in any chunk sizes.
 
@@ -101,13 +102,22 @@ def iter_lines(
     empty line (the file ends with \\n) is not a line; an empty line elsewhere is. A line longer than
     max_line_bytes is yielded once, cut to that many bytes (at a character boundary), with
     truncated=True; the rest of it is skipped without being held in memory.
+
+    `skip_lines` lines are read and dropped before the first one yielded (a continuation resuming at line
+    skip_lines + 1): gzip is still inflated from the start, but the skipped lines are only counted, by
+    their newlines, never split or decoded.
     """
     if max_line_bytes < 1:
         raise ValueError("max_line_bytes must be at least 1")
+    if skip_lines < 0:
+        raise ValueError("skip_lines must not be negative")
     source = iter(chunks)
+    content: Iterator[bytes] = source
     if compressed is None:
-        return _split_lines(_sniffed(source), max_line_bytes)
-    return _split_lines(_gunzip(source) if compressed else source, max_line_bytes)
+        content = _sniffed(source)
+    elif compressed:
+        content = _gunzip(source)
+    return _split_lines(_skipped(content, skip_lines) if skip_lines else content, max_line_bytes)
 
 
 def _sniffed(source: Iterator[bytes]) -> Iterator[bytes]:
@@ -123,6 +133,23 @@ def _sniffed(source: Iterator[bytes]) -> Iterator[bytes]:
     if start:
         yield start
     yield from source
+
+
+def _skipped(pieces: Iterator[bytes], count: int) -> Iterator[bytes]:
+    """The content after its first `count` newlines (every line ends at one, however long or empty)."""
+    for piece in pieces:
+        newlines = piece.count(b"\n")
+        if newlines < count:
+            count -= newlines
+            continue
+        end = -1
+        for _ in range(count):
+            end = piece.index(b"\n", end + 1)
+        rest = piece[end + 1 :]
+        if rest:
+            yield rest
+        yield from pieces
+        return
 
 
 def _gunzip(source: Iterator[bytes]) -> Iterator[bytes]:

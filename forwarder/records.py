@@ -76,6 +76,7 @@ def iter_records(
     vpc_flow_fields: tuple[str, ...] | None = None,
     parse: ParseFunction | None = None,
     include_raw_line: bool = False,
+    first_line: int = 1,
 ) -> Iterator[dict[str, Any]]:
     """Yield one record per line, in order, never dropping one.
 
@@ -86,11 +87,12 @@ def iter_records(
     (CloudWatch Logs messages); a line of no known format is then sent raw, without a parse error. `parse`
     is the parse function of a custom format named `log_type`, instead of the built-in one.
     `include_raw_line` adds the line as it was read (cut, if truncated) to each parsed record, in `raw_line`.
+    `first_line` is the number of the first of `lines` (a continuation resumes part-way through a unit).
     """
     if parse is None:
         parse = parser_for(log_type or "raw", vpc_flow_fields=vpc_flow_fields)
     warned = False
-    for number, line in enumerate(lines, 1):
+    for number, line in enumerate(lines, first_line):
         text = line.text
         kind: str = log_type or "raw"
         record: dict[str, Any]

@@ -7,6 +7,10 @@ sends it an invocation record, ``{"version", "timestamp", "requestContext": {"re
 (what SNS did the first time) and deletes the message only once Lambda accepted the invocation (202).
 The forwarder's event_ids make any resulting duplicates harmless to a deduplicating receiver.
 
+The dead-letter queue also takes, from the work queue's redrive policy, work items that failed
+``maxReceiveCount`` times: their body is the work item itself (the object version and the line it resumes
+at), and redriving one invokes the function with it, so the file resumes at that line.
+
 A message this command cannot redrive (not JSON, no ``requestPayload`` because Lambda leaves the event out
 of a record too large for the destination, an event the forwarder does not understand) stays in the
 queue, and so does any message whose invocation failed. Messages kept, and every message of a dry run,
@@ -29,6 +33,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from forwarder.events import EventError, parse_event
 from forwarder.progress import count_of
+from forwarder.work import WorkItem
 
 __all__ = [
     "DeadLetter",
@@ -98,8 +103,9 @@ class DeadLetter:
 def read_dead_letter(message: Mapping[str, Any]) -> DeadLetter:
     """Understand one SQS message of the dead-letter queue (pure: no AWS call).
 
-    Accepts Lambda's on-failure destination record (the stack's set-up) and, for a function configured
-    with a classic dead-letter queue instead, a body that is the event itself.
+    Accepts Lambda's on-failure destination record (the stack's set-up), a work item the work queue gave up
+    on and, for a function configured with a classic dead-letter queue instead, a body that is the event
+    itself.
     """
     message_id = str(message.get("MessageId", ""))
     receipt = str(message.get("ReceiptHandle", ""))
@@ -133,7 +139,11 @@ def read_dead_letter(message: Mapping[str, Any]) -> DeadLetter:
         parsed = parse_event(payload)
     except EventError as exc:
         return replace(read, problem=f"the event is not one the forwarder understands ({exc})")
-    return replace(read, payload=payload, objects=tuple(obj.uri for obj in parsed.objects))
+    return replace(
+        read,
+        payload=payload,
+        objects=tuple(obj.describe() if isinstance(obj, WorkItem) else obj.uri for obj in parsed.objects),
+    )
 
 
 def _text(value: Any) -> str | None:

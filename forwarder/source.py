@@ -38,6 +38,10 @@ class ObjectCorruptError(SourceError):
     """A .gz object's bytes are not valid gzip: not gzip at all, corrupt, cut short or followed by more."""
 
 
+class ObjectChangedError(SourceError):
+    """The object no longer has the ETag a work item names: it was overwritten, so it is not resumed."""
+
+
 @dataclass(frozen=True, slots=True)
 class S3Object:
     bucket: str
@@ -45,6 +49,7 @@ class S3Object:
     etag: str
     size: int | None
     chunks: Iterator[bytes]
+    version_id: str | None = None
 
     @property
     def uri(self) -> str:
@@ -57,16 +62,25 @@ def open_object(
     key: str,
     *,
     version_id: str | None = None,
+    if_match: str | None = None,
     chunk_size: int = CHUNK_SIZE,
 ) -> S3Object:
-    """Start a GetObject and return its ETag (quotes stripped) and a chunk iterator over the body."""
+    """Start a GetObject and return its ETag (quotes stripped) and a chunk iterator over the body.
+
+    ``if_match``: the ETag the object must still have; S3 answers 412 PreconditionFailed before sending a
+    byte when it has another (ObjectChangedError).
+    """
     uri = f"s3://{bucket}/{key}"
     params: dict[str, Any] = {"Bucket": bucket, "Key": key}
     if version_id:
         params["VersionId"] = version_id
+    if if_match:
+        params["IfMatch"] = f'"{if_match}"'
     try:
         response = s3.get_object(**params)
     except ClientError as exc:
+        if if_match and exc.response.get("Error", {}).get("Code") == "PreconditionFailed":
+            raise ObjectChangedError(f"{uri} no longer has ETag {if_match}: it was overwritten") from exc
         raise _translate(exc, uri) from exc
     except BotoCoreError as exc:
         raise ObjectReadError(f"could not read {uri}: {exc}") from exc
@@ -79,6 +93,8 @@ def open_object(
         etag=etag,
         size=size if isinstance(size, int) else None,
         chunks=_chunks(body, uri, chunk_size),
+        # Set when the bucket is versioned: a continuation then reads this very version.
+        version_id=response.get("VersionId") or None,
     )
 
 

@@ -3,6 +3,10 @@
 Two sources: an S3 object (the lines of one object version, identified by bucket, key, ETag and line
 number) and a CloudWatch Logs subscription delivery (forwarder.cloudwatch). The pipeline sees only the
 `Unit` protocol; parsers and records.py see only the provenance fields a source gives each line.
+
+An S3 object may be forwarded from a line on: a work item (forwarder.work) names the object version, its
+ETag and the first line, and the unit checks the ETag before reading, so the lines keep their numbers and
+their event_ids those of a run that read the object in one go.
 """
 
 from __future__ import annotations
@@ -13,12 +17,13 @@ from typing import Any, Protocol
 
 from forwarder.cloudwatch import LogsBatch, LogsBatchUnit
 from forwarder.config import Config
-from forwarder.events import ObjectRef
+from forwarder.events import Announced
 from forwarder.metrics import ObjectStats
 from forwarder.parsers import detect_log_type
 from forwarder.reader import CorruptObjectError, Line, compression_for, iter_lines
 from forwarder.records import Provenance, iter_records, object_id
-from forwarder.source import ObjectCorruptError, S3Client, open_object
+from forwarder.source import ObjectChangedError, ObjectCorruptError, S3Client, open_object
+from forwarder.work import ORIGIN_CONTINUATION, WorkItem
 
 __all__ = ["S3ObjectUnit", "Unit", "object_provenance", "unit_for"]
 
@@ -32,11 +37,26 @@ class Unit(Protocol):
 
     def finish(self, stats: ObjectStats) -> None: ...
 
+    def rest(self, stats: ObjectStats, next_line: int) -> WorkItem | None:
+        """The work item that forwards the unit from ``next_line`` on, or None if it cannot be continued."""
+        ...
 
-def unit_for(announced: ObjectRef | LogsBatch, *, s3: S3Client) -> Unit:
+
+def unit_for(announced: Announced, *, s3: S3Client) -> Unit:
     """The unit that forwards what an event announced."""
     if isinstance(announced, LogsBatch):
         return LogsBatchUnit(announced)
+    if isinstance(announced, WorkItem):
+        return S3ObjectUnit(
+            s3,
+            announced.bucket,
+            announced.key,
+            version_id=announced.version_id,
+            etag=announced.etag,
+            start_line=announced.start_line,
+            invocation=announced.invocation,
+            rejected_earlier=announced.rejected,
+        )
     return S3ObjectUnit(s3, announced.bucket, announced.key, version_id=announced.version_id)
 
 
@@ -58,28 +78,76 @@ def object_provenance(bucket: str | None, key: str, etag: str) -> Provenance:
 
 
 class S3ObjectUnit:
-    """The lines of one S3 object, streamed; gzip damage is raised once the lines before it are sent."""
+    """The lines of one S3 object, streamed; gzip damage is raised once the lines before it are sent.
 
-    __slots__ = ("_damage", "_s3", "bucket", "key", "version_id")
+    With ``etag`` (a work item's), the object must still have that ETag, and it is forwarded from
+    ``start_line`` on: the lines before are read and counted, not parsed or sent.
+    """
 
-    def __init__(self, s3: S3Client, bucket: str, key: str, *, version_id: str | None = None) -> None:
+    __slots__ = (
+        "_damage",
+        "_s3",
+        "_version_read",
+        "bucket",
+        "etag",
+        "invocation",
+        "key",
+        "rejected_earlier",
+        "start_line",
+        "version_id",
+    )
+
+    def __init__(
+        self,
+        s3: S3Client,
+        bucket: str,
+        key: str,
+        *,
+        version_id: str | None = None,
+        etag: str | None = None,
+        start_line: int = 1,
+        invocation: int = 1,
+        rejected_earlier: int = 0,
+    ) -> None:
         self._s3 = s3
         self.bucket = bucket
         self.key = key
         self.version_id = version_id
+        self.etag = etag
+        self.start_line = start_line
+        self.invocation = invocation
+        self.rejected_earlier = rejected_earlier
         self._damage: list[CorruptObjectError] = []
+        self._version_read: str | None = None
 
     def new_stats(self) -> ObjectStats:
-        return ObjectStats(bucket=self.bucket, key=self.key)
+        return ObjectStats(
+            bucket=self.bucket,
+            key=self.key,
+            invocation=self.invocation,
+            start_line=self.start_line,
+            rejected_earlier=self.rejected_earlier,
+        )
 
     def records(self, stats: ObjectStats, config: Config) -> Iterator[dict[str, Any]]:
-        obj = open_object(self._s3, self.bucket, self.key, version_id=self.version_id)
+        try:
+            obj = open_object(self._s3, self.bucket, self.key, version_id=self.version_id, if_match=self.etag)
+        except ObjectChangedError as exc:
+            raise ObjectChangedError(
+                f"{exc}; lines {self.start_line} to the end of the version with ETag {self.etag} were not "
+                "delivered, and are not resumed from the new version (its line numbers, and so its "
+                "event_ids, would not be the same lines). The new version is forwarded from its own "
+                "notification; to forward the rest of the old one, restore it (a versioned bucket keeps it)"
+                " and replay it"
+            ) from exc
         stats.etag = obj.etag
+        self._version_read = obj.version_id
         lines = _until_damage(
             iter_lines(
                 _count_bytes(obj.chunks, stats),
                 compressed=compression_for(obj.key),
                 max_line_bytes=config.max_line_bytes,
+                skip_lines=self.start_line - 1,
             ),
             self._damage,
         )
@@ -98,6 +166,23 @@ class S3ObjectUnit:
             vpc_flow_fields=config.formats.vpc_flow_fields,
             parse=custom.parse if custom is not None else None,
             include_raw_line=config.include_raw_line,
+            first_line=self.start_line,
+        )
+
+    def rest(self, stats: ObjectStats, next_line: int) -> WorkItem | None:
+        """This object version from ``next_line`` on, for the next invocation of the chain."""
+        if stats.etag is None:
+            return None  # never opened: nothing says which version the line numbers belong to
+        return WorkItem(
+            bucket=self.bucket,
+            key=self.key,
+            etag=stats.etag,
+            start_line=next_line,
+            # A versioned bucket: the next invocation reads this version, even if the key is overwritten.
+            version_id=self.version_id or self._version_read,
+            invocation=self.invocation + 1,
+            origin=ORIGIN_CONTINUATION,
+            rejected=self.rejected_earlier + stats.rejected,
         )
 
     def finish(self, stats: ObjectStats) -> None:

@@ -48,7 +48,8 @@ class WorkItem:
     """Forward s3://bucket/key (the version with this ETag) from line ``start_line`` (1-based) on.
 
     ``invocation`` is the number of the invocation that will process the item: 1 for a backfill item,
-    n + 1 for the continuation written by invocation n.
+    n + 1 for the continuation written by invocation n. ``rejected`` counts the records earlier
+    invocations of the chain had refused for good by the intake: the last one fails the object for them.
     """
 
     bucket: str
@@ -58,10 +59,15 @@ class WorkItem:
     version_id: str | None = None
     invocation: int = 1
     origin: str = ORIGIN_BACKFILL
+    rejected: int = 0
 
     @property
     def uri(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
+
+    def describe(self) -> str:
+        """'s3://b/k from line 40001 (invocation 2)': the object and where it resumes."""
+        return f"{self.uri} from line {self.start_line} (invocation {self.invocation})"
 
     def to_body(self) -> str:
         """The SQS message body (compact JSON, a few hundred bytes at most)."""
@@ -76,10 +82,13 @@ class WorkItem:
         }
         if self.version_id:
             item["version_id"] = self.version_id
+        if self.rejected:
+            item["rejected"] = self.rejected
         return json.dumps({WORK_ITEM_KEY: item}, separators=(",", ":"), ensure_ascii=False)
 
-    def continued(self, start_line: int) -> WorkItem:
-        """The item the next invocation gets when this one stops before ``start_line``."""
+    def continued(self, start_line: int, *, rejected: int = 0) -> WorkItem:
+        """The item the next invocation gets when this one stops before ``start_line`` (having had
+        ``rejected`` records refused)."""
         return WorkItem(
             bucket=self.bucket,
             key=self.key,
@@ -88,6 +97,7 @@ class WorkItem:
             version_id=self.version_id,
             invocation=self.invocation + 1,
             origin=ORIGIN_CONTINUATION,
+            rejected=self.rejected + rejected,
         )
 
     @classmethod
@@ -110,6 +120,9 @@ class WorkItem:
         origin = item.get("origin", ORIGIN_BACKFILL)
         if origin not in _ORIGINS:
             raise WorkItemError(f"work item origin {origin!r} is not one of {sorted(_ORIGINS)}")
+        rejected = item.get("rejected", 0)
+        if not isinstance(rejected, int) or isinstance(rejected, bool) or rejected < 0:
+            raise WorkItemError(f"work item rejected must be a whole number, not {rejected!r}")
         version_id = item.get("version_id")
         if version_id is not None and (not isinstance(version_id, str) or not version_id):
             raise WorkItemError("work item version_id must be a non-empty string when given")
@@ -121,6 +134,7 @@ class WorkItem:
             version_id=version_id,
             invocation=invocation,
             origin=origin,
+            rejected=rejected,
         )
 
     @classmethod

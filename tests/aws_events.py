@@ -169,28 +169,54 @@ def sns_event(*messages: dict[str, Any]) -> dict[str, Any]:
 
 
 def sqs_event(*bodies: dict[str, Any] | str) -> dict[str, Any]:
-    records = []
-    for body in bodies:
-        text = body if isinstance(body, str) else json.dumps(body)
-        records.append(
-            {
-                "messageId": str(uuid.uuid4()),
-                "receiptHandle": "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a...",
-                "body": text,
-                "attributes": {
-                    "ApproximateReceiveCount": "1",
-                    "SentTimestamp": "1710408602512",
-                    "SenderId": "AIDAIENQZJOLO23YVJ4VO",
-                    "ApproximateFirstReceiveTimestamp": "1710408602519",
-                },
-                "messageAttributes": {},
-                "md5OfBody": "e4e68fb7bd0e697a0ae8f1bb342846b3",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": QUEUE_ARN,
-                "awsRegion": REGION,
-            }
-        )
-    return {"Records": records}
+    return {
+        "Records": [
+            sqs_record(body if isinstance(body, str) else json.dumps(body), message_id=str(uuid.uuid4()))
+            for body in bodies
+        ]
+    }
+
+
+def sqs_event_from(messages: list[dict[str, Any]], *, queue_arn: str) -> dict[str, Any]:
+    """What an event source mapping invokes with for messages it got from ReceiveMessage."""
+    return {
+        "Records": [
+            sqs_record(
+                m["Body"],
+                message_id=m["MessageId"],
+                receipt_handle=m["ReceiptHandle"],
+                queue_arn=queue_arn,
+                receive_count=m.get("Attributes", {}).get("ApproximateReceiveCount", "1"),
+            )
+            for m in messages
+        ]
+    }
+
+
+def sqs_record(
+    body: str,
+    *,
+    message_id: str,
+    receipt_handle: str = "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a...",
+    queue_arn: str = QUEUE_ARN,
+    receive_count: str = "1",
+) -> dict[str, Any]:
+    return {
+        "messageId": message_id,
+        "receiptHandle": receipt_handle,
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": receive_count,
+            "SentTimestamp": "1710408602512",
+            "SenderId": "AIDAIENQZJOLO23YVJ4VO",
+            "ApproximateFirstReceiveTimestamp": "1710408602519",
+        },
+        "messageAttributes": {},
+        "md5OfBody": "e4e68fb7bd0e697a0ae8f1bb342846b3",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": REGION,
+    }
 
 
 def eventbridge_event(

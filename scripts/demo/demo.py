@@ -258,6 +258,7 @@ def resolve_template(run: Run) -> None:
 
     with console.step("forwarder function created in Lambda (moto stores it; the demo will run it)"):
         resolver = run.resolver
+        resolver.refs["WorkQueue"] = demo_aws.create_work_queue(STACK_NAME)
         settings = {
             key: resolver.resolve(
                 _property(run.template, "ForwarderFunction", key), f"ForwarderFunction.{key}"

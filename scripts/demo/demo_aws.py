@@ -215,6 +215,12 @@ def create_forwarder_function(account: Account, stack_name: str, settings: Mappi
     account.forwarder_arn = lambda_.create_function(**kwargs)["FunctionArn"]
 
 
+def create_work_queue(stack_name: str) -> str:
+    """The stack's work queue (files handed on part-way, backfill items); its URL, what Ref gives."""
+    name = f"{stack_name}-WorkQueue-{uuid.uuid4().hex[:12].upper()}"
+    return str(client("sqs").create_queue(QueueName=name)["QueueUrl"])
+
+
 def _forwarder_zip() -> bytes:
     """The forwarder package's sources, zipped (moto stores the code; nothing runs it)."""
     root = Path(__file__).resolve().parents[2]

@@ -24,7 +24,8 @@ from .template_model import REPO
 # included), "created-bucket" (calls the provisioner makes only on a bucket it creates: create, set up,
 # expire, empty, delete; see provisioner/lifecycle.py, which runs them only when the bucket is its own),
 # "object-cleanup" (deleting log files before deleting a created bucket), "topic", "subscription",
-# "function", "log-group" (a log group named in LogGroupNames), "log-object", "secret", "parameter".
+# "function", "log-group" (a log group named in LogGroupNames), "log-object", "secret", "parameter",
+# "work-queue" (the stack's queue of work items).
 Need = tuple[str, str]
 
 PROVISIONER_CALLS: dict[tuple[str, str], tuple[Need, ...]] = {
@@ -109,6 +110,8 @@ FORWARDER_CALLS: dict[tuple[str, str], tuple[Need, ...]] = {
     ("secretsmanager", "get_secret_value"): (("secretsmanager:GetSecretValue", "secret"),),
     ("ssm", "get_parameter"): (("ssm:GetParameter", "parameter"),),
     ("sts", "get_caller_identity"): (),
+    # The rest of a file an invocation cannot finish (forwarder/continuation.py).
+    ("sqs", "send_message"): (("sqs:SendMessage", "work-queue"),),
 }
 
 # Calls of one module on other resources than the table's: (module, service, method) -> needs.

@@ -28,11 +28,15 @@ ANSWER = {
 # dimension the alarms use.
 AWS_METRICS = {
     "AWS/Lambda": ({"Errors", "Throttles", "Duration", "Invocations"}, "FunctionName"),
-    "AWS/SQS": ({"ApproximateNumberOfMessagesVisible", "NumberOfMessagesSent"}, "QueueName"),
+    "AWS/SQS": (
+        {"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage", "NumberOfMessagesSent"},
+        "QueueName",
+    ),
 }
 EXPECTED = {
     ("AlbLogOnboarding", "ObjectsFailed"),
     ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+    ("AWS/SQS", "ApproximateAgeOfOldestMessage"),
     ("AWS/Lambda", "Errors"),
     ("AWS/Lambda", "Throttles"),
     ("AWS/Lambda", "Duration"),
@@ -98,13 +102,15 @@ def test_forwarder_metric_alarms_match_what_the_forwarder_emits() -> None:
     assert checked
 
 
-def test_aws_metric_alarms_name_the_forwarder_and_its_dead_letter_queue() -> None:
+def test_aws_metric_alarms_name_the_forwarder_and_its_queues() -> None:
     s = stack(IngestEndpoint=ENDPOINT)
-    queue_arn = s.properties("ForwarderEventInvokeConfig")["DestinationConfig"]["OnFailure"]["Destination"]
+    dead_letters = s.properties("ForwarderEventInvokeConfig")["DestinationConfig"]["OnFailure"]["Destination"]
+    work_queue = s.properties("WorkQueueEventSourceMapping")["EventSourceArn"]
+    # The queue name is the last part of its ARN.
     expected_value = {
-        "AWS/Lambda": s.ref("ForwarderFunction"),
-        # The queue name is the last part of its ARN.
-        "AWS/SQS": queue_arn.rsplit(":", 1)[1],
+        ("AWS/Lambda", None): s.ref("ForwarderFunction"),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"): dead_letters.rsplit(":", 1)[1],
+        ("AWS/SQS", "ApproximateAgeOfOldestMessage"): work_queue.rsplit(":", 1)[1],
     }
     for logical_id in alarm_ids(s):
         for namespace, name, dimensions in watched(s.properties(logical_id)):
@@ -112,7 +118,8 @@ def test_aws_metric_alarms_name_the_forwarder_and_its_dead_letter_queue() -> Non
                 continue
             names, dimension = AWS_METRICS[namespace]
             assert name in names, logical_id
-            assert dimensions == {dimension: expected_value[namespace]}, logical_id
+            value = expected_value.get((namespace, name), expected_value.get((namespace, None)))
+            assert dimensions == {dimension: value}, logical_id
 
 
 def test_counter_alarms_fire_on_the_first_failure_and_stay_quiet_without_data() -> None:
@@ -174,6 +181,27 @@ def test_duration_alarm_fires_at_nine_tenths_of_the_timeout(timeout: str) -> Non
     assert breaches(limit_ms)  # a run that timed out
     assert breaches(limit_ms * 0.9)
     assert not breaches(limit_ms * 0.85)
+
+
+@pytest.mark.parametrize("timeout", ["30", "300", "900"])
+def test_stalled_work_queue_alarm_fires_once_an_item_outlived_a_receive_and_a_run(timeout: str) -> None:
+    """A healthy item is deleted within one run of being received; one older than the visibility timeout
+    plus a run was received and not finished (its chain stopped), and SQS is retrying it."""
+    s = stack(IngestEndpoint=ENDPOINT, ForwarderTimeout=timeout)
+    alarm = s.properties("WorkQueueStalledAlarm")
+    (stat,) = [m for m in alarm["Metrics"] if "MetricStat" in m]
+    (result,) = [m for m in alarm["Metrics"] if m.get("ReturnData", True) is not False and "Expression" in m]
+    assert stat["MetricStat"]["Stat"] == "Maximum"
+    assert stat["MetricStat"]["Unit"] == "Seconds"
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    visibility = int(s.properties("WorkQueue")["VisibilityTimeout"])
+
+    def breaches(age: float) -> bool:
+        return _arithmetic(result["Expression"], {stat["Id"]: age}) > float(alarm["Threshold"])
+
+    assert not breaches(int(timeout))  # an item being worked on
+    assert not breaches(visibility)  # received once, invisible until now
+    assert breaches(visibility + int(timeout) + 1)
 
 
 # -- where they notify -------------------------------------------------------------------------------

@@ -38,6 +38,14 @@ LOG_GROUPS = "/aws/lambda/api,/ecs/web#1"
 OTHER_ACCOUNT = "999988887777"
 # Actions the Lambda service needs for the function's own logs; no project code calls them.
 RUNTIME_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents"}
+# What the Lambda service does with the function's role for an SQS event source mapping (receive, delete
+# what succeeded, read the queue's attributes, and change visibility); no project code calls them.
+EVENT_SOURCE_MAPPING_ACTIONS = (
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:ChangeMessageVisibility",
+)
 # Needs that exist only for a bucket the stack creates and may delete.
 CREATED_BUCKET_ONLY = {"created-bucket", "object-cleanup"}
 
@@ -588,6 +596,8 @@ def test_forwarder_code_needs_are_granted() -> None:
             assert allows(statements, action, key), (action, where[0])
         elif kind == "secret":
             assert allows(statements, action, SECRET_ARN), (action, where[0])
+        elif kind == "work-queue":
+            assert allows(statements, action, s.get_att("WorkQueue", "Arn")), (action, where[0])
         elif kind == "geo-database":
             assert allows(statements, action, f"arn:aws:s3:::{GEO_BUCKET}/{GEO_CITY_KEY}"), (action, where[0])
         elif kind == "parameter":
@@ -596,7 +606,7 @@ def test_forwarder_code_needs_are_granted() -> None:
             assert not allows(statements, action, f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/x")
         else:
             raise AssertionError(f"unexpected need {action} ({kind})")
-    assert {"log-object", "secret", "geo-database"} <= kinds
+    assert {"log-object", "secret", "geo-database", "work-queue"} <= kinds
 
 
 @pytest.mark.parametrize(
@@ -661,7 +671,21 @@ def test_forwarder_sends_failures_only_to_its_dead_letter_queue() -> None:
     assert not allows(statements, "sqs:SendMessage", f"arn:aws:sqs:us-east-1:{ACCOUNT}:orders")
 
 
-def test_forwarder_role_grants_only_reads_logs_and_its_queue() -> None:
+def test_forwarder_queues_continuations_and_receives_work_items_on_its_work_queue_only() -> None:
+    s = make_stack(IngestEndpoint=ENDPOINT)
+    statements = s.role_statements("ForwarderRole")
+    work_queue = s.get_att("WorkQueue", "Arn")
+    for action in ("sqs:SendMessage", *EVENT_SOURCE_MAPPING_ACTIONS):
+        assert allows(statements, action, work_queue), action
+        assert not allows(statements, action, f"arn:aws:sqs:us-east-1:{ACCOUNT}:orders"), action
+    # The dead-letter queue is written by Lambda's on-failure destination, never read by the function.
+    dead_letters = s.get_att("ForwarderDeadLetterQueue", "Arn")
+    assert not any(allows(statements, action, dead_letters) for action in EVENT_SOURCE_MAPPING_ACTIONS)
+    # The mapping reads the queue the role may read.
+    assert s.properties("WorkQueueEventSourceMapping")["EventSourceArn"] == work_queue
+
+
+def test_forwarder_role_grants_only_reads_logs_and_its_queues() -> None:
     s = make_stack(IngestEndpoint=ENDPOINT, AuthType="bearer", AuthSecret="token")
     granted = {a for st in s.role_statements("ForwarderRole") for a in as_list(st["Action"])}
     assert granted == {
@@ -669,6 +693,7 @@ def test_forwarder_role_grants_only_reads_logs_and_its_queue() -> None:
         "s3:GetObjectVersion",
         "secretsmanager:GetSecretValue",
         "sqs:SendMessage",
+        *EVENT_SOURCE_MAPPING_ACTIONS,
         *RUNTIME_ACTIONS,
     }
 

@@ -191,6 +191,21 @@ def test_reserved_concurrency_admits_only_what_a_default_account_can_reserve() -
     assert "100" in description and "unreserved" in description
 
 
+# The bounds of an SQS event source mapping's ScalingConfig.MaximumConcurrency (Lambda API reference).
+ESM_MIN_CONCURRENCY = 2
+ESM_MAX_CONCURRENCY = 1000
+
+
+def test_work_queue_concurrency_takes_what_an_event_source_mapping_accepts_and_says_why() -> None:
+    spec = load_template()["Parameters"]["WorkQueueMaxConcurrency"]
+    assert (int(spec["MinValue"]), int(spec["MaxValue"])) == (ESM_MIN_CONCURRENCY, ESM_MAX_CONCURRENCY)
+    description = " ".join(str(spec["Description"]).split())
+    assert "endpoint" in description and "backfill" in description and "continued" in description
+    interface = load_template()["Metadata"]["AWS::CloudFormation::Interface"]
+    (group,) = [g for g in interface["ParameterGroups"] if "WorkQueueMaxConcurrency" in g["Parameters"]]
+    assert "ForwarderReservedConcurrency" in group["Parameters"]
+
+
 def test_every_default_satisfies_its_own_constraints() -> None:
     for name, spec in load_template()["Parameters"].items():
         if "Default" in spec and spec["Type"] == "String":

@@ -220,6 +220,8 @@ def test_without_a_forwarder_the_custom_resource_gets_an_empty_function_arn() ->
         "ForwarderEventInvokeConfig",
         "ForwarderLogReadPolicy",
         "AuthSecretResource",
+        "WorkQueue",
+        "WorkQueueEventSourceMapping",
     ):
         assert not s.exists(logical_id), logical_id
 
@@ -390,6 +392,45 @@ def test_failed_events_go_to_an_encrypted_dead_letter_queue() -> None:
     assert queue["MessageRetentionPeriod"] == str(14 * 24 * 3600)
 
 
+# Lambda's guidance for an SQS event source: a visibility timeout of at least 6 times the function's.
+VISIBILITY_PER_TIMEOUT = 6
+SQS_MAX_VISIBILITY_SECONDS = 43200
+
+
+@pytest.mark.parametrize("timeout", ["30", "300", "900"])
+def test_work_queue_hides_an_item_for_six_function_timeouts_then_dead_letters_it(timeout: str) -> None:
+    s = stack(IngestEndpoint=ENDPOINT, ForwarderTimeout=timeout)
+    queue = s.properties("WorkQueue")
+    visibility = int(queue["VisibilityTimeout"])
+    assert VISIBILITY_PER_TIMEOUT * int(s.properties("ForwarderFunction")["Timeout"]) <= visibility
+    assert visibility <= SQS_MAX_VISIBILITY_SECONDS
+    largest = int(load_template()["Parameters"]["ForwarderTimeout"]["MaxValue"])
+    assert VISIBILITY_PER_TIMEOUT * largest <= visibility
+    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["MessageRetentionPeriod"] == str(14 * 24 * 3600)
+    redrive = queue["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == s.get_att("ForwarderDeadLetterQueue", "Arn")
+    assert 1 < int(redrive["maxReceiveCount"]) <= 5
+
+
+def test_work_queue_brings_one_item_at_a_time_back_to_the_forwarder() -> None:
+    s = stack(IngestEndpoint=ENDPOINT, WorkQueueMaxConcurrency="8")
+    mapping = s.properties("WorkQueueEventSourceMapping")
+    assert mapping["EventSourceArn"] == s.get_att("WorkQueue", "Arn")
+    assert mapping["FunctionName"] == s.ref("ForwarderFunction")
+    assert mapping["BatchSize"] == "1"
+    # The handler answers batchItemFailures; without this setting Lambda would ignore it.
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": "8"}
+
+
+def test_forwarder_queues_continuations_on_the_work_queue() -> None:
+    config = importlib.import_module("forwarder.config")
+    s = stack(IngestEndpoint=ENDPOINT)
+    assert forwarder_env(s)[config.WORK_QUEUE_URL] == s.ref("WorkQueue")
+    assert config.Config.from_env(forwarder_env(s)).work_queue_url == s.ref("WorkQueue")
+
+
 # -- outputs ---------------------------------------------------------------------------------------------
 def test_outputs() -> None:
     outputs = load_template()["Outputs"]
@@ -400,8 +441,20 @@ def test_outputs() -> None:
     ):
         assert outputs[name]["Value"] == {"Fn::GetAtt": [CUSTOM_RESOURCE, attribute]}
         assert "Condition" not in outputs[name]
-    for name in ("ForwarderFunctionArn", "DeadLetterQueueUrl"):
+    for name in ("ForwarderFunctionArn", "DeadLetterQueueUrl", "WorkQueueUrl", "WorkQueueArn"):
         assert outputs[name]["Condition"] == "HasForwarder"
     s = stack(IngestEndpoint=ENDPOINT)
     assert s.resolve(outputs["DeadLetterQueueUrl"]["Value"]) == s.ref("ForwarderDeadLetterQueue")
+    # What `replay --via-lambda` sends backfill items to.
+    assert s.resolve(outputs["WorkQueueUrl"]["Value"]) == s.ref("WorkQueue")
+    assert s.resolve(outputs["WorkQueueArn"]["Value"]) == s.get_att("WorkQueue", "Arn")
     assert s.resolve(outputs["ForwarderFunctionArn"]["Value"]) == s.get_att("ForwarderFunction", "Arn")
+
+
+# -- README ----------------------------------------------------------------------------------------------
+def test_every_parameter_output_and_alarm_has_a_row_in_the_readme() -> None:
+    rows = set(re.findall(r"^\| `([A-Za-z0-9_]+)` \|", (REPO / "README.md").read_text(), re.MULTILINE))
+    template = load_template()
+    alarms = [k for k, v in template["Resources"].items() if v["Type"] == "AWS::CloudWatch::Alarm"]
+    for name in [*template["Parameters"], *template["Outputs"], *alarms]:
+        assert name in rows, f"README has no table row for {name}"

@@ -37,6 +37,7 @@ from forwarder import redrive as redrive_module
 from forwarder.cli import main
 from forwarder.records import record_event_id
 from forwarder.redrive import RedriveError, read_dead_letter, redrive
+from forwarder.work import WorkItem
 
 pytest_plugins = ["conftest_forwarder"]
 
@@ -343,6 +344,15 @@ def test_read_dead_letter_takes_the_event_and_the_error_from_a_destination_recor
     assert dead.objects == (f"s3://{BUCKET}/{obj.key}",)
     assert (dead.condition, dead.attempts) == ("RetriesExhausted", 3)
     assert dead.error == "PermanentDeliveryError: HTTP 401 Unauthorized"  # control characters flattened
+
+
+def test_read_dead_letter_resumes_a_work_item_the_work_queue_gave_up_on_at_its_line() -> None:
+    """The work queue's redrive policy moves the item as it is: the body is the work item."""
+    item = WorkItem(bucket=BUCKET, key=log_key(prefix="prod"), etag="abc", start_line=40_001, invocation=3)
+    dead = read_dead_letter({"MessageId": "m1", "ReceiptHandle": "r1", "Body": item.to_body()})
+    assert dead.problem is None
+    assert dead.payload == json.loads(item.to_body())
+    assert dead.describe() == f"s3://{BUCKET}/{item.key} from line 40001 (invocation 3)"
 
 
 @pytest.mark.parametrize(

@@ -250,3 +250,20 @@ def test_baseline_regex_reads_a_documented_line_shape() -> None:
     assert record["user_agent"] == "curl/8.5.0  (x)"
     assert record["classification_reason"] == "SpaceInUri"
     assert record["conn_trace_id"] == "TID_1234abcd"
+
+
+def test_resume_benchmark_runs_and_reports_each_path_per_line() -> None:
+    """bench_resume.py at a tiny size (not timed: the figures only have to exist and be per line)."""
+    completed = subprocess.run(
+        [sys.executable, str(BENCH / "bench_resume.py"), "--lines", "300", "--repeat", "1", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    results = json.loads(completed.stdout)
+    assert results["lines"] == 300
+    for name in ("skip", "read", "forward"):
+        assert results[f"{name}_us_per_line"] > 0, name

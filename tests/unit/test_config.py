@@ -346,3 +346,23 @@ def test_include_raw_line_is_a_boolean_off_by_default() -> None:
     assert Config.from_env(env(INCLUDE_RAW_LINE="TRUE")).include_raw_line is True
     with pytest.raises(ConfigError, match="INCLUDE_RAW_LINE must be true or false"):
         Config.from_env(env(INCLUDE_RAW_LINE="yes"))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://sqs.us-east-1.amazonaws.com/123456789012/web-logs-WorkQueue-1A2B3C4D5E6F",
+        "http://127.0.0.1:5000/123456789012/demo-WorkQueue",  # an emulator
+    ],
+)
+def test_work_queue_url_is_a_queue_url(url: str) -> None:
+    assert Config.from_env(env()).work_queue_url is None
+    assert Config.from_env(env(WORK_QUEUE_URL=url)).work_queue_url == url
+
+
+@pytest.mark.parametrize(
+    "url", ["web-logs-WorkQueue", "arn:aws:sqs:us-east-1:123456789012:q", "https://sqs/q"]
+)
+def test_a_work_queue_given_by_name_or_arn_is_refused(url: str) -> None:
+    with pytest.raises(ConfigError, match="WORK_QUEUE_URL must be an SQS queue URL"):
+        Config.from_env(env(WORK_QUEUE_URL=url))

@@ -20,6 +20,7 @@ from aws_events import (
 from aws_events import s3_record as _s3_record
 
 from forwarder.events import EventError, ObjectRef, parse_event
+from forwarder.work import ORIGIN_CONTINUATION, WorkItem
 
 KEY = (
     "prod/AWSLogs/123456789012/elasticloadbalancing/us-east-1/2025/03/14/"
@@ -177,3 +178,50 @@ def test_dead_letter_queue_as_an_sqs_source() -> None:
     parsed = parse_event(sqs_event(json.dumps(record)))
     assert parsed.source == "sqs"
     assert [o.key for o in parsed.messages[0].objects] == [KEY, KEY + ".b"]
+
+
+# -- work items (the stack's work queue: continuations and backfill) --------------------------------------
+WORK_ITEM = WorkItem(
+    bucket=BUCKET,
+    key=KEY,
+    etag=ETAG,
+    start_line=40_001,
+    version_id=EB_VERSION,
+    invocation=2,
+    origin=ORIGIN_CONTINUATION,
+)
+
+
+def test_work_queue_message_announces_its_work_item() -> None:
+    event = sqs_event(WORK_ITEM.to_body(), json.dumps(s3_event(s3_record())))
+    parsed = parse_event(event)
+    assert parsed.source == "sqs"
+    first, second = parsed.messages
+    assert first.objects == (WORK_ITEM,)
+    assert first.message_id == event["Records"][0]["messageId"]
+    assert second.objects == (ObjectRef(BUCKET, KEY, etag=ETAG, size=1024),)
+
+
+def test_work_item_invoked_directly_is_resumed_where_it_stopped() -> None:
+    """What `redrive` sends for a work item the queue gave up on."""
+    parsed = parse_event(json.loads(WORK_ITEM.to_body()))
+    assert parsed.source == "work_item"
+    assert parsed.objects == (WORK_ITEM,)
+
+
+def test_work_item_inside_a_dead_letter_record_is_resumed_too() -> None:
+    """A redriven work item that failed again reaches the dead-letter queue as an on-failure record."""
+    parsed = parse_event(destination_record(json.loads(WORK_ITEM.to_body())))
+    assert parsed.source == "redrive"
+    assert parsed.objects == (WORK_ITEM,)
+
+
+def test_invalid_work_item_fails_its_message_alone_and_says_why() -> None:
+    broken = json.loads(WORK_ITEM.to_body())
+    broken["forwarder_work"]["start_line"] = 0
+    parsed = parse_event(sqs_event(json.dumps(broken), WORK_ITEM.to_body()))
+    first, second = parsed.messages
+    assert first.error is not None and "work item" in first.error and "start_line" in first.error
+    assert second.objects == (WORK_ITEM,)
+    with pytest.raises(EventError, match="start_line"):
+        parse_event(broken)

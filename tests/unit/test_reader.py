@@ -338,3 +338,23 @@ def test_tiny_output_pieces_lose_nothing(monkeypatch: pytest.MonkeyPatch, piece_
     expected = ["abcabcabc " * 50] * 20 + SAMPLE_LINES
     for size in (1, 2, 7, 31, len(compressed)):
         assert texts(split_every(compressed, size)) == expected, f"chunk size {size}"
+
+
+# -- resuming part-way (a continuation starts at line skip_lines + 1) ---------------------------------------
+@pytest.mark.parametrize("skip", range(len(SAMPLE_LINES) + 2))
+def test_skipped_lines_are_exactly_the_first_ones_at_any_chunk_size(skip: int) -> None:
+    for data in (SAMPLE_TEXT.encode(), two_members(SAMPLE_TEXT.encode())):
+        for size in (1, 3, 17, len(data)):
+            assert texts(split_every(data, size), skip_lines=skip) == SAMPLE_LINES[skip:], (skip, size)
+
+
+def test_skipping_counts_an_oversized_line_as_one_line() -> None:
+    data = b"a" * 100 + b"\n" + b"b" * 100 + b"\nc\n"
+    whole = list(iter_lines(split_every(data, 7), max_line_bytes=10))
+    for skip in range(4):
+        assert list(iter_lines(split_every(data, 7), max_line_bytes=10, skip_lines=skip)) == whole[skip:]
+
+
+def test_skip_lines_must_not_be_negative() -> None:
+    with pytest.raises(ValueError, match="skip_lines"):
+        iter_lines([b"x"], skip_lines=-1)

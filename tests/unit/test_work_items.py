@@ -51,6 +51,7 @@ def test_quotes_around_the_etag_are_dropped_as_s3_returns_them() -> None:
         ({"invocation": "2"}, "invocation"),
         ({"origin": "elsewhere"}, "origin"),
         ({"version_id": ""}, "version_id"),
+        ({"rejected": -1}, "rejected"),
     ],
 )
 def test_an_invalid_work_item_names_the_field(change: dict[str, object], names: str) -> None:
@@ -65,3 +66,11 @@ def test_only_bodies_under_the_work_key_are_work_items() -> None:
     assert not is_work_item(["forwarder_work"])
     with pytest.raises(WorkItemError, match="JSON"):
         WorkItem.from_body("not json")
+
+
+def test_records_refused_along_a_chain_add_up_and_a_backfill_body_does_not_mention_them() -> None:
+    item = WorkItem(bucket="logs", key="k.log.gz", etag="abc")
+    assert "rejected" not in item.to_body()
+    later = item.continued(401, rejected=2).continued(801).continued(1201, rejected=1)
+    assert later.rejected == 3
+    assert WorkItem.from_body(later.to_body()) == later
