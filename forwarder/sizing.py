@@ -20,6 +20,7 @@ __all__ = [
     "ARM64_PRICE_PER_GB_SECOND",
     "BYTES_PER_GB",
     "CPU_SOURCE",
+    "DEFAULT_MEMORY_MB",
     "FILE_INTERVAL_SECONDS",
     "MB_PER_VCPU",
     "PRICE_PER_REQUEST",
@@ -40,6 +41,9 @@ ARM64_PRICE_PER_GB_SECOND = 0.0000133334
 PRICE_PER_REQUEST = 0.20 / 1_000_000
 PRICING_SOURCE = "aws.amazon.com/lambda/pricing (arm64, first tier, us-east-1)"
 CPU_SOURCE = "Lambda Developer Guide: 1,769 MB = 1 vCPU"
+# ForwarderMemorySize's default in templates/onboarding.yaml, chosen from the benchmark's sizing table
+# (README, "Sizing and cost"); a contract test keeps the two equal.
+DEFAULT_MEMORY_MB = 1024
 # A GB of logs is 10^9 bytes, as S3 counts a bucket's size; a GB of memory in the price is 1,024 MB.
 BYTES_PER_GB = 1_000_000_000
 # ELB writes one log file per load balancer node every 5 minutes (ELB User Guide, "Access log files").

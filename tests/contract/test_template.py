@@ -378,6 +378,12 @@ def test_forwarder_size_and_timeout_come_from_parameters() -> None:
     assert (props["MemorySize"], props["Timeout"]) == ("1769", "900")
 
 
+def test_forwarder_memory_default_is_the_one_the_sizing_model_and_benchmark_use() -> None:
+    from forwarder.sizing import DEFAULT_MEMORY_MB
+
+    assert str(load_template()["Parameters"]["ForwarderMemorySize"]["Default"]) == str(DEFAULT_MEMORY_MB)
+
+
 def test_failed_events_go_to_an_encrypted_dead_letter_queue() -> None:
     s = stack(IngestEndpoint=ENDPOINT)
     invoke = s.properties("ForwarderEventInvokeConfig")
