@@ -58,6 +58,7 @@ REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 CONTENDERS = HERE / "bench_contenders.py"
 RECEIVER = HERE / "bench_receiver.py"
+CONTINUATION = HERE / "bench_continuation.py"
 DEFAULT_CACHE = REPO / "build" / "bench"
 
 # The issue's aims: parse >= 2.5x the straightforward parser; end to end >= 1.5x its parse-only rate.
@@ -416,6 +417,7 @@ def _benchmark(args: argparse.Namespace, code: dict[str, Any], code_dir: Path) -
             **{k: v for k, v in run.result.items() if k != "stderr"},
         }
 
+    continuation = _continuation(args, info, env, code_dir, progress) if args.continuation else None
     results = _results(
         args=args,
         machine=machine,
@@ -435,7 +437,51 @@ def _benchmark(args: argparse.Namespace, code: dict[str, Any], code_dir: Path) -
         results["sizing"] = sizing_table(
             formats, info, args.memory_sizes, args.forwarder_timeout, args.answer_ms / 1000
         )
+    if continuation is not None:
+        results["continuation"] = continuation
     return results
+
+
+def _continuation(
+    args: argparse.Namespace,
+    info: bench_loggen.LogFile,
+    env: dict[str, str],
+    code_dir: Path,
+    progress: Any,
+) -> dict[str, Any]:
+    """One file through the handler at the template's default memory, invocation after invocation."""
+    lines = args.continuation_lines or info.lines
+    log = info if lines == info.lines else bench_loggen.ensure_log_file(args.cache_dir, lines, args.seed)[0]
+    progress(
+        f"  continuation: {lines} lines at {sizing.DEFAULT_MEMORY_MB} MB, clock {args.continuation_speedup}x"
+    )
+    argv = [
+        sys.executable,
+        str(CONTINUATION),
+        str(log.path),
+        "--result",
+        "{result}",
+        "--memory-mb",
+        str(sizing.DEFAULT_MEMORY_MB),
+        "--timeout",
+        str(args.forwarder_timeout),
+        "--speedup",
+        str(args.continuation_speedup),
+    ]
+    run = run_child(argv, stdout_to_null=True, timeout=args.child_timeout, env=env, cwd=code_dir)
+    result = {k: v for k, v in run.result.items() if k != "stderr"}
+    if not Path(result["forwarder_file"]).resolve().is_relative_to(code_dir.resolve()):
+        raise BenchmarkError(f"the continuation run imported the forwarder from {result['forwarder_file']}")
+    result["gzip_bytes"] = log.gzip_bytes
+    result["met"] = (
+        len(result["invocations"]) > 1
+        and result["records_received"] == result["distinct_event_ids"] == log.lines == result["lines"]
+        and result["duplicate_event_ids"] == 0
+        and result["event_ids_as_uncut"]
+        and result["dead_letters"] == 0
+        and result["bad_bodies"] == 0
+    )
+    return result
 
 
 def _progress(args: argparse.Namespace) -> Any:
@@ -758,6 +804,62 @@ def render_sizing(table: dict[str, Any], data: dict[str, Any]) -> list[str]:
     return out
 
 
+def render_continuation(run: dict[str, Any]) -> list[str]:
+    """The continuation section: the chain of invocations one file took, and whether every line came once."""
+    share, speedup = run["cpu_share"], run["speedup"]
+    out = [
+        "",
+        "### Continuation: a file larger than one invocation",
+        "",
+        f"{run['lines']:,} lines ({_mb(run['gzip_bytes'])} gzip) through forwarder.handler.handler, with "
+        "moto S3 and SQS in the same process: S3 notifies a queue, the stack's work queue (its redrive "
+        "policy as the template sets it) takes what an invocation hands on, and the script plays the event "
+        f"source mappings. The function has ForwarderMemorySize's default, {run['memory_mb']:,} MB "
+        f"({share:.2f} vCPU), and a {run['timeout_seconds']:.0f} s timeout, on a simulated deadline: an "
+        f"invocation's clock is its CPU time divided by {share:.3f} and multiplied by {speedup:g}, the "
+        f"timeout scaled down {speedup:g} times so that the run is short. This file meets its deadlines as a "
+        f"file of {run['lines'] * speedup:,.0f} lines would on Lambda at that memory, at this machine's "
+        "speed; waiting for the receiver does not move the clock (CPU-bound, as the sizing model).",
+        "",
+    ]
+    rows = [
+        [
+            str(number),
+            f"{row['invocation']}",
+            f"{row['start_line']:,}",
+            f"{row['continued_at']:,}" if row["continued_at"] else "-",
+            f"{row['records_sent']:,}",
+            f"{row['cpu_seconds']:.2f}",
+            f"{row['simulated_seconds']:.0f}",
+            row["outcome"],
+        ]
+        for number, row in enumerate(run["invocations"], start=1)
+    ]
+    out += _table(
+        [
+            "run",
+            "invocation of the chain",
+            "from line",
+            "handed on at",
+            "records sent",
+            "CPU s",
+            "simulated s",
+            "outcome",
+        ],
+        rows,
+    )
+    out += [
+        "",
+        f"{len(run['invocations'])} invocations; the receiver got {run['records_received']:,} records with "
+        f"{run['distinct_event_ids']:,} distinct event_ids ({run['duplicate_event_ids']:,} duplicates), "
+        f"{'the same as' if run['event_ids_as_uncut'] else 'NOT the same as'} a run that reads the file in "
+        f"one go; {run['dead_letters']} items in the dead-letter queue; {run['wall_seconds']:.1f} s wall "
+        "time. Every line delivered exactly once over several invocations: "
+        f"{'met' if run['met'] else 'NOT met'}.",
+    ]
+    return out
+
+
 def render(results: dict[str, Any]) -> str:
     machine = results["machine"]
     data = results["input"]
@@ -925,6 +1027,8 @@ def render(results: dict[str, Any]) -> str:
         )
     if results.get("sizing"):
         out += render_sizing(results["sizing"], data)
+    if results.get("continuation"):
+        out += render_continuation(results["continuation"])
     return "\n".join(out) + "\n"
 
 
@@ -947,6 +1051,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="--sizing: Lambda memory sizes in MB, comma-separated (default 128,256,512,1024,1769,3008)",
     )
     add("--forwarder-timeout", type=float, default=300.0, help="--sizing: ForwarderTimeout (default 300)")
+    add("--continuation", action="store_true", help="also forward one file over several invocations")
+    add("--continuation-lines", type=_positive, help="--continuation: lines of its file (default --lines)")
+    add(
+        "--continuation-speedup",
+        type=float,
+        default=100.0,
+        help="--continuation: how many times faster than CPU time the invocation's clock runs (default 100)",
+    )
     add("--answer-ms", type=float, default=100.0, help="--sizing: an endpoint's answer time (default 100)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
     parser.add_argument("--child-timeout", type=float, default=3600.0, help="seconds before a run is killed")

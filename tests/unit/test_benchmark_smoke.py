@@ -7,6 +7,7 @@ directly, because a benchmark against a broken baseline or on the wrong input wo
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -42,6 +43,11 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Comp
             "--memory-mb",
             "2",
             "--sizing",
+            "--continuation",
+            "--continuation-lines",
+            "12000",
+            "--continuation-speedup",
+            "2000",
             "--json",
             str(out),
             "--quiet",
@@ -177,6 +183,30 @@ def test_sizing_prices_every_format_at_each_memory_size(
         assert sum(line.startswith(f"| {row['format']} | ") for line in report.splitlines()) == 4
     assert table["answer_seconds"] == 0.1 and "waits 100 ms for its answer" in report
     assert "USD per GB of gzip'd logs" in report and "| 1,769 MB (1.00 vCPU) |" in report
+
+
+def test_continuation_delivers_every_line_once_along_a_consistent_chain(
+    smoke_run: tuple[subprocess.CompletedProcess[str], dict],
+) -> None:
+    """The real handler, moto S3 and SQS: however many invocations the simulated deadline made it take."""
+    from forwarder.sizing import DEFAULT_MEMORY_MB
+
+    completed, results = smoke_run
+    assert completed.returncode == 0, completed.stderr
+    run = results["continuation"]
+    assert run["memory_mb"] == DEFAULT_MEMORY_MB and run["lines"] == 12000 and run["speedup"] == 2000
+    assert run["records_received"] == run["distinct_event_ids"] == 12000
+    assert run["duplicate_event_ids"] == 0 and run["event_ids_as_uncut"] and run["dead_letters"] == 0
+    chain = [row for row in run["invocations"] if row["outcome"] != "failed"]
+    assert chain[0]["start_line"] == 1 and chain[-1]["outcome"] == "ok"
+    for before, after in itertools.pairwise(chain):
+        assert before["outcome"] == "continued" and after["start_line"] == before["continued_at"]
+        assert after["invocation"] == before["invocation"] + 1
+    assert sum(row["records_sent"] for row in chain) == 12000
+    assert isinstance(run["met"], bool)
+    report = completed.stdout.split("### Continuation: a file larger than one invocation", 1)[1]
+    assert f"{DEFAULT_MEMORY_MB:,} MB" in report and "scaled down 2000 times" in report
+    assert sum(line.startswith("| ") for line in report.splitlines()) == len(run["invocations"]) + 1
 
 
 def test_memory_sizes_are_lambdas(capsys: pytest.CaptureFixture[str]) -> None:
