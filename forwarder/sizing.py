@@ -7,8 +7,13 @@ The model is deliberately small, and every input is named with where it comes fr
 - duration is billed per GB-second: arm64, first pricing tier, US East (N. Virginia),
   USD 0.0000133334 per GB-second, and USD 0.20 per million requests (aws.amazon.com/lambda/pricing);
 - how many lines one CPU-second forwards, and how many compressed bytes a line takes, are measured by
-  ``scripts/bench/benchmark.py --sizing`` on the machine that runs it (the defaults below are such a run;
-  Graviton cores differ from the machine's, so treat the result as an estimate, and re-measure).
+  ``scripts/bench/benchmark.py --sizing`` on the machine that runs it. The defaults below are the json
+  format's figures from ``python scripts/bench/benchmark.py --lines 200000 --repeat 1 --sizing
+  --continuation --continuation-lines 500000`` (2026-12-02, commit ca91d1b, 2-core AMD EPYC, load average
+  about 4): 17.6 us of CPU a line end to end, 102.9 gzip bytes a line of the benchmark's generated file.
+  Quieter runs of the same machine gave 14.5 us, busier ones 18.3; Graviton cores differ from it and
+  real ALB files compress differently from generated ones: treat the result as an estimate, and
+  re-measure where it matters.
 """
 
 from __future__ import annotations
@@ -50,8 +55,8 @@ BYTES_PER_GB = 1_000_000_000
 FILE_INTERVAL_SECONDS = 300
 
 # Measured end to end (S3 -> parse -> json -> gzip -> POST to a local receiver), see the module docstring.
-DEFAULT_LINES_PER_CPU_SECOND = 98_000.0
-DEFAULT_COMPRESSED_BYTES_PER_LINE = 60.0
+DEFAULT_LINES_PER_CPU_SECOND = 57_000.0
+DEFAULT_COMPRESSED_BYTES_PER_LINE = 103.0
 
 
 def cpu_share(memory_mb: int) -> float:
