@@ -2,7 +2,8 @@
 
     python scripts/bench/benchmark.py                      # 1,000,000 lines, 3 runs each (make bench)
     python scripts/bench/benchmark.py --lines 100000 --repeat 1 --memory-check --json build/bench/out.json
-    python scripts/bench/benchmark.py --lines 200000 --repeat 3 --sizing --json build/bench/sizing.json
+    python scripts/bench/benchmark.py --lines 200000 --repeat 1 --sizing --continuation \
+        --continuation-lines 500000 --json build/bench/continuation.json       # README, Sizing and cost
 
 Contenders, each in its own process reading the same generated `.log.gz` (scripts/bench/bench_loggen.py):
   floor     gunzip and split into lines, nothing else: no parser can be faster than this
@@ -15,7 +16,10 @@ plus the forwarder's gzip choices end to end (zlib 1 and 6, ISA-L 1 when install
 format (OUTPUT_FORMAT) on the same file, each answered as its intake answers, and with --memory-check a
 ~1 GiB uncompressed object generated on the fly and streamed through the pipeline. With --sizing, each
 format's CPU time in those end-to-end runs becomes seconds and dollars per GB of logs at several Lambda
-memory sizes (forwarder/sizing.py's model, its sources named in the report).
+memory sizes (forwarder/sizing.py's model, its sources named in the report). With --continuation, one
+file is forwarded by the real handler, with moto S3 and SQS and the stack's work queue, on a simulated
+deadline at the template's default memory, over as many invocations as it takes
+(scripts/bench/bench_continuation.py).
 
 Peak memory is each process's own maximum resident set size (os.wait4 returns that child's rusage).
 Throughput is lines (and uncompressed MB, 10^6 bytes) per second of wall time, start-up included; the
