@@ -69,7 +69,8 @@ Announced = ObjectRef | LogsBatch | WorkItem
 class Message:
     """What succeeds or fails as a whole: one SQS message, or the whole event otherwise.
 
-    ``objects`` are the units it announces: S3 objects, or the CloudWatch Logs batch of a subscription.
+    ``objects`` are the units it announces: S3 objects, the CloudWatch Logs batch of a subscription, or
+    work items (an S3 object version to forward from a line on).
     """
 
     objects: tuple[Announced, ...]

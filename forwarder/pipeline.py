@@ -250,7 +250,8 @@ def _deliver(
             f"stopped before sending lines {first_line}-{first_line + batch.records - 1} of {uri}: "
             f"{max(left, 0):.1f}s left in the invocation, {needed:g}s needed for one attempt "
             f"(HTTP_TIMEOUT_SECONDS + margin). {stats.records_sent} records were sent; the retry resends "
-            "the object with the same event_ids. Raise the function timeout or lower HTTP_TIMEOUT_SECONDS"
+            f"the object from line {stats.start_line} with the same event_ids. Raise the function timeout "
+            "or lower HTTP_TIMEOUT_SECONDS"
         )
     if sender.config.test_mode:
         body = batch.compress(sender.config.compression_level)
