@@ -11,6 +11,7 @@ import itertools
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -207,6 +208,19 @@ def test_continuation_delivers_every_line_once_along_a_consistent_chain(
     report = completed.stdout.split("### Continuation: a file larger than one invocation", 1)[1]
     assert f"{DEFAULT_MEMORY_MB:,} MB" in report and "scaled down 2000 times" in report
     assert sum(line.startswith("| ") for line in report.splitlines()) == len(run["invocations"]) + 1
+
+
+def test_the_simulated_deadline_runs_on_cpu_time_over_the_share_times_the_speedup() -> None:
+    continuation = load_script("bench/bench_continuation")
+    context = continuation.SimulatedContext(300.0, 0.5, 10.0, "request-1")
+    past = continuation.SimulatedContext(1.0, 1.0, 1e6, "request-2")
+    started = time.thread_time()
+    while time.thread_time() - started < 0.05:  # spend some CPU; a sleep would not move the clock
+        sum(range(1000))
+    used = context.seconds_used()
+    assert used >= (time.thread_time() - started) * 20 * 0.9 > 0
+    assert context.get_remaining_time_in_millis() <= (300.0 - used) * 1000
+    assert past.get_remaining_time_in_millis() == 0  # never negative, as Lambda's context
 
 
 def test_memory_sizes_are_lambdas(capsys: pytest.CaptureFixture[str]) -> None:
