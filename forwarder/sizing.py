@@ -7,8 +7,13 @@ The model is deliberately small, and every input is named with where it comes fr
 - duration is billed per GB-second: arm64, first pricing tier, US East (N. Virginia),
   USD 0.0000133334 per GB-second, and USD 0.20 per million requests (aws.amazon.com/lambda/pricing);
 - how many lines one CPU-second forwards, and how many compressed bytes a line takes, are measured by
-  ``scripts/bench/benchmark.py --sizing`` on the machine that runs it (the defaults below are such a run;
-  Graviton cores differ from the machine's, so treat the result as an estimate, and re-measure).
+  ``scripts/bench/benchmark.py --sizing`` on the machine that runs it. The defaults below are the json
+  format's figures from ``python scripts/bench/benchmark.py --lines 200000 --repeat 1 --sizing
+  --continuation --continuation-lines 500000`` (2026-12-02, commit ca91d1b, 2-core AMD EPYC, load average
+  about 4): 17.6 us of CPU a line end to end, 102.9 gzip bytes a line of the benchmark's generated file.
+  Quieter runs of the same machine gave 14.5 us, busier ones 18.3; Graviton cores differ from it and
+  real ALB files compress differently from generated ones: treat the result as an estimate, and
+  re-measure where it matters.
 """
 
 from __future__ import annotations
@@ -18,12 +23,20 @@ from dataclasses import dataclass
 
 __all__ = [
     "ARM64_PRICE_PER_GB_SECOND",
+    "BYTES_PER_GB",
+    "CPU_SOURCE",
+    "DEFAULT_MEMORY_MB",
+    "FILE_INTERVAL_SECONDS",
     "MB_PER_VCPU",
     "PRICE_PER_REQUEST",
+    "PRICING_SOURCE",
     "Estimate",
+    "busiest_node",
     "cpu_share",
+    "duration_cost",
     "estimate",
     "lines_in",
+    "per_gb",
 ]
 
 MB_PER_VCPU = 1769
@@ -33,10 +46,17 @@ ARM64_PRICE_PER_GB_SECOND = 0.0000133334
 PRICE_PER_REQUEST = 0.20 / 1_000_000
 PRICING_SOURCE = "aws.amazon.com/lambda/pricing (arm64, first tier, us-east-1)"
 CPU_SOURCE = "Lambda Developer Guide: 1,769 MB = 1 vCPU"
+# ForwarderMemorySize's default in templates/onboarding.yaml, chosen from the benchmark's sizing table
+# (README, "Sizing and cost"); a contract test keeps the two equal.
+DEFAULT_MEMORY_MB = 1024
+# A GB of logs is 10^9 bytes, as S3 counts a bucket's size; a GB of memory in the price is 1,024 MB.
+BYTES_PER_GB = 1_000_000_000
+# ELB writes one log file per load balancer node every 5 minutes (ELB User Guide, "Access log files").
+FILE_INTERVAL_SECONDS = 300
 
 # Measured end to end (S3 -> parse -> json -> gzip -> POST to a local receiver), see the module docstring.
-DEFAULT_LINES_PER_CPU_SECOND = 98_000.0
-DEFAULT_COMPRESSED_BYTES_PER_LINE = 60.0
+DEFAULT_LINES_PER_CPU_SECOND = 57_000.0
+DEFAULT_COMPRESSED_BYTES_PER_LINE = 103.0
 
 
 def cpu_share(memory_mb: int) -> float:
@@ -44,6 +64,11 @@ def cpu_share(memory_mb: int) -> float:
     if not MIN_MEMORY_MB <= memory_mb <= MAX_MEMORY_MB:
         raise ValueError(f"Lambda memory is {MIN_MEMORY_MB} to {MAX_MEMORY_MB} MB, not {memory_mb}")
     return min(memory_mb / MB_PER_VCPU, 1.0)
+
+
+def duration_cost(seconds: float, memory_mb: int) -> float:
+    """What ``seconds`` of billed duration at ``memory_mb`` cost, whatever the function did meanwhile."""
+    return seconds * memory_mb / 1024 * ARM64_PRICE_PER_GB_SECOND
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +114,7 @@ def estimate(
     invocations = objects * max(1, math.ceil(per_object / timeout_seconds)) if objects else 0
     # Objects are spread over `concurrency` invocations at a time; one object is never split across them.
     wall = max(seconds / concurrency, per_object) if objects else 0.0
-    cost = seconds * memory_mb / 1024 * ARM64_PRICE_PER_GB_SECOND + invocations * PRICE_PER_REQUEST
+    cost = duration_cost(seconds, memory_mb) + invocations * PRICE_PER_REQUEST
     return Estimate(
         memory_mb=memory_mb,
         concurrency=concurrency,
@@ -100,6 +125,37 @@ def estimate(
         invocations=invocations,
         cost_usd=cost,
     )
+
+
+def per_gb(
+    *,
+    memory_mb: int,
+    lines_per_cpu_second: float,
+    bytes_per_line: float,
+    lines_per_object: int,
+    timeout_seconds: float = 300.0,
+) -> Estimate:
+    """Seconds and dollars to forward one GB of logs, in objects of ``lines_per_object`` lines.
+
+    Which GB is the caller's: ``bytes_per_line`` counted in gzip'd bytes gives a GB of log files as S3
+    stores them, counted uncompressed a GB of log text.
+    """
+    if bytes_per_line <= 0 or lines_per_object < 1:
+        raise ValueError("bytes per line must be positive and an object holds at least one line")
+    lines = round(BYTES_PER_GB / bytes_per_line)
+    return estimate(
+        lines=lines,
+        objects=math.ceil(lines / lines_per_object),
+        memory_mb=memory_mb,
+        lines_per_cpu_second=lines_per_cpu_second,
+        timeout_seconds=timeout_seconds,
+    )
+
+
+def busiest_node(*, memory_mb: int, lines_per_cpu_second: float, timeout_seconds: float = 300.0) -> float:
+    """Requests per second of the busiest load balancer node whose 5-minute file one invocation finishes."""
+    lines = lines_per_cpu_second * cpu_share(memory_mb) * timeout_seconds
+    return lines / FILE_INTERVAL_SECONDS
 
 
 def lines_in(compressed_bytes: int, *, bytes_per_line: float = DEFAULT_COMPRESSED_BYTES_PER_LINE) -> int:

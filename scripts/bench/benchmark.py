@@ -2,6 +2,8 @@
 
     python scripts/bench/benchmark.py                      # 1,000,000 lines, 3 runs each (make bench)
     python scripts/bench/benchmark.py --lines 100000 --repeat 1 --memory-check --json build/bench/out.json
+    python scripts/bench/benchmark.py --lines 200000 --repeat 1 --sizing --continuation \
+        --continuation-lines 500000 --json build/bench/continuation.json       # README, Sizing and cost
 
 Contenders, each in its own process reading the same generated `.log.gz` (scripts/bench/bench_loggen.py):
   floor     gunzip and split into lines, nothing else: no parser can be faster than this
@@ -12,7 +14,12 @@ Contenders, each in its own process reading the same generated `.log.gz` (script
 plus the forwarder's gzip choices end to end (zlib 1 and 6, ISA-L 1 when installed), the forwarder at a
 10x smaller input (streaming: peak memory should not grow with the input), end to end once per output
 format (OUTPUT_FORMAT) on the same file, each answered as its intake answers, and with --memory-check a
-~1 GiB uncompressed object generated on the fly and streamed through the pipeline.
+~1 GiB uncompressed object generated on the fly and streamed through the pipeline. With --sizing, each
+format's CPU time in those end-to-end runs becomes seconds and dollars per GB of logs at several Lambda
+memory sizes (forwarder/sizing.py's model, its sources named in the report). With --continuation, one
+file is forwarded by the real handler, with moto S3 and SQS and the stack's work queue, on a simulated
+deadline at the template's default memory, over as many invocations as it takes
+(scripts/bench/bench_continuation.py).
 
 Peak memory is each process's own maximum resident set size (os.wait4 returns that child's rusage).
 Throughput is lines (and uncompressed MB, 10^6 bytes) per second of wall time, start-up included; the
@@ -48,12 +55,14 @@ sys.path.append(str(Path(__file__).resolve().parents[2]))
 
 import bench_loggen
 
+from forwarder import sizing
 from forwarder.destinations import OUTPUT_FORMATS
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 CONTENDERS = HERE / "bench_contenders.py"
 RECEIVER = HERE / "bench_receiver.py"
+CONTINUATION = HERE / "bench_continuation.py"
 DEFAULT_CACHE = REPO / "build" / "bench"
 
 # The issue's aims: parse >= 2.5x the straightforward parser; end to end >= 1.5x its parse-only rate.
@@ -412,7 +421,8 @@ def _benchmark(args: argparse.Namespace, code: dict[str, Any], code_dir: Path) -
             **{k: v for k, v in run.result.items() if k != "stderr"},
         }
 
-    return _results(
+    continuation = _continuation(args, info, env, code_dir, progress) if args.continuation else None
+    results = _results(
         args=args,
         machine=machine,
         info=info,
@@ -427,6 +437,55 @@ def _benchmark(args: argparse.Namespace, code: dict[str, Any], code_dir: Path) -
         total_seconds=time.perf_counter() - started,
         code=code,
     )
+    if args.sizing:
+        results["sizing"] = sizing_table(
+            formats, info, args.memory_sizes, args.forwarder_timeout, args.answer_ms / 1000
+        )
+    if continuation is not None:
+        results["continuation"] = continuation
+    return results
+
+
+def _continuation(
+    args: argparse.Namespace,
+    info: bench_loggen.LogFile,
+    env: dict[str, str],
+    code_dir: Path,
+    progress: Any,
+) -> dict[str, Any]:
+    """One file through the handler at the template's default memory, invocation after invocation."""
+    lines = args.continuation_lines or info.lines
+    log = info if lines == info.lines else bench_loggen.ensure_log_file(args.cache_dir, lines, args.seed)[0]
+    progress(
+        f"  continuation: {lines} lines at {sizing.DEFAULT_MEMORY_MB} MB, clock {args.continuation_speedup}x"
+    )
+    argv = [
+        sys.executable,
+        str(CONTINUATION),
+        str(log.path),
+        "--result",
+        "{result}",
+        "--memory-mb",
+        str(sizing.DEFAULT_MEMORY_MB),
+        "--timeout",
+        str(args.forwarder_timeout),
+        "--speedup",
+        str(args.continuation_speedup),
+    ]
+    run = run_child(argv, stdout_to_null=True, timeout=args.child_timeout, env=env, cwd=code_dir)
+    result = {k: v for k, v in run.result.items() if k != "stderr"}
+    if not Path(result["forwarder_file"]).resolve().is_relative_to(code_dir.resolve()):
+        raise BenchmarkError(f"the continuation run imported the forwarder from {result['forwarder_file']}")
+    result["gzip_bytes"] = log.gzip_bytes
+    result["met"] = (
+        len(result["invocations"]) > 1
+        and result["records_received"] == result["distinct_event_ids"] == log.lines == result["lines"]
+        and result["duplicate_event_ids"] == 0
+        and result["event_ids_as_uncut"]
+        and result["dead_letters"] == 0
+        and result["bad_bodies"] == 0
+    )
+    return result
 
 
 def _progress(args: argparse.Namespace) -> Any:
@@ -583,11 +642,226 @@ def _format_rows(
     return rows
 
 
+# --- sizing: seconds and dollars per GB of logs at Lambda memory sizes -------------------------------------
+
+SIZING_MEMORY_MB = (128, 256, 512, 1024, 1769, 3008)
+
+
+def sizing_table(
+    formats: list[Contender],
+    info: bench_loggen.LogFile,
+    memory_sizes: tuple[int, ...],
+    timeout_seconds: float,
+    answer_seconds: float,
+) -> dict[str, Any]:
+    """Each format's CPU-seconds per line, from its end-to-end runs, priced at each memory size.
+
+    The least CPU time of a format's runs is taken: other load on the machine only ever adds to it.
+    ``answer_seconds`` is a wait for each request's answer, billed but not CPU: its cost is given apart.
+    """
+    gzip_per_line = info.gzip_bytes / info.lines
+    raw_per_line = info.raw_bytes / info.lines
+    rows = []
+    for contender in formats:
+        cpu = min(run.result["pipeline_cpu_seconds"] for run in contender.runs)
+        rate = info.lines / cpu
+        best = contender.best().result
+        requests_per_gb = best["requests"] / info.gzip_bytes * sizing.BYTES_PER_GB
+        cells = []
+        for memory in memory_sizes:
+            gzip_gb, raw_gb = (
+                sizing.per_gb(
+                    memory_mb=memory,
+                    lines_per_cpu_second=rate,
+                    bytes_per_line=per_line,
+                    lines_per_object=info.lines,
+                    timeout_seconds=timeout_seconds,
+                )
+                for per_line in (gzip_per_line, raw_per_line)
+            )
+            busiest = sizing.busiest_node(
+                memory_mb=memory, lines_per_cpu_second=rate, timeout_seconds=timeout_seconds
+            )
+            cells.append(
+                {
+                    "memory_mb": memory,
+                    "seconds_per_gb_gzip": round(gzip_gb.function_seconds, 1),
+                    "usd_per_gb_gzip": round(gzip_gb.cost_usd, 6),
+                    "usd_per_gb_gzip_waiting": round(
+                        gzip_gb.cost_usd + sizing.duration_cost(requests_per_gb * answer_seconds, memory), 6
+                    ),
+                    "seconds_per_gb_raw": round(raw_gb.function_seconds, 1),
+                    "usd_per_gb_raw": round(raw_gb.cost_usd, 6),
+                    "busiest_node_requests_per_second": round(busiest),
+                }
+            )
+        rows.append(
+            {
+                "format": best["output_format"],
+                "pipeline_cpu_seconds": cpu,
+                "lines_per_cpu_second": round(rate),
+                "cpu_us_per_line": round(cpu / info.lines * 1e6, 2),
+                "peak_rss_mib": round(contender.peak_rss_mib(), 1),
+                # Each request is one wait for the endpoint's answer, billed at the memory size.
+                "requests_per_gb_gzip": round(requests_per_gb),
+                "sizes": cells,
+            }
+        )
+    return {
+        "memory_mb": list(memory_sizes),
+        "cpu_share": [round(sizing.cpu_share(memory), 3) for memory in memory_sizes],
+        "cpu_source": sizing.CPU_SOURCE,
+        "pricing_source": sizing.PRICING_SOURCE,
+        "price_per_gb_second": sizing.ARM64_PRICE_PER_GB_SECOND,
+        "price_per_request": sizing.PRICE_PER_REQUEST,
+        "timeout_seconds": timeout_seconds,
+        "answer_seconds": answer_seconds,
+        "file_interval_seconds": sizing.FILE_INTERVAL_SECONDS,
+        "gb": "10^9 bytes: *_gzip of gzip'd log files as S3 stores them, *_raw of uncompressed log text",
+        "lines_per_object": info.lines,
+        "gzip_bytes_per_line": round(gzip_per_line, 1),
+        "raw_bytes_per_line": round(raw_per_line, 1),
+        "rows": rows,
+    }
+
+
 # --- the report ------------------------------------------------------------------------------------------
 
 
 def _mb(value: int) -> str:
     return f"{value / 1e6:,.1f} MB"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A Markdown table: the first column left-aligned, the others right-aligned."""
+    return [
+        "| " + " | ".join(header) + " |",
+        "|---|" + "---:|" * (len(header) - 1),
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
+
+
+def render_sizing(table: dict[str, Any], data: dict[str, Any]) -> list[str]:
+    """The sizing section: per format, USD and seconds per GB of gzip'd logs at each memory size."""
+    sizes = [
+        f"{memory:,} MB ({share:.2f} vCPU)"
+        for memory, share in zip(table["memory_mb"], table["cpu_share"], strict=True)
+    ]
+    ratio = table["raw_bytes_per_line"] / table["gzip_bytes_per_line"]
+    answer_ms = table["answer_seconds"] * 1000
+    out = [
+        "",
+        "### Sizing and cost",
+        "",
+        "Each format's CPU time in forward_object in its end-to-end runs above (the least of its runs; "
+        "time.process_time, so start-up and other processes on the machine are left out; the receiver runs "
+        "in its own process), priced for Lambda by forwarder/sizing.py. CPU: a memory size buys "
+        f"memory / {sizing.MB_PER_VCPU:,} of one vCPU, at most one, as the forwarder is one thread; source: "
+        f"{table['cpu_source']}. Price: USD {table['price_per_gb_second']:.10f} per GB-second and USD "
+        f"{table['price_per_request'] * 1e6:.2f} per million requests, one request per object of this "
+        f"file's size ({table['lines_per_object']:,} lines, {_mb(data['gzip_bytes'])} gzip); source: "
+        f"{table['pricing_source']}. ForwarderTimeout {table['timeout_seconds']:.0f} s.",
+        "",
+        f"A GB here is 10^9 bytes of gzip'd log files, as S3 stores them ({table['gzip_bytes_per_line']:.1f} "
+        f"bytes a line in this file); a GB of uncompressed log text ({table['raw_bytes_per_line']:.1f} bytes "
+        f"a line) costs {1 / ratio:.2f} times as much (both are in the JSON). Measured on this machine's "
+        "CPU, not on Lambda's Graviton: an estimate, to re-measure where it matters.",
+    ]
+    for title, key in (
+        ("USD per GB of gzip'd logs, CPU only (the floor):", "usd_per_gb_gzip"),
+        (
+            f"USD per GB of gzip'd logs when each request also waits {answer_ms:,.0f} ms for its answer "
+            "(billed at the memory size, not CPU; requests per GB below):",
+            "usd_per_gb_gzip_waiting",
+        ),
+    ):
+        rows = [[row["format"], *(f"{cell[key]:.5f}" for cell in row["sizes"])] for row in table["rows"]]
+        out += ["", title, "", *_table(["format", *sizes], rows)]
+    seconds_rows = [
+        [
+            row["format"],
+            *(f"{cell['seconds_per_gb_gzip']:,.0f}" for cell in row["sizes"]),
+            f"{row['cpu_us_per_line']:.1f}",
+            f"{row['peak_rss_mib']:.0f}",
+            f"{row['requests_per_gb_gzip']:,}",
+        ]
+        for row in table["rows"]
+    ]
+    out += [
+        "",
+        "Seconds per GB of gzip'd logs (billed duration, CPU only), with what was measured: CPU per line, "
+        "peak RSS, and requests per GB (the batches the format's limits cut):",
+        "",
+        *_table(["format", *sizes, "CPU us/line", "peak RSS MiB", "requests/GB"], seconds_rows),
+    ]
+    node_rows = [
+        [row["format"], *(f"{cell['busiest_node_requests_per_second']:,}" for cell in row["sizes"])]
+        for row in table["rows"]
+    ]
+    out += [
+        "",
+        f"The busiest load balancer node (requests per second) whose {table['file_interval_seconds'] // 60}-"
+        f"minute log file one {table['timeout_seconds']:.0f} s invocation finishes (CPU only):",
+        "",
+        *_table(["format", *sizes], node_rows),
+    ]
+    return out
+
+
+def render_continuation(run: dict[str, Any]) -> list[str]:
+    """The continuation section: the chain of invocations one file took, and whether every line came once."""
+    share, speedup = run["cpu_share"], run["speedup"]
+    out = [
+        "",
+        "### Continuation: a file larger than one invocation",
+        "",
+        f"{run['lines']:,} lines ({_mb(run['gzip_bytes'])} gzip) through forwarder.handler.handler, with "
+        "moto S3 and SQS in the same process: S3 notifies a queue, the stack's work queue (its redrive "
+        "policy as the template sets it) takes what an invocation hands on, and the script plays the event "
+        f"source mappings. The function has ForwarderMemorySize's default, {run['memory_mb']:,} MB "
+        f"({share:.2f} vCPU), and a {run['timeout_seconds']:.0f} s timeout, on a simulated deadline: an "
+        f"invocation's clock is its CPU time divided by {share:.3f} and multiplied by {speedup:g}, the "
+        f"timeout scaled down {speedup:g} times so that the run is short. This file meets its deadlines as a "
+        f"file of {run['lines'] * speedup:,.0f} lines would on Lambda at that memory, at this machine's "
+        "speed; waiting for the receiver does not move the clock (CPU-bound, as the sizing model).",
+        "",
+    ]
+    rows = [
+        [
+            str(number),
+            f"{row['invocation']}",
+            f"{row['start_line']:,}",
+            f"{row['continued_at']:,}" if row["continued_at"] else "-",
+            f"{row['records_sent']:,}",
+            f"{row['cpu_seconds']:.2f}",
+            f"{row['simulated_seconds']:.0f}",
+            row["outcome"],
+        ]
+        for number, row in enumerate(run["invocations"], start=1)
+    ]
+    out += _table(
+        [
+            "run",
+            "invocation of the chain",
+            "from line",
+            "handed on at",
+            "records sent",
+            "CPU s",
+            "simulated s",
+            "outcome",
+        ],
+        rows,
+    )
+    out += [
+        "",
+        f"{len(run['invocations'])} invocations; the receiver got {run['records_received']:,} records with "
+        f"{run['distinct_event_ids']:,} distinct event_ids ({run['duplicate_event_ids']:,} duplicates), "
+        f"{'the same as' if run['event_ids_as_uncut'] else 'NOT the same as'} a run that reads the file in "
+        f"one go; {run['dead_letters']} items in the dead-letter queue; {run['wall_seconds']:.1f} s wall "
+        "time. Every line delivered exactly once over several invocations: "
+        f"{'met' if run['met'] else 'NOT met'}.",
+    ]
+    return out
 
 
 def render(results: dict[str, Any]) -> str:
@@ -755,6 +1029,10 @@ def render(results: dict[str, Any]) -> str:
             f"aim: cost at most {verdict['format_cost_aim']:.0%}): "
             f"{'met' if row['met'] else 'NOT met'}."
         )
+    if results.get("sizing"):
+        out += render_sizing(results["sizing"], data)
+    if results.get("continuation"):
+        out += render_continuation(results["continuation"])
     return "\n".join(out) + "\n"
 
 
@@ -769,6 +1047,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--cache-dir", type=Path, default=DEFAULT_CACHE, help="generated files are kept here (build/bench)")
     add("--memory-check", action="store_true", help="also stream a ~1 GiB object (see --memory-mb)")
     add("--memory-mb", type=_positive, default=1024, help="memory check size in MiB (default 1024)")
+    add("--sizing", action="store_true", help="also price each format per GB at Lambda memory sizes")
+    add(
+        "--memory-sizes",
+        type=_memory_sizes,
+        default=SIZING_MEMORY_MB,
+        help="--sizing: Lambda memory sizes in MB, comma-separated (default 128,256,512,1024,1769,3008)",
+    )
+    add("--forwarder-timeout", type=float, default=300.0, help="--sizing: ForwarderTimeout (default 300)")
+    add("--continuation", action="store_true", help="also forward one file over several invocations")
+    add("--continuation-lines", type=_positive, help="--continuation: lines of its file (default --lines)")
+    add(
+        "--continuation-speedup",
+        type=float,
+        default=100.0,
+        help="--continuation: how many times faster than CPU time the invocation's clock runs (default 100)",
+    )
+    add("--answer-ms", type=float, default=100.0, help="--sizing: an endpoint's answer time (default 100)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
     parser.add_argument("--child-timeout", type=float, default=3600.0, help="seconds before a run is killed")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
@@ -780,6 +1075,16 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
+
+
+def _memory_sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+        for memory in sizes:
+            sizing.cpu_share(memory)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return sizes
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -371,11 +371,17 @@ def test_reserved_concurrency_is_set_only_when_asked(
 
 def test_forwarder_size_and_timeout_come_from_parameters() -> None:
     props = stack(IngestEndpoint=ENDPOINT).properties("ForwarderFunction")
-    assert (props["MemorySize"], props["Timeout"]) == ("256", "300")
-    props = stack(IngestEndpoint=ENDPOINT, ForwarderMemorySize="1024", ForwarderTimeout="900").properties(
+    assert (props["MemorySize"], props["Timeout"]) == ("1024", "300")
+    props = stack(IngestEndpoint=ENDPOINT, ForwarderMemorySize="1769", ForwarderTimeout="900").properties(
         "ForwarderFunction"
     )
-    assert (props["MemorySize"], props["Timeout"]) == ("1024", "900")
+    assert (props["MemorySize"], props["Timeout"]) == ("1769", "900")
+
+
+def test_forwarder_memory_default_is_the_one_the_sizing_model_and_benchmark_use() -> None:
+    from forwarder.sizing import DEFAULT_MEMORY_MB
+
+    assert str(load_template()["Parameters"]["ForwarderMemorySize"]["Default"]) == str(DEFAULT_MEMORY_MB)
 
 
 def test_failed_events_go_to_an_encrypted_dead_letter_queue() -> None:

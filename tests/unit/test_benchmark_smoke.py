@@ -7,9 +7,11 @@ directly, because a benchmark against a broken baseline or on the wrong input wo
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,7 @@ BENCH = REPO / "scripts" / "bench"
 
 loggen = load_script("bench/bench_loggen")
 contenders = load_script("bench/bench_contenders")
+benchmark = load_script("bench/benchmark")
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +43,12 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Comp
             "--memory-check",
             "--memory-mb",
             "2",
+            "--sizing",
+            "--continuation",
+            "--continuation-lines",
+            "12000",
+            "--continuation-speedup",
+            "2000",
             "--json",
             str(out),
             "--quiet",
@@ -136,6 +145,89 @@ def test_every_output_format_runs_end_to_end_on_the_same_file(
     verdicts = [line for line in completed.stdout.splitlines() if line.startswith("- Format ")]
     assert len(verdicts) == len(OUTPUT_FORMATS)
     assert "formats_met" in results["verdict"]
+
+
+def test_sizing_prices_every_format_at_each_memory_size(
+    smoke_run: tuple[subprocess.CompletedProcess[str], dict],
+) -> None:
+    """Below one vCPU the cost per GB stays and the time falls; above it the cost rises and the time stays."""
+    from forwarder.destinations import OUTPUT_FORMATS
+
+    completed, results = smoke_run
+    assert completed.returncode == 0, completed.stderr
+    table = results["sizing"]
+    assert table["memory_mb"] == [128, 256, 512, 1024, 1769, 3008]
+    assert table["cpu_share"][-2:] == [1.0, 1.0]
+    assert [row["format"] for row in table["rows"]] == list(OUTPUT_FORMATS)
+    report = completed.stdout.split("### Sizing and cost", 1)[1]
+    assert table["cpu_source"] in report and table["pricing_source"] in report
+    for row in table["rows"]:
+        assert row["lines_per_cpu_second"] > 0 and row["peak_rss_mib"] > 0 and row["requests_per_gb_gzip"] > 0
+        cells = {cell["memory_mb"]: cell for cell in row["sizes"]}
+        seconds = [cells[memory]["seconds_per_gb_gzip"] for memory in (128, 256, 512, 1024, 1769)]
+        assert seconds == sorted(seconds, reverse=True) and seconds[0] > seconds[-1], row["format"]
+        assert cells[3008]["seconds_per_gb_gzip"] == cells[1769]["seconds_per_gb_gzip"]
+        assert cells[128]["usd_per_gb_gzip"] == pytest.approx(cells[1769]["usd_per_gb_gzip"], rel=1e-3)
+        # Above it, the same seconds billed at more GB: the difference is the extra memory's GB-seconds.
+        extra = cells[3008]["usd_per_gb_gzip"] - cells[1769]["usd_per_gb_gzip"]
+        seconds_at_one_vcpu = cells[1769]["seconds_per_gb_gzip"]
+        assert extra == pytest.approx(
+            seconds_at_one_vcpu * (3008 - 1769) / 1024 * table["price_per_gb_second"], rel=0.01
+        )
+        # Waiting for answers is billed at the memory size: with it, the cost rises with memory throughout.
+        waiting = [cells[memory]["usd_per_gb_gzip_waiting"] for memory in table["memory_mb"]]
+        assert waiting == sorted(waiting) and waiting[0] > cells[128]["usd_per_gb_gzip"]
+        # A GB of uncompressed text holds fewer lines than a GB of gzip'd files.
+        assert cells[1024]["usd_per_gb_raw"] < cells[1024]["usd_per_gb_gzip"]
+        nodes = [cells[memory]["busiest_node_requests_per_second"] for memory in table["memory_mb"]]
+        assert nodes[0] < nodes[-2] == nodes[-1]
+        assert sum(line.startswith(f"| {row['format']} | ") for line in report.splitlines()) == 4
+    assert table["answer_seconds"] == 0.1 and "waits 100 ms for its answer" in report
+    assert "USD per GB of gzip'd logs" in report and "| 1,769 MB (1.00 vCPU) |" in report
+
+
+def test_continuation_delivers_every_line_once_along_a_consistent_chain(
+    smoke_run: tuple[subprocess.CompletedProcess[str], dict],
+) -> None:
+    """The real handler, moto S3 and SQS: however many invocations the simulated deadline made it take."""
+    from forwarder.sizing import DEFAULT_MEMORY_MB
+
+    completed, results = smoke_run
+    assert completed.returncode == 0, completed.stderr
+    run = results["continuation"]
+    assert run["memory_mb"] == DEFAULT_MEMORY_MB and run["lines"] == 12000 and run["speedup"] == 2000
+    assert run["records_received"] == run["distinct_event_ids"] == 12000
+    assert run["duplicate_event_ids"] == 0 and run["event_ids_as_uncut"] and run["dead_letters"] == 0
+    chain = [row for row in run["invocations"] if row["outcome"] != "failed"]
+    assert chain[0]["start_line"] == 1 and chain[-1]["outcome"] == "ok"
+    for before, after in itertools.pairwise(chain):
+        assert before["outcome"] == "continued" and after["start_line"] == before["continued_at"]
+        assert after["invocation"] == before["invocation"] + 1
+    assert sum(row["records_sent"] for row in chain) == 12000
+    assert isinstance(run["met"], bool)
+    report = completed.stdout.split("### Continuation: a file larger than one invocation", 1)[1]
+    assert f"{DEFAULT_MEMORY_MB:,} MB" in report and "scaled down 2000 times" in report
+    assert sum(line.startswith("| ") for line in report.splitlines()) == len(run["invocations"]) + 1
+
+
+def test_the_simulated_deadline_runs_on_cpu_time_over_the_share_times_the_speedup() -> None:
+    continuation = load_script("bench/bench_continuation")
+    context = continuation.SimulatedContext(300.0, 0.5, 10.0, "request-1")
+    past = continuation.SimulatedContext(1.0, 1.0, 1e6, "request-2")
+    started = time.thread_time()
+    while time.thread_time() - started < 0.05:  # spend some CPU; a sleep would not move the clock
+        sum(range(1000))
+    used = context.seconds_used()
+    assert used >= (time.thread_time() - started) * 20 * 0.9 > 0
+    assert context.get_remaining_time_in_millis() <= (300.0 - used) * 1000
+    assert past.get_remaining_time_in_millis() == 0  # never negative, as Lambda's context
+
+
+def test_memory_sizes_are_lambdas(capsys: pytest.CaptureFixture[str]) -> None:
+    assert benchmark.parse_args(["--memory-sizes", "128,10240"]).memory_sizes == (128, 10240)
+    with pytest.raises(SystemExit):
+        benchmark.parse_args(["--memory-sizes", "64,256"])
+    assert "128 to 10240 MB, not 64" in capsys.readouterr().err
 
 
 def test_generated_file_is_deterministic_and_cached(tmp_path: Path) -> None:

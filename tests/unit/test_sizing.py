@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from forwarder.sizing import ARM64_PRICE_PER_GB_SECOND, PRICE_PER_REQUEST, cpu_share, estimate
+from forwarder.sizing import (
+    ARM64_PRICE_PER_GB_SECOND,
+    PRICE_PER_REQUEST,
+    busiest_node,
+    cpu_share,
+    estimate,
+    per_gb,
+)
 
 
 def test_cpu_grows_with_memory_up_to_one_vcpu() -> None:
@@ -41,3 +48,37 @@ def test_concurrency_divides_the_time_but_not_below_one_object() -> None:
     assert many.wall_seconds == pytest.approx(100.0)
     one = estimate(lines=1_000_000, objects=1, memory_mb=1769, concurrency=10, lines_per_cpu_second=1000)
     assert one.wall_seconds == pytest.approx(1000.0)
+
+
+def test_a_gb_of_logs_is_counted_in_the_bytes_the_caller_names() -> None:
+    # 100 bytes a line: 10 million lines in 10^9 bytes, in objects of a million lines.
+    gzip_gb = per_gb(memory_mb=1769, lines_per_cpu_second=50_000, bytes_per_line=100, lines_per_object=10**6)
+    assert gzip_gb.lines == 10_000_000 and gzip_gb.objects == 10
+    assert gzip_gb.function_seconds == pytest.approx(200.0)
+    assert gzip_gb.invocations == 10
+    # The same lines uncompressed take 6 times the bytes: a GB of them is 6 times fewer lines.
+    raw_gb = per_gb(memory_mb=1769, lines_per_cpu_second=50_000, bytes_per_line=600, lines_per_object=10**6)
+    assert raw_gb.lines == round(10_000_000 / 6) and raw_gb.objects == 2
+    assert raw_gb.function_seconds == pytest.approx(200.0 / 6, rel=1e-6)
+    # A part-filled last object is still an object: 10.5 million lines in 11.
+    assert (
+        per_gb(memory_mb=1769, lines_per_cpu_second=1, bytes_per_line=100, lines_per_object=950_000).objects
+        == 11
+    )
+
+
+def test_a_gb_needs_positive_sizes() -> None:
+    with pytest.raises(ValueError, match="bytes per line"):
+        per_gb(memory_mb=1024, lines_per_cpu_second=1000, bytes_per_line=0, lines_per_object=10)
+    with pytest.raises(ValueError, match="at least one line"):
+        per_gb(memory_mb=1024, lines_per_cpu_second=1000, bytes_per_line=100, lines_per_object=0)
+
+
+def test_the_busiest_node_one_invocation_keeps_up_with() -> None:
+    # A 5-minute file within a 300 s timeout: the node may log as many lines a second as are forwarded.
+    assert busiest_node(memory_mb=1769, lines_per_cpu_second=40_000) == pytest.approx(40_000)
+    assert busiest_node(memory_mb=1024, lines_per_cpu_second=40_000) == pytest.approx(40_000 * 1024 / 1769)
+    assert busiest_node(memory_mb=1769, lines_per_cpu_second=40_000, timeout_seconds=900) == pytest.approx(
+        120_000
+    )
+    assert busiest_node(memory_mb=3008, lines_per_cpu_second=40_000) == pytest.approx(40_000)
