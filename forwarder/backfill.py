@@ -27,6 +27,7 @@ from forwarder.sizing import (
     CPU_SOURCE,
     DEFAULT_COMPRESSED_BYTES_PER_LINE,
     DEFAULT_LINES_PER_CPU_SECOND,
+    DEFAULT_MEMORY_MB,
     PRICING_SOURCE,
     cpu_share,
     estimate,
@@ -63,7 +64,6 @@ TIMEOUT_PARAMETER = "ForwarderTimeout"
 ENDPOINT_PARAMETER = "IngestEndpoint"  # the stack has a forwarder (and its queues) only when it is set
 
 DEFAULT_CONCURRENCY = 5
-DEFAULT_MEMORY_MB = 256
 DEFAULT_TIMEOUT_SECONDS = 300
 
 # SendMessageBatch takes at most 10 entries, and at most 256 KiB of message bodies in all (a work item is

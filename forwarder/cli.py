@@ -30,6 +30,7 @@ from forwarder.parsers import LOG_TYPES, ParseFunction, detect_log_type
 from forwarder.parsers.grok import GrokError, compile_grok, grok_parser
 from forwarder.reader import DEFAULT_MAX_LINE_BYTES, CorruptObjectError, Line, compression_for, iter_lines
 from forwarder.records import iter_records
+from forwarder.sizing import DEFAULT_MEMORY_MB
 from forwarder.units import object_provenance
 
 if TYPE_CHECKING:
@@ -415,7 +416,10 @@ def _add_replay_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
         "--memory-mb",
         metavar="MB",
         type=_memory_mb,
-        help="function memory, for the estimate (default: the stack's ForwarderMemorySize, else 256)",
+        help=(
+            "function memory, for the estimate "
+            f"(default: the stack's ForwarderMemorySize, else {DEFAULT_MEMORY_MB})"
+        ),
     )
     lambda_options.add_argument(
         "--no-wait",

@@ -661,7 +661,7 @@ def test_dry_run_options_override_the_stack_and_need_no_stack(
     assert "at 1769 MB (1.00 vCPU, --memory-mb) and concurrency 3 (--concurrency)" in out
 
     status, out, _ = backfill("--dry-run")
-    assert "at 256 MB (0.14 vCPU, default) and concurrency 5 (default)" in out
+    assert "at 1024 MB (0.58 vCPU, default) and concurrency 5 (default)" in out
 
 
 def test_dry_run_on_a_stack_without_the_work_queue_warns_and_still_estimates(

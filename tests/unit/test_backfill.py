@@ -374,16 +374,16 @@ def test_the_watch_redraws_one_line_on_a_terminal() -> None:
 
 def test_sizing_takes_the_options_then_the_stack_parameters_then_the_defaults() -> None:
     settings = stack(
-        {}, {"WorkQueueMaxConcurrency": "20", "ForwarderMemorySize": "1024", "ForwarderTimeout": "900"}
+        {}, {"WorkQueueMaxConcurrency": "20", "ForwarderMemorySize": "2048", "ForwarderTimeout": "900"}
     )
     assert sizing_for(settings, memory_mb=None, concurrency=None) == backfill.Sizing(
-        1024, "stack parameter ForwarderMemorySize", 20, "stack parameter WorkQueueMaxConcurrency", 900
+        2048, "stack parameter ForwarderMemorySize", 20, "stack parameter WorkQueueMaxConcurrency", 900
     )
     assert sizing_for(settings, memory_mb=512, concurrency=3) == backfill.Sizing(
         512, "--memory-mb", 3, "--concurrency", 900
     )
     assert sizing_for(None, memory_mb=None, concurrency=None) == backfill.Sizing(
-        256, "default", 5, "default", 300
+        1024, "default", 5, "default", 300
     )
 
 
