@@ -3,7 +3,8 @@
 A destination is an encoder plus a response reader; the transport, retries, deadline and counters are
 shared (forwarder.sender, forwarder.pipeline). Each one is a module with a class that has:
 
-- ``framing``: the bytes before, between and after the encoded records of one body, and ``content_type``;
+- ``framing``: the bytes before, between and after the encoded records of one body (or a function that
+  writes the body from them), and ``content_type``;
 - ``encode(record) -> bytes``: one record as it appears in the body (records are then cut into batches
   within the destination's limits, and a retry body for some of them is cut from the batch's buffer);
 - ``read_response(response, sent) -> Verdict``: every HTTP answer (2xx included, with its bounded body)
@@ -33,7 +34,7 @@ import calendar
 import functools
 import importlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Protocol
@@ -114,11 +115,17 @@ def limits_for(output_format: str) -> Limits:
 
 @dataclass(frozen=True, slots=True)
 class Framing:
-    """The bytes around and between the encoded records of one request body."""
+    """The bytes around and between the encoded records of one request body.
+
+    ``assemble``, when set, writes the body from the encoded records instead (Loki: the entries of equal
+    labels in one stream). Batches are still cut, and retry bodies cut from their buffer, by the records
+    laid out with prefix, separator and suffix, so an assembled body must not be larger than that.
+    """
 
     prefix: bytes = b""
     separator: bytes = b""
     suffix: bytes = b""
+    assemble: Callable[[Iterator[memoryview]], bytes] | None = None
 
 
 @dataclass(frozen=True, slots=True)
