@@ -79,7 +79,8 @@ def parse_labels(value: str | None) -> tuple[tuple[tuple[str, str], ...], list[s
 
 
 _PREFIX, _SUFFIX = b'{"streams":[', b"]}"
-_STREAM, _VALUES = b'{"stream":', b',"values":['
+_STREAM, _VALUES, _END = b'{"stream":', b',"values":[', b"]}"
+_LOOK = 256  # bytes of an entry searched for the end of its labels first
 _MAX_CACHED = 1024
 
 
@@ -87,13 +88,30 @@ def _streams(entries: Iterator[memoryview]) -> bytes:
     """The push body of these entries: one stream per label set, its values in the entries' order.
 
     An entry is ``{"stream":{labels},"values":[value]}``; its labels end at the first ``,"values":[``
-    (label names and values are JSON strings, in which a quote is always escaped)."""
-    streams: dict[bytes, list[bytes]] = {}
+    (label names and values are JSON strings, in which a quote is always escaped). An entry that starts
+    as the one before is of its stream; only the others are searched, and only at their start. Values
+    stay views of the batch's buffer until the one copy into the body: on a 1 MiB body a search through
+    each line, or a copy more, costs about as much as encoding the line."""
+    streams: dict[bytes, list[memoryview]] = {}
+    head = b""
+    values: list[memoryview] = []
     for entry in entries:
-        data = bytes(entry)
-        cut = data.index(_VALUES) + len(_VALUES)
-        streams.setdefault(data[:cut], []).append(data[cut:-2])  # without the closing "]}"
-    return _PREFIX + b",".join(head + b",".join(values) + b"]}" for head, values in streams.items()) + _SUFFIX
+        if not head or entry[: len(head)] != head:  # another label set than the entry before
+            cut = bytes(entry[:_LOOK]).find(_VALUES)
+            if cut < 0:  # labels longer than _LOOK (long constants or log group names)
+                cut = bytes(entry).index(_VALUES)
+            head = bytes(entry[: cut + len(_VALUES)])
+            values = streams.setdefault(head, [])
+        values.append(entry[len(head) : -len(_END)])
+    parts: list[bytes | memoryview] = [_PREFIX]
+    for head, values in streams.items():
+        if len(parts) > 1:
+            parts.append(b",")
+        joined: list[bytes | memoryview] = [b","] * (2 * len(values) - 1)
+        joined[::2] = values
+        parts += (head, *joined, _END)
+    parts.append(_SUFFIX)
+    return b"".join(parts)
 
 
 def _is_retryable(status: int) -> bool:
