@@ -27,7 +27,7 @@ import threading
 import time
 import zlib
 from array import array
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -209,7 +209,7 @@ class Batch:
     records (a retry of the items the intake asked for) be cut from the buffer instead of re-encoded.
     """
 
-    __slots__ = ("_buffer", "_framing", "_origin", "_starts")
+    __slots__ = ("_assembled", "_buffer", "_framing", "_origin", "_starts")
 
     def __init__(
         self, buffer: bytearray, framing: Framing, starts: array[int], origin: tuple[int, ...] | None = None
@@ -218,6 +218,7 @@ class Batch:
         self._framing = framing
         self._starts = starts  # offset of each record in the buffer
         self._origin = origin  # position of each record in the batch this one was cut from
+        self._assembled: bytes | None = None  # the body framing.assemble wrote, once asked for
 
     @property
     def records(self) -> int:
@@ -226,6 +227,9 @@ class Batch:
     @property
     def raw_bytes(self) -> int:
         """Size of the uncompressed body."""
+        assemble = self._framing.assemble
+        if assemble is not None:
+            return len(self._assembled_by(assemble))
         return len(self._buffer) + len(self._framing.suffix)
 
     @property
@@ -238,13 +242,25 @@ class Batch:
 
     def body(self) -> bytes:
         """The uncompressed request body (tests, ``parse --output-format``; sending uses ``compress``)."""
+        assemble = self._framing.assemble
+        if assemble is not None:
+            return self._assembled_by(assemble)
         return bytes(self._buffer) + self._framing.suffix
 
     def compress(self, level: int) -> bytes:
         """The gzip request body."""
         compressor = compressobj(level)
+        assemble = self._framing.assemble
+        if assemble is not None:
+            return compressor.compress(self._assembled_by(assemble)) + compressor.flush()
         suffix = self._framing.suffix
         return compressor.compress(self._buffer) + compressor.compress(suffix) + compressor.flush()
+
+    def _assembled_by(self, assemble: Callable[[Iterator[memoryview]], bytes]) -> bytes:
+        """The body ``assemble`` writes from the records, written once (each attempt compresses it)."""
+        if self._assembled is None:
+            self._assembled = assemble(self._item(position) for position in range(len(self._starts)))
+        return self._assembled
 
     def subset(self, positions: Iterable[int]) -> Batch:
         """A batch of the records at ``positions`` (in order), cut from this one's buffer."""

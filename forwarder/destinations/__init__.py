@@ -3,7 +3,8 @@
 A destination is an encoder plus a response reader; the transport, retries, deadline and counters are
 shared (forwarder.sender, forwarder.pipeline). Each one is a module with a class that has:
 
-- ``framing``: the bytes before, between and after the encoded records of one body, and ``content_type``;
+- ``framing``: the bytes before, between and after the encoded records of one body (or a function that
+  writes the body from them), and ``content_type``;
 - ``encode(record) -> bytes``: one record as it appears in the body (records are then cut into batches
   within the destination's limits, and a retry body for some of them is cut from the batch's buffer);
 - ``read_response(response, sent) -> Verdict``: every HTTP answer (2xx included, with its bounded body)
@@ -33,7 +34,7 @@ import calendar
 import functools
 import importlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Protocol
@@ -114,11 +115,17 @@ def limits_for(output_format: str) -> Limits:
 
 @dataclass(frozen=True, slots=True)
 class Framing:
-    """The bytes around and between the encoded records of one request body."""
+    """The bytes around and between the encoded records of one request body.
+
+    ``assemble``, when set, writes the body from the encoded records instead (Loki: the entries of equal
+    labels in one stream). Batches are still cut, and retry bodies cut from their buffer, by the records
+    laid out with prefix, separator and suffix, so an assembled body must not be larger than that.
+    """
 
     prefix: bytes = b""
     separator: bytes = b""
     suffix: bytes = b""
+    assemble: Callable[[Iterator[memoryview]], bytes] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,11 +288,32 @@ def fit_entry(record: dict[str, Any], encode: Callable[[dict[str, Any]], bytes],
 
 # An ELB log time: 2025-03-14T09:30:00.123456Z (ALB, NLB, CLB), seconds and the Z optional.
 _ISO_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z?")
+# "2025-03-14T09:30:00" -> its epoch seconds, for the times already read: the lines of a file share a
+# few hundred seconds, so most times need only the fraction read (a regex per line costs more than
+# encoding the line).
+_SECONDS: dict[str, int] = {}
+_MAX_SECONDS = 4096
 
 
 def line_time_ns(when: object) -> int | None:
     """Nanoseconds since the epoch of a log line's ``time`` (UTC); None when it is not an ISO 8601 time."""
-    match = _ISO_TIME.fullmatch(when) if isinstance(when, str) else None
+    if not isinstance(when, str):
+        return None
+    seconds = _SECONDS.get(when[:19])
+    if seconds is None:
+        return _read_time_ns(when)
+    rest = when[19:].removesuffix("Z")
+    if not rest:
+        return seconds * 1_000_000_000
+    fraction = rest[1:]
+    if rest[0] != "." or not 0 < len(fraction) <= 9 or not fraction.isdecimal():
+        return None
+    return seconds * 1_000_000_000 + int(fraction.ljust(9, "0"))
+
+
+def _read_time_ns(when: str) -> int | None:
+    """``line_time_ns`` of a time whose second is not cached yet (it is, after this, when valid)."""
+    match = _ISO_TIME.fullmatch(when)
     if match is None:
         return None
     year, month, day, hour, minute, second, fraction = match.groups()
@@ -294,6 +322,9 @@ def line_time_ns(when: object) -> int | None:
     except ValueError:
         return None
     seconds = start + int(minute) * 60 + int(second)
+    if len(_SECONDS) >= _MAX_SECONDS:
+        _SECONDS.clear()
+    _SECONDS[when[:19]] = seconds
     return seconds * 1_000_000_000 + int((fraction or "0").ljust(9, "0"))
 
 

@@ -1,13 +1,13 @@
 """``loki``: Grafana Loki's push API, ``POST /loki/api/v1/push`` with a JSON body.
 
-The body is ``{"streams": [{"stream": {label: value}, "values": [["<ns>", "<line>"]]}, ...]}``: each
-value a Unix epoch in nanoseconds, as a string, from the log line's time (a CloudWatch Logs event's time
-when the line has none), and the record's JSON as the
-line. Each record is one stream entry under its label set, so a retry body can be cut from the batch;
-Loki files entries under their label set, so entries of equal labels land in one stream. Labels come from
-a small, fixed set of low-cardinality names (``LOKI_LABELS``) and constants (``name=value``), never from a
-per-request field: every label combination is a stream to Loki, and per-request values would make one
-per line.
+The body is ``{"streams": [{"stream": {label: value}, "values": [["<ns>", "<line>"], ...]}, ...]}``:
+each value a Unix epoch in nanoseconds, as a string, from the log line's time (a CloudWatch Logs event's
+time when the line has none), and the record's JSON as the line. Each record is encoded as a stream entry
+of its own, so batches are cut and retry bodies cut from their buffer record by record; the body then
+holds one stream per label set, its entries in the order of the lines (``framing.assemble``). Labels
+come from a small, fixed set of low-cardinality names (``LOKI_LABELS``) and constants (``name=value``),
+never from a per-request field: every label combination is a stream to Loki, and per-request values
+would make one per line.
 
 Loki answers 204 No Content once it took the entries; 429 (ingestion rate limit) and 5xx but 501 are
 worth another try (Vector's Loki sink retries the same); other 4xx are permanent, 400 with Loki's text
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from forwarder import jsonutil
@@ -77,39 +78,90 @@ def parse_labels(value: str | None) -> tuple[tuple[tuple[str, str], ...], list[s
     return tuple(labels), problems
 
 
+_PREFIX, _SUFFIX = b'{"streams":[', b"]}"
+_STREAM, _VALUES, _END = b'{"stream":', b',"values":[', b"]}"
+_LOOK = 256  # bytes of an entry searched for the end of its labels first
+_MAX_CACHED = 1024
+
+
+def _streams(entries: Iterator[memoryview]) -> bytes:
+    """The push body of these entries: one stream per label set, its values in the entries' order.
+
+    An entry is ``{"stream":{labels},"values":[value]}``; its labels end at the first ``,"values":[``
+    (label names and values are JSON strings, in which a quote is always escaped). An entry that starts
+    as the one before is of its stream; only the others are searched, and only at their start. Values
+    stay views of the batch's buffer until the one copy into the body: on a 1 MiB body a search through
+    each line, or a copy more, costs about as much as encoding the line."""
+    streams: dict[bytes, list[memoryview]] = {}
+    head = b""
+    values: list[memoryview] = []
+    for entry in entries:
+        if not head or entry[: len(head)] != head:  # another label set than the entry before
+            cut = bytes(entry[:_LOOK]).find(_VALUES)
+            if cut < 0:  # labels longer than _LOOK (long constants or log group names)
+                cut = bytes(entry).index(_VALUES)
+            head = bytes(entry[: cut + len(_VALUES)])
+            values = streams.setdefault(head, [])
+        values.append(entry[len(head) : -len(_END)])
+    parts: list[bytes | memoryview] = [_PREFIX]
+    for head, values in streams.items():
+        if len(parts) > 1:
+            parts.append(b",")
+        joined: list[bytes | memoryview] = [b","] * (2 * len(values) - 1)
+        joined[::2] = values
+        parts += (head, *joined, _END)
+    parts.append(_SUFFIX)
+    return b"".join(parts)
+
+
 def _is_retryable(status: int) -> bool:
     return status == 429 or (500 <= status <= 599 and status != 501)
 
 
 class LokiPush:
-    """One stream entry per record inside ``{"streams":[`` ... ``]}``."""
+    """Stream entries, grouped by label set inside ``{"streams":[`` ... ``]}``."""
 
     name = "loki"
     content_type = "application/json"
-    framing = Framing(prefix=b'{"streams":[', separator=b",", suffix=b"]}")
+    framing = Framing(prefix=_PREFIX, separator=b",", suffix=_SUFFIX, assemble=_streams)
     extra_headers = ()
     accepts = "Loki's JSON push API (HTTP_ENDPOINT is https://HOST:3100/loki/api/v1/push)"
 
     def __init__(self, config: Config) -> None:
         self._labels = config.loki_labels
-        self._streams: dict[tuple[str, ...], dict[str, str]] = {}
+        self._fields = tuple(source for _, source in self._labels if not source.startswith("="))
+        self._heads: dict[tuple[Any, ...], bytes] = {}
 
     def encode(self, record: dict[str, Any]) -> bytes:
         """The record's stream entry; a line without a readable time gets the sending time."""
-        values = tuple(
-            source[1:] if source.startswith("=") else str(record.get(source) or _UNKNOWN)
-            for _, source in self._labels
-        )
-        stream = self._streams.get(values)
-        if stream is None:
-            if len(self._streams) >= 1024:
-                self._streams.clear()
-            stream = self._streams[values] = dict(zip((n for n, _ in self._labels), values, strict=True))
+        fields = tuple(map(record.get, self._fields))
+        try:
+            head = self._heads.get(fields)
+        except TypeError:  # a label field holding a list: not cached
+            head = None
+        if head is None:
+            head = self._head(fields)
         nanoseconds = record_time_ns(record)
         if nanoseconds is None:
             nanoseconds = time.time_ns()
-        line = jsonutil.dumps(record).decode("utf-8", "replace")
-        return jsonutil.dumps({"stream": stream, "values": [[str(nanoseconds), line]]})
+        line = jsonutil.dumps(jsonutil.dumps(record).decode("utf-8", "replace"))
+        return b'%s["%d",%s]]}' % (head, nanoseconds, line)
+
+    def _head(self, fields: tuple[Any, ...]) -> bytes:
+        """``{"stream":{labels},"values":[`` for these label field values (constants as configured)."""
+        given = iter(fields)
+        labels = {
+            name: source[1:] if source.startswith("=") else str(next(given) or _UNKNOWN)
+            for name, source in self._labels
+        }
+        head = _STREAM + jsonutil.dumps(labels) + _VALUES
+        try:
+            if len(self._heads) >= _MAX_CACHED:
+                self._heads.clear()
+            self._heads[fields] = head
+        except TypeError:
+            pass
+        return head
 
     def read_response(self, response: HttpResponse, sent: Batch) -> Verdict:
         """204 (any 2xx): stored; 429 and 5xx but 501: again; other answers: refused with Loki's text."""

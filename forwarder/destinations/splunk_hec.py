@@ -52,6 +52,7 @@ _REASON_CHARS = 200
 # to poll at an interval, not per event; Vector asks every 10 s).
 _ACK_FIRST_WAIT = 1.0
 _ACK_MAX_WAIT = 10.0
+_MAX_CACHED = 1024
 
 
 def settings_problems(endpoint: str, sourcetype: str, index: str | None) -> list[str]:
@@ -92,6 +93,7 @@ class SplunkHec:
         self._ack_url = ack_url(config.endpoint)
         self._sourcetype = config.splunk_sourcetype
         self._index = config.splunk_index
+        self._heads: dict[tuple[Any, ...], bytes] = {}
         # One channel per process: ack ids are numbered per channel.
         channel = str(uuid.uuid4())
         self.extra_headers: tuple[tuple[str, str], ...] = (
@@ -100,10 +102,24 @@ class SplunkHec:
 
     def encode(self, record: dict[str, Any]) -> bytes:
         """The event envelope; a line without a readable time gets HEC's receive time (no ``time``)."""
-        envelope: dict[str, Any] = {}
+        get = record.get
+        where = (get("elb"), get("s3_bucket"), get("s3_key"), get("log_group"), get("log_stream"))
+        try:
+            head = self._heads.get(where)
+        except TypeError:  # an unhashable "elb" of a JSON log line: not cached
+            head = None
+        if head is None:
+            head = self._head(record, where)
+        event = jsonutil.dumps(record)
         nanoseconds = record_time_ns(record)
-        if nanoseconds is not None:
-            envelope["time"] = round(nanoseconds / 1e9, 6)
+        if nanoseconds is None:
+            return head + event + b"}"
+        # Epoch seconds with microseconds, as a JSON number.
+        return b'%s%s,"time":%d.%06d}' % (head, event, *divmod(nanoseconds // 1000, 1_000_000))
+
+    def _head(self, record: dict[str, Any], where: tuple[Any, ...]) -> bytes:
+        """The envelope up to its event, for the records of one load balancer and file (or log stream)."""
+        envelope: dict[str, Any] = {}
         host = record.get("elb")
         if isinstance(host, str) and host:
             envelope["host"] = host
@@ -111,8 +127,14 @@ class SplunkHec:
         envelope["sourcetype"] = self._sourcetype
         if self._index:
             envelope["index"] = self._index
-        envelope["event"] = record
-        return jsonutil.dumps(envelope)
+        head = jsonutil.dumps(envelope)[:-1] + b',"event":'
+        try:
+            if len(self._heads) >= _MAX_CACHED:
+                self._heads.clear()
+            self._heads[where] = head
+        except TypeError:
+            pass
+        return head
 
     def read_response(self, response: HttpResponse, sent: Batch) -> Verdict:
         """Read HEC's answer to the events; with acks on, a 200 asks for the ack of its ``ackId``."""

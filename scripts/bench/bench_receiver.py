@@ -47,8 +47,9 @@ INTAKES: dict[str, Intake] = {
     # The action line is {"create":{"_index":..,"_id":..}}; the document after it has the event_id.
     "elasticsearch": Intake("elasticsearch", b'{"create":', _EVENT_ID),
     "splunk_hec": Intake("splunk_hec", b'{"', _EVENT_ID, answer=b'{"text":"Success","code":0}'),
-    # Each entry is one stream with one value, the record's JSON as a string (its quotes escaped).
-    "loki": Intake("loki", b'{"streams":[', b'"values":[[', status=204),
+    # Each value's line is the record's JSON as a string: its own quotes escaped once (\"event_id\":),
+    # those of its values twice, so the key is counted as in the other formats.
+    "loki": Intake("loki", b'{"streams":[', b'\\"event_id\\":', status=204),
     "datadog": Intake("datadog", b"[{", _EVENT_ID, status=202, answer=b"{}"),
     "otlp": Intake("otlp", b'{"resourceLogs":[', b'{"key":"event_id",', answer=b"{}"),
 }

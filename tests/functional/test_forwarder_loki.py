@@ -7,6 +7,7 @@ counts of the summary line.
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 from collections.abc import Iterator
@@ -73,6 +74,8 @@ def test_each_line_is_one_entry_of_a_low_cardinality_stream(
     assert {json.dumps(e["stream"], sort_keys=True) for e in entries} == {
         json.dumps({"load_balancer": LB, "log_type": "alb_access"}, sort_keys=True)
     }
+    # One stream per push: the lines of the file share their labels.
+    assert [len(json.loads(gzip.decompress(r.raw_body))["streams"]) for r in loki.requests] == [1, 1, 1]
     for entry in entries:
         assert entry["ts"] == str(line_time_ns(json.loads(entry["line"])["time"]))
     summary = summary_of(caplog)

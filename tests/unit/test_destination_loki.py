@@ -10,7 +10,7 @@ import pytest
 from forwarder.config import Config, ConfigError
 from forwarder.destinations import Framing
 from forwarder.destinations.loki import LokiPush
-from forwarder.sender import Batch, HttpResponse
+from forwarder.sender import Batch, HttpResponse, iter_batches
 
 ENDPOINT = "https://loki.example.com/loki/api/v1/push"
 
@@ -62,3 +62,26 @@ def test_429_and_5xx_but_501_are_retried(status: int, retried: bool | None) -> N
         assert verdict.delivered
     else:
         assert (verdict.retry == (0, 1), verdict.refused) == (retried, not retried)
+
+
+def test_a_body_holds_one_stream_per_label_set_with_its_entries_in_order() -> None:
+    loki = LokiPush(config())
+    lines = [("app/a/1", 1), ("app/b/2", 2), ("app/a/1", 3), (None, 4), ("app/b/2", 5), ("app/a/1", 6)]
+    records = [
+        {"time": f"2025-03-14T09:30:0{n}Z", "elb": elb, "log_type": "alb_access", "n": n} for elb, n in lines
+    ]
+    encoded = [loki.encode(dict(record)) for record in records]
+    batch = next(iter_batches(encoded, framing=loki.framing, max_records=10, max_bytes=10**6))
+    body = batch.body()
+    streams = json.loads(body)["streams"]
+    assert [
+        (s["stream"]["load_balancer"], [json.loads(v[1])["n"] for v in s["values"]]) for s in streams
+    ] == [
+        ("app/a/1", [1, 3, 6]),
+        ("app/b/2", [2, 5]),
+        ("unknown", [4]),
+    ]
+    assert streams[0]["values"][1][0] == "1741944603000000000"
+    assert batch.raw_bytes == len(body) < len(b",".join(encoded)) + len(b'{"streams":[]}')
+    retried = json.loads(batch.subset([1, 2, 4]).body())["streams"]  # a retry body, cut from the batch
+    assert [[json.loads(v[1])["n"] for v in s["values"]] for s in retried] == [[2, 5], [3]]

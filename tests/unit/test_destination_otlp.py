@@ -340,3 +340,29 @@ def test_other_log_types_use_the_semantic_conventions_too(
     _, log_record = only_log_record(record | CLOUDWATCH)
     attributes = values(log_record["attributes"])
     assert {key: attributes.get(key) for key in expected} == expected
+
+
+def test_records_of_one_key_order_with_other_values_are_each_written_as_they_are() -> None:
+    """Records are written from a template per key order and value types: a value that changes type,
+    a NUL or the text \\u0000 in a string, an int beyond int64 must still come out as that record's."""
+    rows = [  # message, duration, bytes -> the AnyValues written
+        ("plain", 5, 1, {"stringValue": "plain"}, {"intValue": "5"}, {"intValue": "1"}),
+        ("NUL \x00", 5.5, 2, {"stringValue": "NUL \x00"}, {"doubleValue": 5.5}, {"intValue": "2"}),
+        ("text \\u0000", None, 3, {"stringValue": "text \\u0000"}, None, {"intValue": "3"}),
+        ('quote "', 7, 2**63, {"stringValue": 'quote "'}, {"intValue": "7"}, {"stringValue": str(2**63)}),
+        ("", 7, -(2**63), {"stringValue": ""}, {"intValue": "7"}, {"intValue": str(-(2**63))}),
+        ("é \\", 0.25, True, {"stringValue": "é \\"}, {"doubleValue": 0.25}, {"boolValue": True}),
+    ]
+    destination = otlp()
+    items = [{"message": m, "duration": d, "bytes": b} for m, d, b, *_ in rows] * 2  # twice: templates
+    encoded = [destination.encode(item) for item in items]
+    batch = next(iter_batches(encoded, framing=destination.framing, max_records=20, max_bytes=10**6))
+    written = [
+        values(r["scopeLogs"][0]["logRecords"][0]["attributes"])
+        for r in json.loads(batch.body())["resourceLogs"]
+    ]
+    expected = [
+        {k: v for k, v in zip(("message", "duration", "bytes"), row[3:], strict=True) if v is not None}
+        for row in rows
+    ]
+    assert written == expected * 2

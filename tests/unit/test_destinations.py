@@ -9,7 +9,7 @@ import pytest
 
 from forwarder.auth import CachedCredential, PlainCredential
 from forwarder.config import Config
-from forwarder.destinations import OUTPUT_FORMATS, Rejection, Verdict, destination_for
+from forwarder.destinations import OUTPUT_FORMATS, Rejection, Verdict, destination_for, line_time_ns
 from forwarder.destinations.envelope import JsonEnvelope
 from forwarder.sender import Batch, HttpResponse, Sender, TransientDeliveryError, iter_batches
 
@@ -157,3 +157,36 @@ def test_a_verdict_may_say_how_long_to_wait_before_the_retry() -> None:
     sender.destination = ScriptedDestination(Verdict(retry=(0,), failure="busy", after=7.0), Verdict())
     sender.send(next(iter_batches([b'{"n":0}'], framing=JSON, max_records=5, max_bytes=100)))
     assert sleeps == [7.0]
+
+
+@pytest.mark.parametrize(
+    ("when", "nanoseconds"),
+    [
+        ("2025-03-14T09:30:00.123456Z", 1741944600123456000),
+        ("2025-03-14T09:30:00.123456", 1741944600123456000),
+        ("2025-03-14T09:30:00.5Z", 1741944600500000000),
+        ("2025-03-14T09:30:00.123456789Z", 1741944600123456789),
+        ("2018-12-20T02:59:40", 1545274780000000000),  # NLB: no fraction, no Z
+        ("2024-02-29T23:59:59Z", 1709251199000000000),
+        ("2025-03-14T09:30:00.1234567890Z", None),  # ten digits
+        ("2025-03-14T09:30:00.Z", None),
+        ("2025-03-14T09:30:00.12a4Z", None),
+        ("2025-03-14T09:30:00ZZ", None),
+        ("2025-03-14T09:30:00+01:00", None),
+        ("2025-02-30T09:30:00Z", None),
+        ("2025-03-14 09:30:00Z", None),
+        ("2025-03-14T09:30", None),
+        ("", None),
+        (None, None),
+        (1741944600, None),
+    ],
+)
+def test_line_times_read_as_nanoseconds(when: object, nanoseconds: int | None) -> None:
+    assert line_time_ns(when) == nanoseconds
+    assert line_time_ns(when) == nanoseconds  # the second reading comes from the cache
+
+
+def test_a_cached_second_does_not_make_a_bad_fraction_good() -> None:
+    assert line_time_ns("2025-03-14T09:30:00.1Z") == 1741944600100000000
+    assert line_time_ns("2025-03-14T09:30:00.1ZZ") is None
+    assert line_time_ns("2025-03-14T09:30:00,1Z") is None
