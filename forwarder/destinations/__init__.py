@@ -31,6 +31,7 @@ its intake takes is sent truncated and flagged (``fit_entry``), never dropped.
 from __future__ import annotations
 
 import calendar
+import contextlib
 import functools
 import importlib
 import re
@@ -286,13 +287,31 @@ def fit_entry(record: dict[str, Any], encode: Callable[[dict[str, Any]], bytes],
         room = min(len(cut) - 1, len(cut) * (limit - base) // (len(data) - base))
 
 
+class BoundedCache(dict[Any, Any]):
+    """What an encoder keeps between records (stream heads, envelope heads, index names, record shapes):
+    emptied when it holds ``limit`` entries, so it never grows with what the records hold."""
+
+    __slots__ = ("limit",)
+
+    def __init__(self, limit: int = 1024) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def keep(self, key: Any, value: Any) -> Any:
+        """Store and return ``value``; an unhashable key (a list in a field) is not stored."""
+        if len(self) >= self.limit:
+            self.clear()
+        with contextlib.suppress(TypeError):
+            self[key] = value
+        return value
+
+
 # An ELB log time: 2025-03-14T09:30:00.123456Z (ALB, NLB, CLB), seconds and the Z optional.
 _ISO_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z?")
 # "2025-03-14T09:30:00" -> its epoch seconds, for the times already read: the lines of a file share a
 # few hundred seconds, so most times need only the fraction read (a regex per line costs more than
 # encoding the line).
-_SECONDS: dict[str, int] = {}
-_MAX_SECONDS = 4096
+_SECONDS = BoundedCache(4096)
 
 
 def line_time_ns(when: object) -> int | None:
@@ -322,9 +341,7 @@ def _read_time_ns(when: str) -> int | None:
     except ValueError:
         return None
     seconds = start + int(minute) * 60 + int(second)
-    if len(_SECONDS) >= _MAX_SECONDS:
-        _SECONDS.clear()
-    _SECONDS[when[:19]] = seconds
+    _SECONDS.keep(when[:19], seconds)
     return seconds * 1_000_000_000 + int((fraction or "0").ljust(9, "0"))
 
 

@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 from forwarder import jsonutil
 from forwarder.config import ES_INDEX
-from forwarder.destinations import DELIVERED, Framing, Rejection, Verdict, short_reason, status_verdict
+from forwarder.destinations import (
+    DELIVERED,
+    BoundedCache,
+    Framing,
+    Rejection,
+    Verdict,
+    short_reason,
+    status_verdict,
+)
 
 if TYPE_CHECKING:
     from forwarder.config import Config
@@ -32,7 +40,6 @@ _ISO_HOUR = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}")
 _FORBIDDEN = frozenset('\\/*?"<>|,#: ')
 _MAX_INDEX_BYTES = 255
 _SAMPLE_HOUR = "2025-03-14T09"
-_MAX_CACHED_NAMES = 1024
 
 
 def index_problems(template: str | None) -> list[str]:
@@ -94,7 +101,7 @@ class ElasticsearchBulk:
         if config.es_index is None or index_problems(config.es_index):
             raise ValueError(f"invalid {ES_INDEX}: {'; '.join(index_problems(config.es_index))}")
         self._template = config.es_index
-        self._names: dict[str, bytes] = {}
+        self._names = BoundedCache()
 
     def encode(self, record: dict[str, Any]) -> bytes:
         """The create action and the document, dated by ``_record_time``."""
@@ -137,11 +144,9 @@ class ElasticsearchBulk:
         return _read_items(items)
 
     def _index(self, hour: str) -> bytes:
-        name = self._names.get(hour)
+        name: bytes | None = self._names.get(hour)
         if name is None:
-            if len(self._names) >= _MAX_CACHED_NAMES:
-                self._names.clear()
-            name = self._names[hour] = _render(self._template, hour).encode()
+            name = self._names.keep(hour, _render(self._template, hour).encode())
         return name
 
 

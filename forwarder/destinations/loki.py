@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from forwarder import jsonutil
 from forwarder.config import DEFAULT_LOKI_LABELS, LOKI_LABELS
-from forwarder.destinations import DELIVERED, Framing, Verdict, record_time_ns, status_verdict
+from forwarder.destinations import DELIVERED, BoundedCache, Framing, Verdict, record_time_ns, status_verdict
 
 if TYPE_CHECKING:
     from forwarder.config import Config
@@ -81,7 +81,6 @@ def parse_labels(value: str | None) -> tuple[tuple[tuple[str, str], ...], list[s
 _PREFIX, _SUFFIX = b'{"streams":[', b"]}"
 _STREAM, _VALUES, _END = b'{"stream":', b',"values":[', b"]}"
 _LOOK = 256  # bytes of an entry searched for the end of its labels first
-_MAX_CACHED = 1024
 
 
 def _streams(entries: Iterator[memoryview]) -> bytes:
@@ -130,7 +129,7 @@ class LokiPush:
     def __init__(self, config: Config) -> None:
         self._labels = config.loki_labels
         self._fields = tuple(source for _, source in self._labels if not source.startswith("="))
-        self._heads: dict[tuple[Any, ...], bytes] = {}
+        self._heads = BoundedCache()
 
     def encode(self, record: dict[str, Any]) -> bytes:
         """The record's stream entry; a line without a readable time gets the sending time."""
@@ -154,13 +153,7 @@ class LokiPush:
             name: source[1:] if source.startswith("=") else str(next(given) or _UNKNOWN)
             for name, source in self._labels
         }
-        head = _STREAM + jsonutil.dumps(labels) + _VALUES
-        try:
-            if len(self._heads) >= _MAX_CACHED:
-                self._heads.clear()
-            self._heads[fields] = head
-        except TypeError:
-            pass
+        head: bytes = self._heads.keep(fields, _STREAM + jsonutil.dumps(labels) + _VALUES)
         return head
 
     def read_response(self, response: HttpResponse, sent: Batch) -> Verdict:

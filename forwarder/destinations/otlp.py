@@ -35,6 +35,7 @@ import forwarder
 from forwarder import jsonutil
 from forwarder.destinations import (
     DELIVERED,
+    BoundedCache,
     Framing,
     Rejection,
     Verdict,
@@ -139,18 +140,16 @@ class OtlpLogs:
 
     def __init__(self, config: Config) -> None:
         del config  # nothing to configure
-        self._heads: dict[tuple[Any, ...], bytes] = {}
-        self._shapes: dict[tuple[Any, ...], _Shape] = {}
+        self._heads = BoundedCache()
+        self._shapes = BoundedCache()
 
     def encode(self, record: dict[str, Any]) -> bytes:
         """The record as a ResourceLogs with one log record."""
         get = record.get
         key = (get("s3_key"), get("elb"), get("owner"), get("log_group"), get("log_stream"))
-        head = self._heads.get(key)
+        head: bytes | None = self._heads.get(key)
         if head is None:
-            if len(self._heads) >= _MAX_CACHED:
-                self._heads.clear()
-            head = self._heads[key] = _resource_head(*key)
+            head = self._heads.keep(key, _resource_head(*key))
         return head + self._log_record(record) + _RECORD_END
 
     def read_response(self, response: HttpResponse, sent: Batch) -> Verdict:
@@ -181,11 +180,9 @@ class OtlpLogs:
         """The LogRecord's JSON, written from the record's ``_Shape``: no dict of dicts per record."""
         values = tuple(record.values())
         key = (record.get("log_type"), tuple(record), tuple(map(type, values)))
-        shape = self._shapes.get(key)
+        shape: _Shape | None = self._shapes.get(key)
         if shape is None:
-            if len(self._shapes) >= _MAX_CACHED:
-                self._shapes.clear()
-            shape = self._shapes[key] = _Shape(*key)
+            shape = self._shapes.keep(key, _Shape(*key))
         parts = []
         for index in shape.times:  # the line's time, else the CloudWatch Logs event's own time
             nanos = line_time_ns(values[index])

@@ -29,6 +29,7 @@ from forwarder import jsonutil
 from forwarder.config import HTTP_ENDPOINT, OUTPUT_FORMAT, SPLUNK_INDEX, SPLUNK_SOURCETYPE
 from forwarder.destinations import (
     DELIVERED,
+    BoundedCache,
     Confirmation,
     Framing,
     Verdict,
@@ -52,7 +53,6 @@ _REASON_CHARS = 200
 # to poll at an interval, not per event; Vector asks every 10 s).
 _ACK_FIRST_WAIT = 1.0
 _ACK_MAX_WAIT = 10.0
-_MAX_CACHED = 1024
 
 
 def settings_problems(endpoint: str, sourcetype: str, index: str | None) -> list[str]:
@@ -93,7 +93,7 @@ class SplunkHec:
         self._ack_url = ack_url(config.endpoint)
         self._sourcetype = config.splunk_sourcetype
         self._index = config.splunk_index
-        self._heads: dict[tuple[Any, ...], bytes] = {}
+        self._heads = BoundedCache()
         # One channel per process: ack ids are numbered per channel.
         channel = str(uuid.uuid4())
         self.extra_headers: tuple[tuple[str, str], ...] = (
@@ -127,13 +127,7 @@ class SplunkHec:
         envelope["sourcetype"] = self._sourcetype
         if self._index:
             envelope["index"] = self._index
-        head = jsonutil.dumps(envelope)[:-1] + b',"event":'
-        try:
-            if len(self._heads) >= _MAX_CACHED:
-                self._heads.clear()
-            self._heads[where] = head
-        except TypeError:
-            pass
+        head: bytes = self._heads.keep(where, jsonutil.dumps(envelope)[:-1] + b',"event":')
         return head
 
     def read_response(self, response: HttpResponse, sent: Batch) -> Verdict:
