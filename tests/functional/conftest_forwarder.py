@@ -6,15 +6,16 @@ starts before any boto3 client exists; the ingest side is a real HTTP server on 
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import boto3
 import pytest
 from alb_log_factory import REGION, gzip_lines, make_alb_lines
 from aws_events import BUCKET, FakeContext, Stored
-from ingest_server import IngestServer
+from ingest_server import INTAKE_PATHS, IngestServer
 from moto import mock_aws
 
 from forwarder import handler
@@ -115,6 +116,28 @@ def forwarder_env(monkeypatch: pytest.MonkeyPatch, ingest: IngestServer) -> Call
         HTTP_MAX_RETRIES="3",
     )
     return configure
+
+
+@pytest.fixture
+def intake_server(forwarder_env: Callable[..., None]) -> Iterator[Callable[..., IngestServer]]:
+    """Start a receiver of an output format and point the forwarder at it (HTTP_ENDPOINT at the path the
+    forwarder requires for that format, OUTPUT_FORMAT, and the variables in ``env``):
+    ``intake_server("loki", env={"BATCH_MAX_RECORDS": "20"}, loki_max_line=100)``.
+
+    Other keyword arguments go to the IngestServer. Servers are closed after the test; one can also be
+    used as a context manager to close it earlier.
+    """
+    with contextlib.ExitStack() as running:
+
+        def start(
+            output_format: str, *, env: Mapping[str, str] | None = None, **options: Any
+        ) -> IngestServer:
+            server = IngestServer(intake=output_format, path=INTAKE_PATHS[output_format], **options)
+            running.enter_context(server)
+            forwarder_env(HTTP_ENDPOINT=server.url, OUTPUT_FORMAT=output_format, **(env or {}))
+            return server
+
+        yield start
 
 
 @pytest.fixture

@@ -191,6 +191,18 @@ DATADOG_MAX_BYTES = 5_000_000
 HEC_EVENT_PATH = "/services/collector/event"
 HEC_ACK_PATH = "/services/collector/ack"
 
+# The path each intake is posted to, as the forwarder requires HTTP_ENDPOINT to end for that format
+# (json and ndjson take any path).
+INTAKE_PATHS = {
+    "json": "/ingest",
+    "ndjson": "/ingest",
+    "elasticsearch": "/_bulk",
+    "splunk_hec": HEC_EVENT_PATH,
+    "loki": LOKI_PUSH_PATH,
+    "datadog": DATADOG_LOGS_PATH,
+    "otlp": "/v1/logs",
+}
+
 
 def hec_busy() -> Reply:
     """HEC's answer when its queues are full: 503, code 9."""

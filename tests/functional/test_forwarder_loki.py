@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,7 +23,7 @@ from aws_events import (
     sns_event,
     sqs_event,
 )
-from ingest_server import LOKI_PUSH_PATH, IngestServer, Reply
+from ingest_server import IngestServer, Reply
 
 from forwarder import handler
 from forwarder.destinations import line_time_ns
@@ -37,16 +36,13 @@ KEY = log_key(prefix="prod")
 LB = "app/my-loadbalancer/50dc6c495c0c9188"
 
 
-def loki_server(forwarder_env: Any, **options: Any) -> IngestServer:
-    server = IngestServer(intake="loki", path=LOKI_PUSH_PATH, **options)
-    forwarder_env(HTTP_ENDPOINT=server.url, OUTPUT_FORMAT="loki", BATCH_MAX_RECORDS="20")
-    return server
+def loki_server(intake_server: Any, **options: Any) -> IngestServer:
+    return intake_server("loki", env={"BATCH_MAX_RECORDS": "20"}, **options)
 
 
 @pytest.fixture
-def loki(forwarder_env: Any) -> Iterator[IngestServer]:
-    with loki_server(forwarder_env) as server:
-        yield server
+def loki(intake_server: Any) -> IngestServer:
+    return loki_server(intake_server)
 
 
 def ids_of(obj: Any) -> list[str]:
@@ -110,15 +106,15 @@ def test_429_is_retried_and_only_that_request_resent(
 
 
 def test_too_old_fails_with_lokis_text_and_a_redrive_stores_each_line_once(
-    invoke: Any, put_log: Any, forwarder_env: Any, sleeps: list[float], caplog: pytest.LogCaptureFixture
+    invoke: Any, put_log: Any, intake_server: Any, sleeps: list[float], caplog: pytest.LogCaptureFixture
 ) -> None:
     obj = put_log(KEY, count=45)
     ids = ids_of(obj)
-    with loki_server(forwarder_env) as loki:
+    with loki_server(intake_server) as loki:
         invoke(sns_event(s3_notification(obj)))  # learn the lines' times from a clean delivery
         times = [int(e["ts"]) for e in loki.loki_entries()]
     # Loki's reject_old_samples: lines 1-10 are older than it accepts; the rest of a push is stored.
-    with loki_server(forwarder_env, loki_oldest_ns=times[10]) as loki:
+    with loki_server(intake_server, loki_oldest_ns=times[10]) as loki:
         handler.reset(sleep=sleeps.append)
         with caplog.at_level(logging.INFO), pytest.raises(PermanentDeliveryError) as caught:
             invoke(sns_event(s3_notification(obj)))
@@ -136,11 +132,11 @@ def test_too_old_fails_with_lokis_text_and_a_redrive_stores_each_line_once(
 
 
 def test_a_record_over_lokis_line_limit_is_truncated_and_flagged(
-    invoke: Any, put_log: Any, forwarder_env: Any, caplog: pytest.LogCaptureFixture
+    invoke: Any, put_log: Any, forwarder_env: Any, intake_server: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     forwarder_env(MAX_LINE_BYTES="1000000")
     obj = put_log(KEY, ["first", "y" * 400_000, "third"])
-    with loki_server(forwarder_env, loki_max_line=256 * 1024) as loki, caplog.at_level(logging.INFO):
+    with loki_server(intake_server, loki_max_line=256 * 1024) as loki, caplog.at_level(logging.INFO):
         invoke(sns_event(s3_notification(obj)))
         assert loki.event_ids() == ids_of(obj)
         cut = loki.records()[1]
@@ -149,10 +145,10 @@ def test_a_record_over_lokis_line_limit_is_truncated_and_flagged(
 
 
 def test_a_line_loki_finds_too_long_fails_with_lokis_text(
-    invoke: Any, put_log: Any, forwarder_env: Any
+    invoke: Any, put_log: Any, intake_server: Any
 ) -> None:
     obj = put_log(KEY, count=3)
-    with loki_server(forwarder_env, loki_max_line=100) as loki:
+    with loki_server(intake_server, loki_max_line=100) as loki:
         with pytest.raises(
             PermanentDeliveryError, match=r"HTTP 400 Bad Request: .*Max entry size .*exceeded for"
         ):

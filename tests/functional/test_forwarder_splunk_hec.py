@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,29 +37,17 @@ KEY = log_key(prefix="prod")
 TOKEN = "11111111-2222-3333-4444-555555555555"
 
 
-def hec_server(forwarder_env: Any, **options: Any) -> IngestServer:
-    server = IngestServer(intake="splunk_hec", path=HEC_EVENT_PATH, **options)
-    forwarder_env(
-        HTTP_ENDPOINT=server.url,
-        OUTPUT_FORMAT="splunk_hec",
-        HTTP_AUTH_TYPE="splunk",
-        HTTP_AUTH_CREDENTIALS=TOKEN,
-        BATCH_MAX_RECORDS="20",
-    )
-    return server
+HEC_ENV = {"HTTP_AUTH_TYPE": "splunk", "HTTP_AUTH_CREDENTIALS": TOKEN, "BATCH_MAX_RECORDS": "20"}
 
 
 @pytest.fixture
-def hec(forwarder_env: Any) -> Iterator[IngestServer]:
-    with hec_server(forwarder_env) as server:
-        yield server
+def hec(intake_server: Any) -> IngestServer:
+    return intake_server("splunk_hec", env=HEC_ENV)
 
 
 @pytest.fixture
-def hec_ack(forwarder_env: Any) -> Iterator[IngestServer]:
-    with hec_server(forwarder_env, hec_ack=True, ack_after=2) as server:
-        forwarder_env(SPLUNK_ACK="true")
-        yield server
+def hec_ack(intake_server: Any) -> IngestServer:
+    return intake_server("splunk_hec", env={**HEC_ENV, "SPLUNK_ACK": "true"}, hec_ack=True, ack_after=2)
 
 
 def ids_of(obj: Any) -> list[str]:
