@@ -279,11 +279,10 @@ def test_a_failed_work_item_comes_back_after_a_growing_delay_not_the_visibility_
 
 
 def test_records_refused_early_in_the_chain_still_fail_the_object_at_its_end(
-    work_queue: WorkQueue, forwarder_env: Any, put_log: Any, caplog: pytest.LogCaptureFixture
+    work_queue: WorkQueue, intake_server: Any, put_log: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     obj = put_log(KEY, count=LINES)
-    with IngestServer(intake="otlp", path="/v1/logs") as otlp:
-        forwarder_env(HTTP_ENDPOINT=otlp.url, OUTPUT_FORMAT="otlp")
+    with intake_server("otlp") as otlp:
         work_queue.ingest = otlp
         otlp.reject_records([record_event_id(BUCKET, KEY, obj.etag, 5)])
         with caplog.at_level(logging.INFO):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,7 +21,7 @@ from aws_events import (
     sns_event,
     sqs_event,
 )
-from ingest_server import DATADOG_LOGS_PATH, IngestServer, Reply
+from ingest_server import IngestServer, Reply
 
 from forwarder.destinations import line_time_ns
 from forwarder.records import record_event_id
@@ -35,17 +34,14 @@ API_KEY = "0123456789abcdef0123456789abcdef"
 
 
 @pytest.fixture
-def datadog(forwarder_env: Any) -> Iterator[IngestServer]:
-    with IngestServer(intake="datadog", path=DATADOG_LOGS_PATH, api_key=API_KEY) as server:
-        # As the stack sets it: apikey with the generic header name, which datadog turns into DD-API-KEY.
-        forwarder_env(
-            HTTP_ENDPOINT=server.url,
-            OUTPUT_FORMAT="datadog",
-            HTTP_AUTH_TYPE="apikey",
-            HTTP_AUTH_HEADER_NAME="X-API-Key",
-            HTTP_AUTH_CREDENTIALS=API_KEY,
-        )
-        yield server
+def datadog(intake_server: Any) -> IngestServer:
+    # As the stack sets it: apikey with the generic header name, which datadog turns into DD-API-KEY.
+    auth = {
+        "HTTP_AUTH_TYPE": "apikey",
+        "HTTP_AUTH_HEADER_NAME": "X-API-Key",
+        "HTTP_AUTH_CREDENTIALS": API_KEY,
+    }
+    return intake_server("datadog", env=auth, api_key=API_KEY)
 
 
 def ids_of(obj: Any) -> list[str]:

@@ -6,13 +6,12 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from alb_log_factory import log_key
 from aws_events import s3_notification, sns_event, sqs_event
-from ingest_server import DATADOG_LOGS_PATH, HEC_EVENT_PATH, LOKI_PUSH_PATH, IngestServer, Reply
+from ingest_server import IngestServer, Reply
 
 from forwarder.destinations import OUTPUT_FORMATS
 from forwarder.records import record_event_id
@@ -29,25 +28,12 @@ CONTENT_TYPES = {
     "datadog": "application/json",
     "otlp": "application/json",
 }
-PATHS = {
-    "elasticsearch": "/_bulk",
-    "splunk_hec": HEC_EVENT_PATH,
-    "loki": LOKI_PUSH_PATH,
-    "datadog": DATADOG_LOGS_PATH,
-    "otlp": "/v1/logs",
-}
 SUCCESS = {"loki": 204, "datadog": 202}
 
 
 @pytest.fixture(params=OUTPUT_FORMATS)
-def receiver(request: pytest.FixtureRequest, forwarder_env: Any) -> Iterator[IngestServer]:
-    name = request.param
-    path = PATHS.get(name, "/ingest")
-    with IngestServer(intake=name, path=path) as server:
-        forwarder_env(
-            HTTP_ENDPOINT=server.url, OUTPUT_FORMAT=name, ES_INDEX="alb-logs", BATCH_MAX_RECORDS="20"
-        )
-        yield server
+def receiver(request: pytest.FixtureRequest, intake_server: Any) -> IngestServer:
+    return intake_server(request.param, env={"ES_INDEX": "alb-logs", "BATCH_MAX_RECORDS": "20"})
 
 
 def summary_of(caplog: pytest.LogCaptureFixture) -> dict[str, Any]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,15 +28,8 @@ KEY = log_key(prefix="prod")
 
 
 @pytest.fixture
-def bulk(forwarder_env: Any) -> Iterator[IngestServer]:
-    with IngestServer(intake="elasticsearch", path="/_bulk") as server:
-        forwarder_env(
-            HTTP_ENDPOINT=server.url,
-            OUTPUT_FORMAT="elasticsearch",
-            ES_INDEX="alb-logs-%Y.%m.%d",
-            BATCH_MAX_RECORDS="20",
-        )
-        yield server
+def bulk(intake_server: Any) -> IngestServer:
+    return intake_server("elasticsearch", env={"ES_INDEX": "alb-logs-%Y.%m.%d", "BATCH_MAX_RECORDS": "20"})
 
 
 def ids_of(obj: Any) -> list[str]:

@@ -170,10 +170,8 @@ def test_every_line_arrives_once_in_a_real_otlp_receiver(
 
 
 @pytest.fixture
-def otlp(forwarder_env: Any) -> Iterator[IngestServer]:
-    with IngestServer(intake="otlp", path="/v1/logs") as server:
-        forwarder_env(HTTP_ENDPOINT=server.url, OUTPUT_FORMAT="otlp", BATCH_MAX_RECORDS="20")
-        yield server
+def otlp(intake_server: Any) -> IngestServer:
+    return intake_server("otlp", env={"BATCH_MAX_RECORDS": "20"})
 
 
 def sent(server: IngestServer) -> list[list[str]]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -26,21 +25,20 @@ KEY = log_key(prefix="prod")
 # The credentials the function finds in its environment, as Lambda puts the role's there: moto's fake key
 # pair (mock_aws sets it) and the session token conftest_forwarder sets.
 FUNCTION_CREDENTIALS = SigV4Check("FOOBARKEY", "FOOBARSECRET", "testing", "es", REGION)
+# The forwarder's settings for an OpenSearch _bulk endpoint that takes SigV4-signed requests.
+SIGNED = {
+    "ES_INDEX": "alb-logs",
+    "HTTP_AUTH_TYPE": "aws_sigv4",
+    "AWS_SIGV4_SERVICE": "es",
+    "AWS_REGION": REGION,
+}
 
 
 @pytest.fixture
-def opensearch(forwarder_env: Any) -> Iterator[IngestServer]:
-    with IngestServer(intake="elasticsearch", path="/_bulk", sigv4=FUNCTION_CREDENTIALS) as server:
-        forwarder_env(
-            HTTP_ENDPOINT=server.url,
-            OUTPUT_FORMAT="elasticsearch",
-            ES_INDEX="alb-logs",
-            HTTP_AUTH_TYPE="aws_sigv4",
-            AWS_SIGV4_SERVICE="es",
-            AWS_REGION=REGION,
-            BATCH_MAX_RECORDS="20",
-        )
-        yield server
+def opensearch(intake_server: Any) -> IngestServer:
+    return intake_server(
+        "elasticsearch", env={**SIGNED, "BATCH_MAX_RECORDS": "20"}, sigv4=FUNCTION_CREDENTIALS
+    )
 
 
 def ids_of(obj: Any) -> list[str]:
@@ -73,22 +71,14 @@ def test_signed_requests_deliver_every_line_once_resent_and_cut_bodies_signed_fo
 def test_a_signature_the_receiver_cannot_reproduce_fails_with_403_and_no_secret_in_the_logs(
     invoke: Any,
     put_log: Any,
-    forwarder_env: Any,
+    intake_server: Any,
     caplog: pytest.LogCaptureFixture,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # The receiver knows another secret key than the one the function signs with.
     other = replace(FUNCTION_CREDENTIALS, secret_key="another-secret-key")
-    with IngestServer(intake="elasticsearch", path="/_bulk", sigv4=other) as server:
-        forwarder_env(
-            HTTP_ENDPOINT=server.url,
-            OUTPUT_FORMAT="elasticsearch",
-            ES_INDEX="alb-logs",
-            HTTP_AUTH_TYPE="aws_sigv4",
-            AWS_SIGV4_SERVICE="es",
-            AWS_REGION=REGION,
-            AWS_SECRET_ACCESS_KEY="the-function-secret-key",
-        )
+    env = {**SIGNED, "AWS_SECRET_ACCESS_KEY": "the-function-secret-key"}
+    with intake_server("elasticsearch", env=env, sigv4=other) as server:
         obj = put_log(KEY, count=5)
         with caplog.at_level(logging.DEBUG):
             answer = invoke(sqs_event(s3_notification(obj)))
