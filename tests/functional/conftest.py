@@ -24,7 +24,7 @@ REGION = "us-east-1"
 
 
 @pytest.fixture
-def fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Credentials that can never reach real AWS, and the region the tests run in."""
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
@@ -42,7 +42,7 @@ def fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def mocked_aws(fake_aws_env: None) -> Iterator[None]:
+def aws(aws_env: None) -> Iterator[None]:
     """moto's in-process AWS, started before the test creates any client."""
     with mock_aws():
         yield
@@ -70,7 +70,7 @@ def response_receiver(tmp_path: Path) -> Iterator[ResponseReceiver]:
 
 
 @pytest.fixture
-def world(mocked_aws: None) -> World:
+def world(aws: None) -> World:
     """The account in moto: VPC, two ALBs, an NLB, a GWLB and the forwarder function."""
     return build_world()
 

@@ -1,7 +1,7 @@
 """Fixtures for the forwarder's functional tests.
 
-Loaded by the forwarder test modules with ``pytest_plugins = ["conftest_forwarder"]``. moto's ``mock_aws``
-starts before any boto3 client exists; the ingest side is a real HTTP server on 127.0.0.1.
+Loaded by the forwarder test modules with ``pytest_plugins = ["conftest_forwarder"]``. AWS is moto, started
+(by conftest's ``aws``) before any boto3 client exists; the ingest side is a real HTTP server on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -16,34 +16,11 @@ import pytest
 from alb_log_factory import REGION, gzip_lines, make_alb_lines
 from aws_events import BUCKET, FakeContext, Stored
 from ingest_server import INTAKE_PATHS, IngestServer
-from moto import mock_aws
 
 from forwarder import handler
 from forwarder.config import ENV_VARS
 
 # --- fixtures --------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fake credentials and the region; nothing may reach real AWS."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_SECURITY_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def aws(aws_env: None) -> Iterator[None]:
-    with mock_aws():
-        yield
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ pytest_plugins = ["conftest_forwarder"]
 
 KEY = log_key(prefix="prod")
 # The credentials the function finds in its environment, as Lambda puts the role's there: moto's fake key
-# pair (mock_aws sets it) and the session token conftest_forwarder sets.
+# pair (mock_aws sets it) and the session token conftest's aws_env sets.
 FUNCTION_CREDENTIALS = SigV4Check("FOOBARKEY", "FOOBARSECRET", "testing", "es", REGION)
 # The forwarder's settings for an OpenSearch _bulk endpoint that takes SigV4-signed requests.
 SIGNED = {
