@@ -321,6 +321,10 @@ def line_time_ns(when: object) -> int | None:
     seconds = _SECONDS.get(when[:19])
     if seconds is None:
         return _read_time_ns(when)
+    if len(when) == 27 and when[19] == "." and when[26] == "Z":  # ALB's own: microseconds and a Z
+        fraction = when[20:26]
+        if fraction.isdecimal():
+            return seconds * 1_000_000_000 + int(fraction) * 1000
     rest = when[19:].removesuffix("Z")
     if not rest:
         return seconds * 1_000_000_000

@@ -190,3 +190,9 @@ def test_a_cached_second_does_not_make_a_bad_fraction_good() -> None:
     assert line_time_ns("2025-03-14T09:30:00.1Z") == 1741944600100000000
     assert line_time_ns("2025-03-14T09:30:00.1ZZ") is None
     assert line_time_ns("2025-03-14T09:30:00,1Z") is None
+    # ALB's own shape (six digits and a Z) is read on a shorter path: it holds to the same rules.
+    assert line_time_ns("2025-03-14T09:30:00.123456Z") == 1741944600123456000
+    assert line_time_ns("2025-03-14T09:30:00.12345aZ") is None
+    assert line_time_ns("2025-03-14T09:30:00.+12345Z") is None
+    assert line_time_ns("2025-03-14T09:30:00,123456Z") is None
+    assert line_time_ns("2025-03-14T09:30:00.123456z") is None
