@@ -144,13 +144,22 @@ class OtlpLogs:
         self._shapes = BoundedCache()
 
     def encode(self, record: dict[str, Any]) -> bytes:
-        """The record as a ResourceLogs with one log record."""
+        """The record as a ResourceLogs with one log record, written from the template of its shape."""
         get = record.get
         key = (get("s3_key"), get("elb"), get("owner"), get("log_group"), get("log_stream"))
         head: bytes | None = self._heads.get(key)
         if head is None:
             head = self._heads.keep(key, _resource_head(*key))
-        return head + self._log_record(record) + _RECORD_END
+        values = tuple(record.values())
+        kind = (get("log_type"), tuple(record), tuple(map(type, values)))
+        shape: _Shape | None = self._shapes.get(kind)
+        if shape is None:
+            shape = self._shapes.keep(kind, _Shape(*kind))
+        parts = shape.fill(values)
+        if parts is None:  # a value the template cannot take: written field by field
+            parts = [b"", b",".join(_attributes(record)), b"]}" + _RECORD_END]
+        parts[0] = head + shape.opening(values)
+        return b"".join(parts)  # type: ignore[arg-type]  # every slot is filled
 
     def read_response(self, response: HttpResponse, sent: Batch) -> Verdict:
         """429/502/503/504 retry the request, other non-2xx refuse it; a 2xx may reject some records."""
@@ -175,31 +184,6 @@ class OtlpLogs:
             rejected=min(rejected, sent.records),
             rejections=(Rejection(None, f"{rejected} log records rejected (partial success): {reason}"),),
         )
-
-    def _log_record(self, record: dict[str, Any]) -> bytes:
-        """The LogRecord's JSON, written from the record's ``_Shape``: no dict of dicts per record."""
-        values = tuple(record.values())
-        key = (record.get("log_type"), tuple(record), tuple(map(type, values)))
-        shape: _Shape | None = self._shapes.get(key)
-        if shape is None:
-            shape = self._shapes.keep(key, _Shape(*key))
-        parts = []
-        for index in shape.times:  # the line's time, else the CloudWatch Logs event's own time
-            nanos = line_time_ns(values[index])
-            if nanos is not None:
-                parts.append(b'"timeUnixNano":"%d"' % nanos)
-                break
-        parts.append(b'"observedTimeUnixNano":"%d"' % time.time_ns())
-        severity = _severity(shape.status(values), shape.level(values))
-        if severity is not None:
-            parts.append(severity)
-        if shape.raw is not None:
-            parts.append(b'"body":' + _any_value(values[shape.raw]))
-        attributes = shape.attributes(values)
-        if attributes is None:
-            attributes = b",".join(_attributes(record))
-        parts.append(b'"attributes":[' + attributes + b"]")
-        return b"{" + b",".join(parts) + b"}"
 
 
 def _resource_head(key: Any, elb: Any, owner: Any, log_group: Any, log_stream: Any) -> bytes:
@@ -298,24 +282,27 @@ _HEADS_BY_LOG_TYPE = {log_type: _Heads(names) for log_type, names in _NAMES_BY_L
 class _Shape:
     """The KeyValues of the records of one log type, key order and value types, as a template.
 
-    The keys and AnyValue wrappers are written once, when the shape is first seen. Per record, the string
-    values are escaped in one JSON call, joined by NUL, which JSON writes ``\\u0000``, so the result
-    splits back into one slot per string; the numbers are written in one call too (a JSON array of them
-    splits at its commas); the other values (lists, versions split in two attributes) are written one by
-    one, from caches. A record whose values do not fit (a NUL in a string, an integer beyond int64, NaN)
-    gets ``None``: ``_attributes`` writes it. Python's calls are the cost here (about as much per value
-    as orjson takes to write the whole record), so there are few: a third of ``_attributes``'s
-    instructions on ALB access records.
+    The keys and AnyValue wrappers are written once, when the shape is first seen, as the constant parts
+    of a list with a slot between each two: the string values' slots first, then the numbers', then the
+    other values' (lists, versions split in two attributes); OTLP attributes have no order. Per record,
+    the string values are escaped in one JSON call, joined by NUL, which JSON writes ``\\u0000``, so the
+    result splits back into one slot per string; the numbers are written in one call too (a JSON array of
+    them splits at its commas); the other values are written one by one, from caches. A record whose
+    values do not fit (a NUL in a string, an integer beyond int64, NaN) gets ``None``: ``_attributes``
+    writes it. Python's calls are the cost here (about as much per value as orjson takes to write the
+    whole record), so there are few, and the slots are filled by slice, without a loop.
     """
 
     __slots__ = (
         "_floats",
         "_ints",
         "_numbers",
-        "_order",
+        "_other_slots",
         "_others",
+        "_string_slots",
         "_strings",
         "_template",
+        "_writers",
         "level",
         "raw",
         "status",
@@ -330,69 +317,83 @@ class _Shape:
         self.status = _value_at(next((integers[f] for f in _STATUS_FIELDS if f in integers), None))
         self.level = _value_at(strings.get("level"))
         self.raw = strings.get("raw")
-        around: list[tuple[bytes, bytes]] = []  # the bytes before and after each slot
-        groups: dict[str, list[int]] = {"string": [], "number": [], "other": []}  # value indexes
-        slot_group: list[tuple[str, int]] = []  # each slot's group and place in it
-        ints: list[int] = []
-        floats: list[int] = []
-        self._others: list[tuple[int, Callable[[Any], bytes]]] = []  # (value index, writer)
+        # (value index, bytes before the value, bytes after it) per slot, by group.
+        groups: dict[str, list[tuple[int, bytes, bytes]]] = {"string": [], "number": [], "other": []}
+        writers: list[Callable[[Any], bytes]] = []
         for index, (field, kind) in enumerate(zip(keys, kinds, strict=True)):
             if kind is _NONE or field in _NOT_ATTRIBUTES:
                 continue
+            head = _key_head(names.get(field, field))
             if field in _SPLIT_FIELDS and kind is str:
-                group = "other"
-                self._others.append((index, _SplitField(field, names).__getitem__))
-                around.append((b"", b""))
+                groups["other"].append((index, b"", b""))
+                writers.append(_SplitField(field, names).__getitem__)
             elif kind in _SCALAR_WRAPPERS:
-                group = "string" if kind is str else "number"
-                if kind is int:
-                    ints.append(index)
-                elif kind is float:
-                    floats.append(index)
                 before, after = _SCALAR_WRAPPERS[kind]
-                around.append((_key_head(names.get(field, field)) + before, after))
+                groups["string" if kind is str else "number"].append((index, head + before, after))
             else:
-                group = "other"
-                self._others.append((index, _array_value if kind is list else _any_value))
-                around.append((_key_head(names.get(field, field)), b"}"))
-            slot_group.append((group, len(groups[group])))
-            groups[group].append(index)
-        self._strings = _picker(groups["string"])
-        self._numbers = _picker(groups["number"])
-        self._ints = _picker(ints)
-        self._floats = _picker(floats)
-        # Slots are filled from strings + numbers + others, in this order: slot -> place in that.
-        first = {"string": 0, "number": len(groups["string"])}
-        first["other"] = first["number"] + len(groups["number"])
-        self._order = _picker([first[group] + place for group, place in slot_group])
-        # Constant parts at even positions, a slot (None until filled) between each two.
-        template: list[bytes | None] = []
+                groups["other"].append((index, head, b"}"))
+                writers.append(_array_value if kind is list else _any_value)
+        ordered = groups["string"] + groups["number"] + groups["other"]
+        self._strings = _picker([index for index, _, _ in groups["string"]])
+        self._numbers = _picker([index for index, _, _ in groups["number"]])
+        self._ints = _picker([index for index, _, _ in groups["number"] if kinds[index] is int])
+        self._floats = _picker([index for index, _, _ in groups["number"] if kinds[index] is float])
+        self._others = _picker([index for index, _, _ in groups["other"]])
+        self._writers = writers
+        # Place 0 is the record's opening (resource, time, severity, body); then constant parts at odd
+        # places with a slot (None until filled) between each two; the record's end closes the last one.
+        template: list[bytes | None] = [None]
         after = b""
-        for position, (before, following) in enumerate(around):
+        for position, (_, before, following) in enumerate(ordered):
             template += [after + b"," + before if position else before, None]
             after = following
-        self._template = [*template, after]
+        template.append(after + b"]}" + _RECORD_END)
+        self._template = template
+        # The slots of each group: strings fill 2, 4, ...; the numbers and the others the slots after.
+        numbers_at = 2 * len(groups["string"]) + 2
+        others_at = numbers_at + 2 * len(groups["number"])
+        self._string_slots = slice(2, numbers_at, 2)
+        self._other_slots = (slice(numbers_at, others_at, 2), slice(others_at, len(template) - 1, 2))
 
-    def attributes(self, values: tuple[Any, ...]) -> bytes | None:
-        """The KeyValues of a record of this shape, from its values; None when one does not fit."""
+    def opening(self, values: tuple[Any, ...]) -> bytes:
+        """The LogRecord up to its first attribute: times, severity, and the raw line as its body."""
+        parts = []
+        for index in self.times:  # the line's time, else the CloudWatch Logs event's own time
+            nanos = line_time_ns(values[index])
+            if nanos is not None:
+                parts.append(b'"timeUnixNano":"%d"' % nanos)
+                break
+        parts.append(b'"observedTimeUnixNano":"%d"' % time.time_ns())
+        severity = _severity(self.status(values), self.level(values))
+        if severity is not None:
+            parts.append(severity)
+        if self.raw is not None:
+            parts.append(b'"body":' + _any_value(values[self.raw]))
+        return b"{" + b",".join(parts) + b',"attributes":['
+
+    def fill(self, values: tuple[Any, ...]) -> list[bytes | None] | None:
+        """The template filled with a record's values (place 0 left to the opening); None when one of
+        them does not fit."""
         ints = self._ints(values)
         if ints and (max(ints) > _INT64_MAX or min(ints) < _INT64_MIN):
             return None
         floats = self._floats(values)
         if floats and not math.isfinite(sum(floats)):
             return None
-        strings = self._strings(values)
-        slots = jsonutil.dumps(_NUL.join(strings))[1:-1].split(_ESCAPED_NUL) if strings else []
-        if len(slots) != len(strings):  # a string had a NUL (or the text \\u0000) of its own
-            return None
-        numbers = self._numbers(values)
-        if numbers:
-            slots += jsonutil.dumps(numbers)[1:-1].split(b",")
-        for index, write in self._others:
-            slots.append(write(values[index]))
         filled = self._template.copy()
-        filled[1::2] = self._order(slots)
-        return b"".join(filled)  # type: ignore[arg-type]  # every slot is filled
+        strings = self._strings(values)
+        if strings:
+            slots = jsonutil.dumps(_NUL.join(strings))[1:-1].split(_ESCAPED_NUL)
+            if len(slots) != len(strings):  # a string had a NUL (or the text \\u0000) of its own
+                return None
+            filled[self._string_slots] = slots
+        numbers = self._numbers(values)
+        number_slots, other_slots = self._other_slots
+        if numbers:
+            filled[number_slots] = jsonutil.dumps(numbers)[1:-1].split(b",")
+        if self._writers:
+            filled[other_slots] = map(operator.call, self._writers, self._others(values))
+        return filled
 
 
 _NONE = type(None)
@@ -435,19 +436,26 @@ class _SplitField(dict[str, bytes]):
 
 
 _ARRAYS: dict[tuple[Any, ...], bytes] = {}
+_STRING_ARRAY = (b'{"arrayValue":{"values":[{"stringValue":', b'"},{"stringValue":"', b"}]}}")
 
 
 def _array_value(value: list[Any]) -> bytes:
-    """``_any_value`` of a list, cached: lists of ALB records (actions, target lists) repeat."""
+    """``_any_value`` of a list: from a cache for the lists that repeat (actions, status lists), which
+    stops growing when full, so lists of per-request values (target addresses) do not push them out."""
     try:
         key = tuple(value)
         written = _ARRAYS.get(key)
     except TypeError:  # an element is a list or dict itself
         return _any_value(value)
-    if written is None:
-        if len(_ARRAYS) >= _MAX_CACHED:
-            _ARRAYS.clear()
-        written = _ARRAYS[key] = _any_value(value)
+    if written is not None:
+        return written
+    if value and set(map(type, value)) == {str}:  # strings: one JSON call, cut where an element ends
+        start, between, end = _STRING_ARRAY
+        written = start + jsonutil.dumps(value)[1:-1].replace(b'","', between) + end
+    else:
+        written = _any_value(value)
+    if len(_ARRAYS) < _MAX_CACHED:
+        _ARRAYS[key] = written
     return written
 
 
