@@ -3,7 +3,8 @@
 A unit is an S3 object or a CloudWatch Logs batch (forwarder.units). ``forward_unit`` is what the Lambda
 handler calls for each announced unit; ``forward_object`` is the S3 case, what a replay tool calls for
 objects listed by hand. Memory stays flat: the body is read in chunks, lines and records are produced
-lazily, and at most one batch (``BATCH_MAX_BYTES`` of JSON plus its gzip) is held at a time.
+lazily, and at most two batches (``BATCH_MAX_BYTES`` of JSON each, plus a gzip body) are held at a time:
+the one being sent, and the next, built while the intake answers.
 
 With a ``continuation`` (forwarder.continuation), a unit that stops on a delivery error or the deadline
 after some of its lines were delivered hands the rest on, from the first line not delivered, and ends
@@ -16,6 +17,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from forwarder.continuation import Continuation
@@ -129,21 +131,20 @@ def _run(
         max_records=config.batch_max_records,
         max_bytes=config.batch_max_bytes,
     )
-    done = 0
+    progress = _Progress()
     try:
-        for batch in batches:
-            _deliver(
-                batch,
-                stats,
-                first_line=stats.start_line + done,
-                sender=sender,
-                seconds_left=seconds_left,
-                uri=stats.uri,
-            )
-            done += batch.records
+        _deliver_in_order(
+            batches,
+            lambda batch, first_line: _deliver(
+                batch, stats, first_line=first_line, sender=sender, seconds_left=seconds_left, uri=stats.uri
+            ),
+            progress,
+            first_line=stats.start_line,
+        )
     except DeliveryError as exc:
         # Only progress is handed on: a unit none of whose lines got through fails, so its event is
         # retried and then dead-lettered instead of making a chain of invocations that never ends.
+        done = progress.delivered
         if not done or not _hand_off(unit, stats, stats.start_line + done, continuation, exc):
             raise
         return
@@ -156,6 +157,50 @@ def _run(
         # Raised only now, after every other record was sent: the unit fails (its event goes back for a
         # retry, then to the dead-letter queue) and nothing is dropped silently.
         raise RejectedRecordsError(_rejected_message(stats, sender.endpoint_name))
+
+
+class _Progress:
+    """Lines of the unit delivered so far (every line of each batch delivered, duplicates and rejected
+    ones included), and lines handed to deliveries."""
+
+    __slots__ = ("delivered", "queued")
+
+    def __init__(self) -> None:
+        self.delivered = 0
+        self.queued = 0
+
+
+def _deliver_in_order(
+    batches: Iterator[Batch],
+    deliver: Callable[[Batch, int], None],
+    progress: _Progress,
+    *,
+    first_line: int,
+) -> None:
+    """``deliver(batch, first_line)`` for each batch, in order, on a worker thread: while one batch is
+    compressed, sent and answered, the lines after it are read, parsed and encoded into the next. Batches
+    still go out one at a time, in line order: the next is sent only once the one before is delivered,
+    and after a failure no later batch is sent. The first failure in line order is raised: a delivery's
+    before the reading of later lines (the source's error is then its context)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="forwarder-delivery") as worker:
+        in_flight: tuple[Future[None], int] | None = None
+        try:
+            for batch in batches:
+                if in_flight is not None:
+                    pending, in_flight = in_flight, None
+                    _settle(pending, progress)
+                in_flight = (worker.submit(deliver, batch, first_line + progress.queued), batch.records)
+                progress.queued += batch.records
+        finally:
+            if in_flight is not None:  # the last batch, or the one sent when reading the next failed
+                _settle(in_flight, progress)
+
+
+def _settle(in_flight: tuple[Future[None], int], progress: _Progress) -> None:
+    """Wait for a delivery; count its lines as delivered, or raise its error."""
+    future, records = in_flight
+    future.result()
+    progress.delivered += records
 
 
 def _rejected_message(stats: ObjectStats, endpoint_name: str) -> str:

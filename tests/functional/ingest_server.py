@@ -46,6 +46,7 @@ above the intake's documented limits (1000 entries, 5 MB uncompressed), and with
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import hmac
@@ -55,6 +56,7 @@ import socket
 import ssl
 import struct
 import threading
+import time
 import zlib
 from collections import deque
 from collections.abc import Iterable
@@ -86,6 +88,16 @@ class Hang:
     seconds: float = 30.0
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class Hold:
+    """Read the request, then answer ``reply`` once ``release`` is set, or after ``seconds`` if it is not
+    (the server's ``holds`` says which, per held request: True when released)."""
+
+    release: threading.Event
+    reply: Reply = field(default_factory=Reply)
+    seconds: float = 5.0
+
+
 @dataclass(frozen=True, slots=True)
 class Drip:
     """Answer ``reply`` one byte every ``interval`` seconds from the start of ``part`` ("status": the whole
@@ -115,7 +127,7 @@ class Reflect:
     where: str = "body"
 
 
-Action = Reply | Hang | Drip | Reset | Reflect
+Action = Reply | Hang | Hold | Drip | Reset | Reflect
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +240,8 @@ class ReceivedRequest:
     item_statuses: tuple[int, ...] = ()  # _bulk: the status answered for each item
     ack_id: int | None = None  # HEC: the ackId answered for the request
     rejected: frozenset[str] = frozenset()  # otlp: event_ids refused by a partial success
+    received_at: float = 0.0  # time.monotonic() when the request had been read
+    answered_at: float = 0.0  # and when its answer had been written (0: not answered)
 
     def header(self, name: str) -> str | None:
         """Case-insensitive header lookup."""
@@ -279,6 +293,7 @@ class IngestServer:
         self._script: deque[Action] = deque()
         self._default: Action = default or Reply()
         self._requests: list[ReceivedRequest] = []
+        self.holds: list[bool] = []  # per Hold answered: released (True) or timed out (False)
         self._stopping = threading.Event()
         self._httpd = ThreadingHTTPServer((host, port), _handler_class(self))
         self._httpd.daemon_threads = True
@@ -399,6 +414,12 @@ class IngestServer:
     def _record(self, request: ReceivedRequest) -> None:
         with self._lock:
             self._requests.append(request)
+
+    def _answered(self, request: ReceivedRequest) -> None:
+        """Note when ``request``'s answer was written."""
+        with self._lock:
+            where = next(i for i, r in enumerate(self._requests) if r is request)
+            self._requests[where] = dataclasses.replace(request, answered_at=time.monotonic())
 
     def _wait_hang(self, seconds: float) -> None:
         self._stopping.wait(seconds)
@@ -753,6 +774,10 @@ def _handler_class(server: IngestServer) -> type[BaseHTTPRequestHandler]:
                 self._reply(reply)
                 return
             action = server._next_action()
+            received_at = time.monotonic()
+            if isinstance(action, Hold):
+                server.holds.append(action.release.wait(action.seconds))
+                action = action.reply
             if isinstance(action, Hang):
                 server._record(ReceivedRequest("POST", self.path, headers, raw, (), 0, "hung"))
                 server._wait_hang(action.seconds)
@@ -806,22 +831,23 @@ def _handler_class(server: IngestServer) -> type[BaseHTTPRequestHandler]:
                 reply, rejected = server._export(logs)
             else:
                 reply = action
-            server._record(
-                ReceivedRequest(
-                    "POST",
-                    self.path,
-                    headers,
-                    raw,
-                    logs,
-                    reply.status,
-                    error,
-                    actions,
-                    statuses,
-                    ack_id,
-                    rejected,
-                )
+            received = ReceivedRequest(
+                "POST",
+                self.path,
+                headers,
+                raw,
+                logs,
+                reply.status,
+                error,
+                actions,
+                statuses,
+                ack_id,
+                rejected,
+                received_at,
             )
+            server._record(received)
             self._reply(reply)
+            server._answered(received)
 
         def do_GET(self) -> None:
             self._reply(Reply(405, body=b'{"error":"POST only"}'))

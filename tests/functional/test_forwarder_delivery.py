@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import logging
+import os
 import ssl
+import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from alb_log_factory import log_key
 from aws_events import ShrinkingContext, s3_notification, sns_event
-from ingest_server import Hang, IngestServer, Reply
+from ingest_server import Hang, Hold, IngestServer, Reply
 
 from forwarder import handler
+from forwarder.config import Config
+from forwarder.pipeline import forward_object
 from forwarder.records import record_event_id
-from forwarder.sender import DeadlineError, PermanentDeliveryError, TransientDeliveryError
+from forwarder.sender import DeadlineError, PermanentDeliveryError, Sender, TransientDeliveryError
 
 pytest_plugins = ["conftest_forwarder"]
 
@@ -191,7 +197,8 @@ def test_deadline_mid_object_then_retry_resends_with_same_ids(
     summary = next(r for r in caplog.records if r.name == "forwarder.summary").summary
     assert (summary["outcome"], summary["error_type"]) == ("failed", "DeadlineError")
     assert (summary["records_sent"], summary["batches"]) == (30, 1)
-    assert summary["lines"] == 61  # the line that closed the second batch was read too
+    # The third batch was read and encoded while the second was on its way: every line was read.
+    assert summary["lines"] == 70
     # Lambda's retry: the whole object again, with the same ids; the receiver can drop the duplicates.
     invoke(event)
     ids = ingest.event_ids()
@@ -234,3 +241,44 @@ def test_redirect_is_not_followed_so_the_credential_stays_put(
             invoke(sns_event(s3_notification(put_log(KEY, count=2))))
         assert elsewhere.requests == []
     assert len(ingest.requests) == 1
+
+
+def test_the_next_batch_is_built_while_the_intake_answers_and_sent_only_after_it(
+    s3: Any, put_log: Any, forwarder_env: Any, ingest: IngestServer
+) -> None:
+    forwarder_env(BATCH_MAX_RECORDS="10")
+    obj = put_log(KEY, count=30)
+    batch_two_built = threading.Event()
+    # The first answer waits until lines 11-20 have been read and encoded into the next batch; for 1.5 s
+    # at most, less than the forwarder's HTTP_TIMEOUT_SECONDS (2), so the attempt does not time out.
+    ingest.script(Hold(release=batch_two_built, seconds=1.5))
+
+    def watch(records: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for record in records:
+            yield record
+            if record["line_number"] == 20:
+                batch_two_built.set()
+
+    sender = Sender(Config.from_env(os.environ), None)
+    stats = forward_object(s3, obj.bucket, obj.key, sender=sender, enrich=watch)
+
+    assert ingest.holds == [True]  # released by the second batch being ready, not by the time running out
+    assert ingest.event_ids() == expected_ids(obj)
+    requests = ingest.requests
+    assert [r.logs[0]["line_number"] for r in requests] == [1, 11, 21]
+    for before, after in itertools.pairwise(requests):  # one request at a time, in line order
+        assert after.received_at >= before.answered_at > 0
+    assert (stats.lines, stats.records_sent, stats.batches) == (30, 30, 3)
+
+
+def test_after_a_refused_batch_the_one_built_meanwhile_is_not_sent(
+    s3: Any, put_log: Any, forwarder_env: Any, ingest: IngestServer
+) -> None:
+    forwarder_env(BATCH_MAX_RECORDS="10")
+    obj = put_log(KEY, count=30)
+    ingest.script(Reply(), Reply(400, body=b'{"error":"bad batch"}'))
+    sender = Sender(Config.from_env(os.environ), None)
+    with pytest.raises(PermanentDeliveryError, match="400"):
+        forward_object(s3, obj.bucket, obj.key, sender=sender)
+    assert [r.status for r in ingest.requests] == [200, 400]  # lines 21-30 were read, never sent
+    assert ingest.event_ids() == expected_ids(obj)[:10]
