@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["dumps", "dumps_as_string", "dumps_line"]
+__all__ = ["dumps", "dumps_line"]
 
 
 def _std_dumps(obj: Any) -> bytes:
@@ -43,12 +43,3 @@ def dumps_line(obj: Any) -> bytes:
         return _fast_dumps(obj, option=_APPEND_NEWLINE)
     except TypeError:
         return _std_dumps(obj) + b"\n"
-
-
-def dumps_as_string(obj: Any) -> bytes:
-    """The JSON string literal whose text is ``dumps(obj)``: a record's JSON as a string field (Loki's line).
-
-    JSON text holds no raw control character (they are written as escapes) and is valid UTF-8, so as a
-    string it needs only its backslashes and quotes escaped: the same bytes as ``dumps`` of its decoded
-    text, without decoding it and escaping it again."""
-    return b'"' + dumps(obj).replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'

@@ -143,7 +143,7 @@ class LokiPush:
         nanoseconds = record_time_ns(record)
         if nanoseconds is None:
             nanoseconds = time.time_ns()
-        line = jsonutil.dumps_as_string(record)
+        line = jsonutil.dumps(jsonutil.dumps(record).decode("utf-8", "replace"))
         return b'%s["%d",%s]]}' % (head, nanoseconds, line)
 
     def _head(self, fields: tuple[Any, ...]) -> bytes:
