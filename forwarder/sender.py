@@ -27,7 +27,7 @@ import threading
 import time
 import zlib
 from array import array
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -218,7 +218,7 @@ class Batch:
         self._framing = framing
         self._starts = starts  # offset of each record in the buffer
         self._origin = origin  # position of each record in the batch this one was cut from
-        self._assembled: bytes | None = None  # the body framing.assemble wrote, once asked for
+        self._assembled: bytes | bytearray | None = None  # the body framing.assemble wrote, once asked for
 
     @property
     def records(self) -> int:
@@ -244,7 +244,7 @@ class Batch:
         """The uncompressed request body (tests, ``parse --output-format``; sending uses ``compress``)."""
         assemble = self._framing.assemble
         if assemble is not None:
-            return self._assembled_by(assemble)
+            return bytes(self._assembled_by(assemble))
         return bytes(self._buffer) + self._framing.suffix
 
     def compress(self, level: int) -> bytes:
@@ -256,10 +256,12 @@ class Batch:
         suffix = self._framing.suffix
         return compressor.compress(self._buffer) + compressor.compress(suffix) + compressor.flush()
 
-    def _assembled_by(self, assemble: Callable[[Iterator[memoryview]], bytes]) -> bytes:
+    def _assembled_by(
+        self, assemble: Callable[[bytearray, Sequence[int]], bytes | bytearray]
+    ) -> bytes | bytearray:
         """The body ``assemble`` writes from the records, written once (each attempt compresses it)."""
         if self._assembled is None:
-            self._assembled = assemble(self._item(position) for position in range(len(self._starts)))
+            self._assembled = assemble(self._buffer, self._starts)
         return self._assembled
 
     def subset(self, positions: Iterable[int]) -> Batch:

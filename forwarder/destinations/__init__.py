@@ -35,7 +35,7 @@ import contextlib
 import functools
 import importlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Protocol
@@ -119,14 +119,15 @@ class Framing:
     """The bytes around and between the encoded records of one request body.
 
     ``assemble``, when set, writes the body from the encoded records instead (Loki: the entries of equal
-    labels in one stream). Batches are still cut, and retry bodies cut from their buffer, by the records
-    laid out with prefix, separator and suffix, so an assembled body must not be larger than that.
+    labels in one stream), given them laid out (prefix, then the records joined by the separator) and the
+    offset of each. Batches are still cut, and retry bodies cut from their buffer, by the records laid
+    out with prefix, separator and suffix, so an assembled body must not be larger than that.
     """
 
     prefix: bytes = b""
     separator: bytes = b""
     suffix: bytes = b""
-    assemble: Callable[[Iterator[memoryview]], bytes] | None = None
+    assemble: Callable[[bytearray, Sequence[int]], bytes | bytearray] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,3 +85,15 @@ def test_a_body_holds_one_stream_per_label_set_with_its_entries_in_order() -> No
     assert batch.raw_bytes == len(body) < len(b",".join(encoded)) + len(b'{"streams":[]}')
     retried = json.loads(batch.subset([1, 2, 4]).body())["streams"]  # a retry body, cut from the batch
     assert [[json.loads(v[1])["n"] for v in s["values"]] for s in retried] == [[2, 5], [3]]
+
+
+def test_entries_of_one_label_set_make_one_stream_even_when_a_line_quotes_the_labels() -> None:
+    loki = LokiPush(config())
+    record = {"time": "2025-03-14T09:30:00Z", "elb": "app/a/1", "log_type": "alb_access"}
+    head = loki.encode(dict(record)).split(b'"values":[')[0].decode() + '"values":['
+    records = [{**record, "n": n, "user_agent": head + ']}],"x"' if n == 2 else "curl"} for n in range(4)]
+    encoded = [loki.encode(dict(r)) for r in records]
+    body = next(iter_batches(encoded, framing=loki.framing, max_records=10, max_bytes=10**6)).body()
+    (stream,) = json.loads(body)["streams"]
+    assert stream["stream"] == {"log_type": "alb_access", "load_balancer": "app/a/1"}
+    assert [json.loads(line) for _, line in stream["values"]] == records
