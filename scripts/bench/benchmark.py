@@ -662,7 +662,8 @@ def sizing_table(
     """Each format's CPU-seconds per line, from its end-to-end runs, priced at each memory size.
 
     The least CPU time of a format's runs is taken: other load on the machine only ever adds to it.
-    ``answer_seconds`` is a wait for each request's answer, billed but not CPU: its cost is given apart.
+    ``answer_seconds`` is a wait for each request's answer, billed but not CPU: its cost is given apart,
+    less the work on the next batch that overlaps with it.
     """
     gzip_per_line = info.gzip_bytes / info.lines
     raw_per_line = info.raw_bytes / info.lines
@@ -684,6 +685,7 @@ def sizing_table(
                 )
                 for per_line in (gzip_per_line, raw_per_line)
             )
+            waiting = _waiting_seconds(requests_per_gb, answer_seconds, gzip_gb.function_seconds)
             busiest = sizing.busiest_node(
                 memory_mb=memory, lines_per_cpu_second=rate, timeout_seconds=timeout_seconds
             )
@@ -693,7 +695,7 @@ def sizing_table(
                     "seconds_per_gb_gzip": round(gzip_gb.function_seconds, 1),
                     "usd_per_gb_gzip": round(gzip_gb.cost_usd, 6),
                     "usd_per_gb_gzip_waiting": round(
-                        gzip_gb.cost_usd + sizing.duration_cost(requests_per_gb * answer_seconds, memory), 6
+                        gzip_gb.cost_usd + sizing.duration_cost(waiting, memory), 6
                     ),
                     "seconds_per_gb_raw": round(raw_gb.function_seconds, 1),
                     "usd_per_gb_raw": round(raw_gb.cost_usd, 6),
@@ -707,7 +709,8 @@ def sizing_table(
                 "lines_per_cpu_second": round(rate),
                 "cpu_us_per_line": round(cpu / info.lines * 1e6, 2),
                 "peak_rss_mib": round(contender.peak_rss_mib(), 1),
-                # Each request is one wait for the endpoint's answer, billed at the memory size.
+                # Each request is one wait for the endpoint's answer, billed at the memory size where it
+                # lasts longer than building the next batch (_waiting_seconds).
                 "requests_per_gb_gzip": round(requests_per_gb),
                 "sizes": cells,
             }
@@ -728,6 +731,15 @@ def sizing_table(
         "raw_bytes_per_line": round(raw_per_line, 1),
         "rows": rows,
     }
+
+
+def _waiting_seconds(requests: float, answer_seconds: float, cpu_seconds: float) -> float:
+    """Billed seconds spent only waiting, when each of ``requests`` waits ``answer_seconds`` for its answer
+    and the CPU work is ``cpu_seconds`` in all: the next batch is built during the wait, so a request
+    costs only the part of its wait longer than the work on one batch."""
+    if requests <= 0:
+        return 0.0
+    return requests * max(0.0, answer_seconds - cpu_seconds / requests)
 
 
 # --- the report ------------------------------------------------------------------------------------------
@@ -761,7 +773,8 @@ def render_sizing(table: dict[str, Any], data: dict[str, Any]) -> list[str]:
         "Each format's CPU time in forward_object in its end-to-end runs above (the least of its runs; "
         "time.process_time, so start-up and other processes on the machine are left out; the receiver runs "
         "in its own process), priced for Lambda by forwarder/sizing.py. CPU: a memory size buys "
-        f"memory / {sizing.MB_PER_VCPU:,} of one vCPU, at most one, as the forwarder is one thread; source: "
+        f"memory / {sizing.MB_PER_VCPU:,} of one vCPU, at most one, as the forwarder parses and encodes "
+        "on one thread; source: "
         f"{table['cpu_source']}. Price: USD {table['price_per_gb_second']:.10f} per GB-second and USD "
         f"{table['price_per_request'] * 1e6:.2f} per million requests, one request per object of this "
         f"file's size ({table['lines_per_object']:,} lines, {_mb(data['gzip_bytes'])} gzip); source: "
@@ -776,7 +789,8 @@ def render_sizing(table: dict[str, Any], data: dict[str, Any]) -> list[str]:
         ("USD per GB of gzip'd logs, CPU only (the floor):", "usd_per_gb_gzip"),
         (
             f"USD per GB of gzip'd logs when each request also waits {answer_ms:,.0f} ms for its answer "
-            "(billed at the memory size, not CPU; requests per GB below):",
+            "(billed at the memory size, not CPU, where it lasts longer than building the next batch, "
+            "which the forwarder does meanwhile; requests per GB below):",
             "usd_per_gb_gzip_waiting",
         ),
     ):
@@ -943,8 +957,9 @@ def render(results: dict[str, Any]) -> str:
     add(
         f"End to end ({e2e['compressor']} level {e2e['level']}): {e2e['requests']:,} requests, "
         f"{_mb(e2e['json_bytes'])} of JSON sent as {_mb(e2e['gzip_bytes'])} gzip "
-        f"(ratio {e2e['json_bytes'] / e2e['gzip_bytes']:.1f}); {e2e['compress_seconds']:.1f} s in gzip and "
-        f"{e2e['send_seconds']:.1f} s in POST out of {by_name['e2e']['best_seconds']:.1f} s; the receiver "
+        f"(ratio {e2e['json_bytes'] / e2e['gzip_bytes']:.1f}); {e2e['compress_seconds']:.1f} CPU s in gzip "
+        f"and {e2e['send_seconds']:.1f} s in POST out of {by_name['e2e']['best_seconds']:.1f} s, both on the "
+        "delivery thread while the next batch was built; the receiver "
         f"counted {receiver['records']:,} records using {receiver['cpu_seconds']:.1f} CPU s of the other "
         "core. With the receiver in the forwarder's process, its decompression and counting compete for "
         "the same interpreter: that row is the pessimistic bound."
@@ -957,7 +972,7 @@ def render(results: dict[str, Any]) -> str:
         "(HTTP_COMPRESSION_LEVEL)."
     )
     add("")
-    add("| gzip | lines/s end to end | gzip MB/s (JSON in) | time in gzip | ratio | request bytes |")
+    add("| gzip | lines/s end to end | gzip MB/s (JSON in) | gzip CPU, share of the run | ratio | request bytes |")
     add("|---|---:|---:|---:|---:|---:|")
     for row in results["compression"]:
         speed = f"{row['gzip_mb_per_second']:,.0f}" if row["gzip_mb_per_second"] else "-"

@@ -174,9 +174,11 @@ def test_sizing_prices_every_format_at_each_memory_size(
         assert extra == pytest.approx(
             seconds_at_one_vcpu * (3008 - 1769) / 1024 * table["price_per_gb_second"], rel=0.01
         )
-        # Waiting for answers is billed at the memory size: with it, the cost rises with memory throughout.
+        # Waiting for answers is billed at the memory size, less the work on the next batch done meanwhile:
+        # it never costs less than the CPU alone, and more memory (less work per second) waits longer.
         waiting = [cells[memory]["usd_per_gb_gzip_waiting"] for memory in table["memory_mb"]]
-        assert waiting == sorted(waiting) and waiting[0] > cells[128]["usd_per_gb_gzip"]
+        assert waiting == sorted(waiting) and waiting[-1] > cells[3008]["usd_per_gb_gzip"]
+        assert all(waiting[i] >= cells[m]["usd_per_gb_gzip"] for i, m in enumerate(table["memory_mb"]))
         # A GB of uncompressed text holds fewer lines than a GB of gzip'd files.
         assert cells[1024]["usd_per_gb_raw"] < cells[1024]["usd_per_gb_gzip"]
         nodes = [cells[memory]["busiest_node_requests_per_second"] for memory in table["memory_mb"]]
@@ -311,3 +313,10 @@ def test_resume_benchmark_runs_and_reports_each_path_per_line() -> None:
     assert results["lines"] == 300
     for name in ("skip", "read", "forward"):
         assert results[f"{name}_us_per_line"] > 0, name
+
+
+def test_a_wait_for_the_answer_is_billed_only_where_it_outlasts_building_the_next_batch() -> None:
+    # 100 requests of 0.1 s waits: with 2 s of CPU work (0.02 s a batch) 0.08 s of each wait is idle.
+    assert benchmark._waiting_seconds(100, 0.1, 2.0) == pytest.approx(8.0)
+    assert benchmark._waiting_seconds(100, 0.1, 50.0) == 0.0  # a batch takes longer to build than to answer
+    assert benchmark._waiting_seconds(0, 0.1, 2.0) == 0.0
