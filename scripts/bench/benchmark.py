@@ -972,7 +972,7 @@ def render(results: dict[str, Any]) -> str:
         "(HTTP_COMPRESSION_LEVEL)."
     )
     add("")
-    add("| gzip | lines/s end to end | gzip MB/s (JSON in) | gzip CPU, share of the run | ratio | request bytes |")
+    add("| gzip | lines/s end to end | gzip MB/s (JSON in) | gzip CPU / run | ratio | request bytes |")
     add("|---|---:|---:|---:|---:|---:|")
     for row in results["compression"]:
         speed = f"{row['gzip_mb_per_second']:,.0f}" if row["gzip_mb_per_second"] else "-"

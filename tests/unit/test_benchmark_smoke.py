@@ -11,6 +11,7 @@ import itertools
 import json
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -46,9 +47,9 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Comp
             "--sizing",
             "--continuation",
             "--continuation-lines",
-            "12000",
+            "30000",
             "--continuation-speedup",
-            "2000",
+            "500",
             "--json",
             str(out),
             "--quiet",
@@ -197,18 +198,20 @@ def test_continuation_delivers_every_line_once_along_a_consistent_chain(
     completed, results = smoke_run
     assert completed.returncode == 0, completed.stderr
     run = results["continuation"]
-    assert run["memory_mb"] == DEFAULT_MEMORY_MB and run["lines"] == 12000 and run["speedup"] == 2000
-    assert run["records_received"] == run["distinct_event_ids"] == 12000
+    assert run["memory_mb"] == DEFAULT_MEMORY_MB and run["lines"] == 30000 and run["speedup"] == 500
+    assert run["records_received"] == run["distinct_event_ids"] == 30000
     assert run["duplicate_event_ids"] == 0 and run["event_ids_as_uncut"] and run["dead_letters"] == 0
     chain = [row for row in run["invocations"] if row["outcome"] != "failed"]
+    # 30,000 lines at 500 times the speed are as 15,000,000 lines: several 300 s invocations, not one.
+    assert len(chain) > 1
     assert chain[0]["start_line"] == 1 and chain[-1]["outcome"] == "ok"
     for before, after in itertools.pairwise(chain):
         assert before["outcome"] == "continued" and after["start_line"] == before["continued_at"]
         assert after["invocation"] == before["invocation"] + 1
-    assert sum(row["records_sent"] for row in chain) == 12000
+    assert sum(row["records_sent"] for row in chain) == 30000
     assert isinstance(run["met"], bool)
     report = completed.stdout.split("### Continuation: a file larger than one invocation", 1)[1]
-    assert f"{DEFAULT_MEMORY_MB:,} MB" in report and "scaled down 2000 times" in report
+    assert f"{DEFAULT_MEMORY_MB:,} MB" in report and "scaled down 500 times" in report
     assert sum(line.startswith("| ") for line in report.splitlines()) == len(run["invocations"]) + 1
 
 
@@ -223,6 +226,24 @@ def test_the_simulated_deadline_runs_on_cpu_time_over_the_share_times_the_speedu
     assert used >= (time.thread_time() - started) * 20 * 0.9 > 0
     assert context.get_remaining_time_in_millis() <= (300.0 - used) * 1000
     assert past.get_remaining_time_in_millis() == 0  # never negative, as Lambda's context
+
+
+def test_the_simulated_deadline_counts_the_delivery_threads_cpu_too() -> None:
+    continuation = load_script("bench/bench_continuation")
+    context = continuation.SimulatedContext(300.0, 1.0, 1.0, "request-1")
+    spent: list[float] = []
+
+    def deliver() -> None:  # as the forwarder's delivery thread: busy while the invoking thread waits
+        started = time.thread_time()
+        while time.thread_time() - started < 0.05:
+            sum(range(1000))
+        spent.append(context.seconds_used())
+
+    worker = threading.Thread(target=deliver, name=continuation.DELIVERY_THREAD + "_0")
+    worker.start()
+    worker.join()
+    assert spent[0] >= 0.05 * 0.9
+    assert context.seconds_used() >= spent[0]  # the thread has ended: what it used still counts
 
 
 def test_memory_sizes_are_lambdas(capsys: pytest.CaptureFixture[str]) -> None:
