@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from alb_log_factory import log_key
+from alb_log_factory import log_key, make_alb_lines
 from aws_events import ShrinkingContext, s3_notification, sns_event
+from botocore.exceptions import ResponseStreamingError
 from ingest_server import Hang, Hold, IngestServer, Reply
 
 from forwarder import handler
@@ -23,6 +24,7 @@ from forwarder.config import Config
 from forwarder.pipeline import forward_object
 from forwarder.records import record_event_id
 from forwarder.sender import DeadlineError, PermanentDeliveryError, Sender, TransientDeliveryError
+from forwarder.source import ObjectReadError
 
 pytest_plugins = ["conftest_forwarder"]
 
@@ -282,3 +284,42 @@ def test_after_a_refused_batch_the_one_built_meanwhile_is_not_sent(
         forward_object(s3, obj.bucket, obj.key, sender=sender)
     assert [r.status for r in ingest.requests] == [200, 400]  # lines 21-30 were read, never sent
     assert ingest.event_ids() == expected_ids(obj)[:10]
+
+
+class BreakingBody:
+    """An S3 body whose connection breaks after ``good`` bytes, as botocore reports it."""
+
+    def __init__(self, data: bytes, good: int) -> None:
+        self._data, self._good = data, good
+
+    def iter_chunks(self, chunk_size: int) -> Iterator[bytes]:
+        yield self._data[: self._good]
+        raise ResponseStreamingError(error="Connection broken: IncompleteRead")
+
+    def close(self) -> None:
+        return
+
+
+def test_a_read_that_breaks_while_a_batch_is_on_its_way_fails_after_that_batch_is_delivered(
+    forwarder_env: Any, ingest: IngestServer
+) -> None:
+    forwarder_env(BATCH_MAX_RECORDS="10")
+    lines = make_alb_lines(30)
+    text = ("\n".join(lines) + "\n").encode()
+    cut = len(("\n".join(lines[:25]) + "\n").encode())  # lines 1-25 arrive, then the connection breaks
+    # Lines 11-20 are on their way, their answer 1.5 s late, when the read breaks.
+    ingest.script(Reply(), Hold(release=threading.Event(), seconds=1.5))
+
+    class BreakingS3:
+        def get_object(self, **kwargs: Any) -> dict[str, Any]:
+            return {"Body": BreakingBody(text, cut), "ETag": '"0123456789abcdef0123456789abcdef"'}
+
+    sender = Sender(Config.from_env(os.environ), None)
+    reported: list[Any] = []
+    with pytest.raises(ObjectReadError, match="failed part-way"):
+        forward_object(BreakingS3(), "bucket", KEY.removesuffix(".gz"), sender=sender, report=reported.append)
+    # The batch sent before the break was still answered and counted; the lines after it were not sent.
+    (stats,) = reported
+    assert (stats.outcome, stats.records_sent, stats.batches) == ("failed", 20, 2)
+    assert [r.status for r in ingest.requests] == [200, 200]
+    assert [record["line_number"] for record in ingest.records()] == list(range(1, 21))
