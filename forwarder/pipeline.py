@@ -131,6 +131,8 @@ def _run(
         max_records=config.batch_max_records,
         max_bytes=config.batch_max_bytes,
     )
+    if not config.test_mode:
+        sender.prepare()
     progress = _Progress()
     try:
         _deliver_in_order(

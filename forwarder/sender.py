@@ -618,6 +618,13 @@ class Sender:
     def config(self) -> Config:
         return self._config
 
+    def prepare(self) -> None:
+        """Fetch the credential (when one is configured) now, on this thread, before batches are sent on
+        the delivery thread: the client that reads a secret is made from boto3's default session, which
+        is not safe to use from two threads at once. Cached, as every fetch is."""
+        if self._credential is not None:
+            self._credential.get()
+
     def seconds_needed(self) -> float:
         """Time an attempt may take, plus the margin: the least that must remain before sending."""
         return self._config.timeout_seconds + self.deadline_margin

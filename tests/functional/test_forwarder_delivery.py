@@ -323,3 +323,23 @@ def test_a_read_that_breaks_while_a_batch_is_on_its_way_fails_after_that_batch_i
     assert (stats.outcome, stats.records_sent, stats.batches) == ("failed", 20, 2)
     assert [r.status for r in ingest.requests] == [200, 200]
     assert [record["line_number"] for record in ingest.records()] == list(range(1, 21))
+
+
+def test_the_credential_is_fetched_before_the_first_batch_on_the_invoking_thread(
+    s3: Any, put_log: Any, forwarder_env: Any, ingest: IngestServer
+) -> None:
+    forwarder_env(BATCH_MAX_RECORDS="10", HTTP_AUTH_TYPE="bearer", HTTP_AUTH_CREDENTIALS="unused")
+    obj = put_log(KEY, count=30)
+    fetched_on: list[str] = []
+
+    class Credential:  # a cached secret: fetched once, then reused
+        def get(self) -> str:
+            if not fetched_on:
+                fetched_on.append(threading.current_thread().name)
+            return "token-0123456789"
+
+    sender = Sender(Config.from_env(os.environ), Credential())  # type: ignore[arg-type]
+    forward_object(s3, obj.bucket, obj.key, sender=sender)
+    # boto3's default session, which makes the secret's client, is not safe to share between threads.
+    assert fetched_on == [threading.main_thread().name]
+    assert {r.header("Authorization") for r in ingest.requests} == {"Bearer token-0123456789"}
