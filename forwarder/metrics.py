@@ -86,6 +86,11 @@ class ObjectStats:
         return self.label or f"s3://{self.bucket}/{self.key}"
 
     @property
+    def noun(self) -> str:
+        """What the unit is, in messages: an S3 object, or a CloudWatch Logs delivery (which has a label)."""
+        return "object" if self.label is None else "delivery"
+
+    @property
     def objects_failed(self) -> int:
         return 1 if self.outcome == OUTCOME_FAILED else 0
 
@@ -174,7 +179,7 @@ class Reporter:
         summary = stats.summary()
         log = logging.getLogger("forwarder.summary")
         level = logging.ERROR if stats.outcome == OUTCOME_FAILED else logging.INFO
-        log.log(level, "object %s %s", stats.outcome, stats.uri, extra={"summary": summary})
+        log.log(level, "%s %s %s", stats.noun, stats.outcome, stats.uri, extra={"summary": summary})
         if self.emit_metrics:
             document = emf_document(
                 stats, function_name=self.function_name, timestamp_ms=int(self._clock() * 1000)

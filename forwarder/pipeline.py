@@ -297,8 +297,8 @@ def _deliver(
             f"stopped before sending lines {first_line}-{first_line + batch.records - 1} of {uri}: "
             f"{max(left, 0):.1f}s left in the invocation, {needed:g}s needed for one attempt "
             f"(HTTP_TIMEOUT_SECONDS + margin). {stats.records_sent} records were sent; the retry resends "
-            f"the object from line {stats.start_line} with the same event_ids. Raise the function timeout "
-            "or lower HTTP_TIMEOUT_SECONDS"
+            f"the {stats.noun} from line {stats.start_line} with the same event_ids. Raise the function "
+            "timeout or lower HTTP_TIMEOUT_SECONDS"
         )
     if sender.config.test_mode:
         body = batch.compress(sender.config.compression_level)
@@ -332,11 +332,12 @@ def _deliver(
             )
             stats.rejections.append(f"{where}: {rejection.reason}")
         logger.error(
-            "%s rejected %d records of lines %d-%d of %s (first: %s); the object will fail after the rest",
+            "%s rejected %d records of lines %d-%d of %s (first: %s); the %s will fail after the rest",
             sender.endpoint_name,
             result.rejected,
             first_line,
             last_line,
             uri,
             result.rejections[0].reason if result.rejections else "no reason given",
+            stats.noun,
         )

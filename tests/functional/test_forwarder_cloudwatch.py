@@ -211,3 +211,12 @@ def test_waf_log_files_in_s3_arrive_parsed(invoke: Any, s3: Any, ingest: IngestS
     assert records[0]["httpRequest"]["headers"] == {"Host": "shop.example"}
     assert records[0]["labels"] == ["awswaf:managed:aws:bot-control:bot:verified"]
     assert records[0]["s3_bucket"] == bucket
+
+
+def test_the_summary_names_a_cloudwatch_delivery_not_an_object(
+    invoke: Any, ingest: IngestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO):
+        invoke(cloudwatch_logs_event(cloudwatch_logs_data(log_events(*INVOCATION))))
+    (summary,) = [r for r in caplog.records if r.name == "forwarder.summary"]
+    assert summary.getMessage() == f"delivery ok cloudwatch-logs:{ACCOUNT}:{LOG_GROUP}:{LOG_STREAM}"
