@@ -161,15 +161,18 @@ def _run(
         raise RejectedRecordsError(_rejected_message(stats, sender.endpoint_name))
 
 
-class _Progress:
-    """Lines of the unit delivered so far (every line of each batch delivered, duplicates and rejected
-    ones included), and lines handed to deliveries."""
+# The name of the thread that compresses and posts batches (with a number after it).
+DELIVERY_THREAD = "forwarder-delivery"
 
-    __slots__ = ("delivered", "queued")
+
+class _Progress:
+    """Lines of the unit delivered so far: every line of each batch delivered, duplicates and rejected
+    ones included."""
+
+    __slots__ = ("delivered",)
 
     def __init__(self) -> None:
         self.delivered = 0
-        self.queued = 0
 
 
 def _deliver_in_order(
@@ -184,15 +187,16 @@ def _deliver_in_order(
     still go out one at a time, in line order: the next is sent only once the one before is delivered,
     and after a failure no later batch is sent. The first failure in line order is raised: a delivery's
     before the reading of later lines (the source's error is then its context)."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="forwarder-delivery") as worker:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=DELIVERY_THREAD) as worker:
         in_flight: tuple[Future[None], int] | None = None
+        queued = 0  # lines handed to deliveries so far
         try:
             for batch in batches:
                 if in_flight is not None:
                     pending, in_flight = in_flight, None
                     _settle(pending, progress)
-                in_flight = (worker.submit(deliver, batch, first_line + progress.queued), batch.records)
-                progress.queued += batch.records
+                in_flight = (worker.submit(deliver, batch, first_line + queued), batch.records)
+                queued += batch.records
         finally:
             if in_flight is not None:  # the last batch, or the one sent when reading the next failed
                 _settle(in_flight, progress)

@@ -296,6 +296,7 @@ class _Shape:
     __slots__ = (
         "_floats",
         "_ints",
+        "_number_slots",
         "_numbers",
         "_other_slots",
         "_others",
@@ -353,7 +354,8 @@ class _Shape:
         numbers_at = 2 * len(groups["string"]) + 2
         others_at = numbers_at + 2 * len(groups["number"])
         self._string_slots = slice(2, numbers_at, 2)
-        self._other_slots = (slice(numbers_at, others_at, 2), slice(others_at, len(template) - 1, 2))
+        self._number_slots = slice(numbers_at, others_at, 2)
+        self._other_slots = slice(others_at, len(template) - 1, 2)
 
     def opening(self, values: tuple[Any, ...]) -> bytes:
         """The LogRecord up to its first attribute: times, severity, and the raw line as its body."""
@@ -388,11 +390,10 @@ class _Shape:
                 return None
             filled[self._string_slots] = slots
         numbers = self._numbers(values)
-        number_slots, other_slots = self._other_slots
         if numbers:
-            filled[number_slots] = jsonutil.dumps(numbers)[1:-1].split(b",")
+            filled[self._number_slots] = jsonutil.dumps(numbers)[1:-1].split(b",")
         if self._writers:
-            filled[other_slots] = map(operator.call, self._writers, self._others(values))
+            filled[self._other_slots] = map(operator.call, self._writers, self._others(values))
         return filled
 
 

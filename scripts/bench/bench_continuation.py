@@ -46,7 +46,6 @@ VISIBILITY_TIMEOUT = "5400"
 MAX_RECEIVE_COUNT = "3"
 # A chain longer than this is a loop, not a large file.
 MAX_INVOCATIONS = 200
-DELIVERY_THREAD = "forwarder-delivery"  # forwarder.pipeline's thread_name_prefix
 _EVENT_ID = re.compile(rb'"event_id":"([0-9a-f]+)"')
 
 
@@ -63,6 +62,9 @@ class SimulatedContext:
         self.aws_request_id = request_id
         self._timeout = timeout_seconds
         self._scale = speedup / cpu_share
+        from forwarder.pipeline import DELIVERY_THREAD  # noqa: PLC0415 -- as run() does, once the env is set
+
+        self._delivery_thread = DELIVERY_THREAD
         self._main = time.pthread_getcpuclockid(threading.get_ident())
         self._started = time.clock_gettime(self._main)
         self.cpu_seconds = 0.0  # the forwarder's CPU seconds, as last read
@@ -71,7 +73,7 @@ class SimulatedContext:
         """Simulated seconds of the invocation used so far."""
         cpu = time.clock_gettime(self._main) - self._started
         for thread in threading.enumerate():  # the delivery thread lives as long as the file's forwarding
-            if thread.name.startswith(DELIVERY_THREAD) and thread.ident is not None:
+            if thread.name.startswith(self._delivery_thread) and thread.ident is not None:
                 with contextlib.suppress(OSError):  # it ended meanwhile
                     cpu += time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
         self.cpu_seconds = max(self.cpu_seconds, cpu)

@@ -239,7 +239,9 @@ def test_the_simulated_deadline_counts_the_delivery_threads_cpu_too() -> None:
             sum(range(1000))
         spent.append(context.seconds_used())
 
-    worker = threading.Thread(target=deliver, name=continuation.DELIVERY_THREAD + "_0")
+    from forwarder.pipeline import DELIVERY_THREAD
+
+    worker = threading.Thread(target=deliver, name=DELIVERY_THREAD + "_0")
     worker.start()
     worker.join()
     assert spent[0] >= 0.05 * 0.9
