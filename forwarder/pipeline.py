@@ -3,8 +3,8 @@
 A unit is an S3 object or a CloudWatch Logs batch (forwarder.units). ``forward_unit`` is what the Lambda
 handler calls for each announced unit; ``forward_object`` is the S3 case, what a replay tool calls for
 objects listed by hand. Memory stays flat: the body is read in chunks, lines and records are produced
-lazily, and at most two batches (``BATCH_MAX_BYTES`` of JSON each, plus a gzip body) are held at a time:
-the one being sent, and the next, built while the intake answers.
+lazily, and few batches are held at a time: the one being sent, those queued behind it (``QUEUED_BYTES``
+in all, or one when batches are larger) and the next, built while the intake answers.
 
 With a ``continuation`` (forwarder.continuation), a unit that stops on a delivery error or the deadline
 after some of its lines were delivered hands the rest on, from the first line not delivered, and ends
@@ -13,9 +13,11 @@ after some of its lines were delivered hands the rest on, from the first line no
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -175,6 +177,21 @@ class _Progress:
         self.delivered = 0
 
 
+# The batches handed to the delivery thread and not yet delivered, the one being sent included: at most
+# MAX_QUEUED, holding at most QUEUED_BYTES (uncompressed) unless there is only one. So a 4 MiB batch
+# waits alone while the next is built, and the 1 MB batches of Splunk HEC and Loki queue up to four deep.
+# A hand-off to an idle delivery thread waits up to the interpreter's switch interval (5 ms) for it to
+# take over, about as long as building a 1 MB batch; with batches queued, the delivery thread goes from
+# one to the next without that wait, and the reading thread waits less for it (measured on 100,000 ALB
+# lines: a fifth to a tenth less wall time for splunk_hec, loki and datadog, none for json).
+QUEUED_BYTES = 4 * 1024 * 1024
+MAX_QUEUED = 4
+
+
+class _Skipped(Exception):
+    """A queued batch not sent because a batch before it failed."""
+
+
 def _deliver_in_order(
     batches: Iterator[Batch],
     deliver: Callable[[Batch, int], None],
@@ -182,31 +199,51 @@ def _deliver_in_order(
     *,
     first_line: int,
 ) -> None:
-    """``deliver(batch, first_line)`` for each batch, in order, on a worker thread: while one batch is
-    compressed, sent and answered, the lines after it are read, parsed and encoded into the next. Batches
-    still go out one at a time, in line order: the next is sent only once the one before is delivered,
-    and after a failure no later batch is sent. The first failure in line order is raised: a delivery's
+    """``deliver(batch, first_line)`` for each batch, in order, on a worker thread: while batches are
+    compressed, sent and answered, the lines after them are read, parsed and encoded into the next.
+    Batches still go out one at a time, in line order: the next is sent only once the one before is
+    delivered, and after a failure no later batch is sent (those already queued are skipped). A few
+    batches may wait, within ``QUEUED_BYTES``. The first failure in line order is raised: a delivery's
     before the reading of later lines (the source's error is then its context)."""
+    failed = False
+
+    def deliver_unless_failed(batch: Batch, line: int) -> None:
+        nonlocal failed  # written and read on the one worker thread only
+        if failed:
+            raise _Skipped
+        try:
+            deliver(batch, line)
+        except BaseException:
+            failed = True
+            raise
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=DELIVERY_THREAD) as worker:
-        in_flight: tuple[Future[None], int] | None = None
+        in_flight: deque[tuple[Future[None], int, int]] = deque()
         queued = 0  # lines handed to deliveries so far
+        queued_bytes = 0  # bytes of the batches in flight
         try:
             for batch in batches:
-                if in_flight is not None:
-                    pending, in_flight = in_flight, None
-                    _settle(pending, progress)
-                in_flight = (worker.submit(deliver, batch, first_line + queued), batch.records)
+                size = batch.raw_bytes
+                while in_flight and (len(in_flight) >= MAX_QUEUED or queued_bytes + size > QUEUED_BYTES):
+                    queued_bytes -= _settle(in_flight.popleft(), progress)
+                future = worker.submit(deliver_unless_failed, batch, first_line + queued)
+                in_flight.append((future, batch.records, size))
                 queued += batch.records
+                queued_bytes += size
         finally:
-            if in_flight is not None:  # the last batch, or the one sent when reading the next failed
-                _settle(in_flight, progress)
+            # The last batches, or those sent when reading the next failed: the first failure is raised
+            # (the batches after a failed one were skipped: nothing of theirs to raise).
+            while in_flight:
+                with contextlib.suppress(_Skipped):
+                    _settle(in_flight.popleft(), progress)
 
 
-def _settle(in_flight: tuple[Future[None], int], progress: _Progress) -> None:
-    """Wait for a delivery; count its lines as delivered, or raise its error."""
-    future, records = in_flight
+def _settle(in_flight: tuple[Future[None], int, int], progress: _Progress) -> int:
+    """Wait for a delivery; count its lines as delivered, or raise its error. Returns its bytes."""
+    future, records, size = in_flight
     future.result()
     progress.delivered += records
+    return size
 
 
 def _rejected_message(stats: ObjectStats, endpoint_name: str) -> str:

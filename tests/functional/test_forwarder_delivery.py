@@ -273,6 +273,63 @@ def test_the_next_batch_is_built_while_the_intake_answers_and_sent_only_after_it
     assert (stats.lines, stats.records_sent, stats.batches) == (30, 30, 3)
 
 
+def test_small_batches_queue_while_the_intake_answers_and_still_go_out_one_at_a_time(
+    s3: Any, put_log: Any, forwarder_env: Any, ingest: IngestServer
+) -> None:
+    # Batches of 10 records are far below QUEUED_BYTES: while the intake holds its first answer, the
+    # next four are built and queued (lines up to 50 read), not only the next one.
+    forwarder_env(BATCH_MAX_RECORDS="10")
+    obj = put_log(KEY, count=60)
+    fifth_batch_built = threading.Event()
+    ingest.script(Hold(release=fifth_batch_built, seconds=1.5))
+
+    def watch(records: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for record in records:
+            yield record
+            if record["line_number"] == 50:
+                fifth_batch_built.set()
+
+    sender = Sender(Config.from_env(os.environ), None)
+    stats = forward_object(s3, obj.bucket, obj.key, sender=sender, enrich=watch)
+
+    assert ingest.holds == [True]
+    assert ingest.event_ids() == expected_ids(obj)
+    requests = ingest.requests
+    assert [r.logs[0]["line_number"] for r in requests] == [1, 11, 21, 31, 41, 51]
+    for before, after in itertools.pairwise(requests):
+        assert after.received_at >= before.answered_at > 0
+    assert (stats.lines, stats.records_sent, stats.batches) == (60, 60, 6)
+
+
+def test_after_a_refused_batch_the_queued_ones_are_not_sent(
+    s3: Any, put_log: Any, forwarder_env: Any, ingest: IngestServer
+) -> None:
+    forwarder_env(BATCH_MAX_RECORDS="10")
+    obj = put_log(KEY, count=60)
+    refused = threading.Event()
+    # The second batch is refused only once every later batch has been built and queued behind it.
+    ingest.script(
+        Reply(), Hold(release=refused, reply=Reply(400, body=b'{"error":"bad batch"}'), seconds=1.5)
+    )
+
+    def watch(records: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for record in records:
+            yield record
+            if record["line_number"] == 50:
+                refused.set()
+
+    sender = Sender(Config.from_env(os.environ), None)
+    reported: list[Any] = []
+    with pytest.raises(PermanentDeliveryError, match="400"):
+        forward_object(s3, obj.bucket, obj.key, sender=sender, enrich=watch, report=reported.append)
+    assert ingest.holds == [True]
+    assert [r.status for r in ingest.requests] == [200, 400]  # batches 3-5 were queued, never sent
+    assert ingest.event_ids() == expected_ids(obj)[:10]
+    (stats,) = reported
+    assert (stats.outcome, stats.records_sent, stats.batches) == ("failed", 10, 1)
+    assert stats.error_type == "PermanentDeliveryError"
+
+
 def test_after_a_refused_batch_the_one_built_meanwhile_is_not_sent(
     s3: Any, put_log: Any, forwarder_env: Any, ingest: IngestServer
 ) -> None:
