@@ -50,10 +50,19 @@ SPLUNK_INDEX = "SPLUNK_INDEX"
 LOKI_LABELS = "LOKI_LABELS"
 DD_SERVICE = "DD_SERVICE"
 DD_TAGS = "DD_TAGS"
+OTLP_PROTOCOL = "OTLP_PROTOCOL"
 # One variable for the settings of one format ("SPLUNK_ACK=true;SPLUNK_INDEX=alb"): the stack passes them
 # through a single parameter instead of one per setting of every format.
 DESTINATION_SETTINGS = "DESTINATION_SETTINGS"
-DESTINATION_SETTING_NAMES = (SPLUNK_ACK, SPLUNK_SOURCETYPE, SPLUNK_INDEX, LOKI_LABELS, DD_SERVICE, DD_TAGS)
+DESTINATION_SETTING_NAMES = (
+    SPLUNK_ACK,
+    SPLUNK_SOURCETYPE,
+    SPLUNK_INDEX,
+    LOKI_LABELS,
+    DD_SERVICE,
+    DD_TAGS,
+    OTLP_PROTOCOL,
+)
 # The stack's work queue: where an invocation queues the rest of a file it cannot finish (continuations).
 WORK_QUEUE_URL = "WORK_QUEUE_URL"
 
@@ -90,6 +99,7 @@ ENV_VARS: tuple[str, ...] = (
     LOKI_LABELS,
     DD_SERVICE,
     DD_TAGS,
+    OTLP_PROTOCOL,
     DESTINATION_SETTINGS,
     GEOIP_DATABASE_S3_URI,
     WORK_QUEUE_URL,
@@ -143,6 +153,14 @@ DEFAULT_LOG_LEVEL = "INFO"
 DEFAULT_SPLUNK_SOURCETYPE = "aws:elb:accesslogs"
 # Loki labels as (name, record field or "=constant"): the log type and the load balancer.
 DEFAULT_DD_SERVICE = "elb"
+# OTLP/HTTP's two encodings, named as OTEL_EXPORTER_OTLP_PROTOCOL names them. JSON, the default, costs
+# the forwarder less CPU (it is written with the same JSON encoder as the other formats); binary protobuf
+# is the one every OTLP/HTTP receiver takes (some, such as Elastic's APM Server, take no other) and the
+# smaller body.
+OTLP_JSON = "http/json"
+OTLP_PROTOBUF = "http/protobuf"
+OTLP_PROTOCOLS = (OTLP_JSON, OTLP_PROTOBUF)
+DEFAULT_OTLP_PROTOCOL = OTLP_JSON
 DEFAULT_LOKI_LABELS: tuple[tuple[str, str], ...] = (("log_type", "log_type"), ("load_balancer", "elb"))
 
 # Upper bounds that catch typos (a timeout of 3000 s can never fit in a Lambda invocation).
@@ -151,7 +169,12 @@ MAX_BATCH_BYTES_LIMIT = 256 * 1024 * 1024
 
 
 # The format each DESTINATION_SETTING_NAMES prefix belongs to.
-_SETTING_FORMATS = {"SPLUNK": OUTPUT_SPLUNK_HEC, "LOKI": OUTPUT_LOKI, "DD": OUTPUT_DATADOG}
+_SETTING_FORMATS = {
+    "SPLUNK": OUTPUT_SPLUNK_HEC,
+    "LOKI": OUTPUT_LOKI,
+    "DD": OUTPUT_DATADOG,
+    "OTLP": OUTPUT_OTLP,
+}
 
 
 class ConfigError(ValueError):
@@ -193,6 +216,7 @@ class Config:
     loki_labels: tuple[tuple[str, str], ...] = DEFAULT_LOKI_LABELS
     dd_service: str = DEFAULT_DD_SERVICE
     dd_tags: str | None = None
+    otlp_protocol: str = DEFAULT_OTLP_PROTOCOL
     # The MaxMind DB files of geo enrichment, in order (a later one adds to the fields of an earlier one).
     geo_databases: tuple[S3Location, ...] = ()
     # None: a file not finished in one invocation fails at the deadline and is retried from the start.
@@ -332,6 +356,12 @@ class Config:
 
             problems += datadog_problems(endpoint, dd_service, dd_tags)
 
+        otlp_protocol = (reader.text(OTLP_PROTOCOL) or DEFAULT_OTLP_PROTOCOL).lower()
+        if otlp_protocol not in OTLP_PROTOCOLS:
+            problems.append(
+                f"{OTLP_PROTOCOL} must be one of {', '.join(OTLP_PROTOCOLS)} (got {otlp_protocol[:40]!r})"
+            )
+
         geo_databases = _geo_databases(reader, problems)
         work_queue_url = reader.text(WORK_QUEUE_URL)
         if work_queue_url is not None and not _is_queue_url(work_queue_url):
@@ -398,6 +428,7 @@ class Config:
             loki_labels=loki_labels,
             dd_service=dd_service,
             dd_tags=dd_tags,
+            otlp_protocol=otlp_protocol,
             geo_databases=geo_databases,
             work_queue_url=work_queue_url,
         )

@@ -74,7 +74,7 @@ _DESTINATIONS: dict[str, tuple[str, str]] = {
     "splunk_hec": ("forwarder.destinations.splunk_hec", "SplunkHec"),
     "loki": ("forwarder.destinations.loki", "LokiPush"),
     "datadog": ("forwarder.destinations.datadog", "DatadogLogs"),
-    "otlp": ("forwarder.destinations.otlp", "OtlpLogs"),
+    "otlp": ("forwarder.destinations.otlp", "otlp_destination"),
 }
 
 _REASON_CHARS = 200

@@ -1,4 +1,6 @@
-"""``otlp``: OTLP/HTTP logs, JSON encoding (``POST .../v1/logs``, ``Content-Type: application/json``).
+"""``otlp``: OTLP/HTTP logs, JSON encoding (``POST .../v1/logs``, ``Content-Type: application/json``), the
+default of ``OTLP_PROTOCOL``; ``http/protobuf`` is forwarder.destinations.otlp_protobuf, which shares the
+names, resource and severity defined here.
 
 The body is an ``ExportLogsServiceRequest`` in the protobuf JSON mapping OTLP prescribes: camelCase
 field names, 64-bit integers as decimal strings, enums as numbers, attribute values as
@@ -98,11 +100,11 @@ _NAMES_BY_LOG_TYPE = {
 # tls.protocol.name "tls", .version "1.2"; "HTTP/1.1" -> network.protocol.name "http", .version "1.1".
 _TLS_FIELDS = frozenset(("ssl_protocol", "tls_protocol", "tls_protocol_version"))
 _HTTP_VERSION_FIELDS = frozenset(("http_version", "protocol"))
-_SPLIT_FIELDS = _TLS_FIELDS | _HTTP_VERSION_FIELDS
+SPLIT_FIELDS = _TLS_FIELDS | _HTTP_VERSION_FIELDS
 _TLS_PROTOCOL = re.compile(r"(?i)(tls|ssl)v?(\d)\.?(\d)?")
-_STATUS_FIELDS = ("elb_status_code", "status_code", "status")
+STATUS_FIELDS = ("elb_status_code", "status_code", "status")
 # Not attributes: the raw line is the body; the load balancer and the log group belong to the resource.
-_NOT_ATTRIBUTES = frozenset(("raw", "elb", "log_group", "log_stream", "owner"))
+NOT_ATTRIBUTES = frozenset(("raw", "elb", "log_group", "log_stream", "owner"))
 
 # Log Data Model severity numbers: FATAL 21, ERROR 17, WARN 13, INFO 9, DEBUG 5, TRACE 1.
 _ERROR = b'"severityNumber":17,"severityText":"ERROR"'
@@ -126,7 +128,19 @@ _KEY_IDENTITY = re.compile(r"(?:^|/)AWSLogs/(\d{12})/elasticloadbalancing/([a-z0
 # provisioner/arns.py, which the forwarder's zip does not ship.
 _PARTITIONS = (("cn-", "aws-cn"), ("us-gov-", "aws-us-gov"))
 _MAX_CACHED = 1024
+SCOPE_NAME = "alb-log-onboarding-forwarder"
+# The fields the resource is made of (resource_attributes' arguments, in order).
+RESOURCE_FIELDS = ("s3_key", "elb", "owner", "log_group", "log_stream")
 _RECORD_END = b"]}]}"
+
+
+def otlp_destination(config: Config) -> OtlpLogs:
+    """The encoding ``OTLP_PROTOCOL`` names: JSON (the default) or binary protobuf."""
+    if config.otlp_protocol != "http/protobuf":
+        return OtlpLogs(config)
+    from forwarder.destinations.otlp_protobuf import OtlpProtobufLogs  # noqa: PLC0415 -- only for it
+
+    return OtlpProtobufLogs(config)
 
 
 class OtlpLogs:
@@ -136,7 +150,10 @@ class OtlpLogs:
     content_type = "application/json"
     framing = Framing(prefix=b'{"resourceLogs":[', separator=b",", suffix=b"]}")
     extra_headers = ()
-    accepts = "OTLP/HTTP logs in JSON (HTTP_ENDPOINT is https://HOST:4318/v1/logs)"
+    accepts = (
+        "OTLP/HTTP logs in JSON (HTTP_ENDPOINT is https://HOST:4318/v1/logs; OTLP_PROTOCOL=http/protobuf "
+        "for a receiver that takes only protobuf)"
+    )
 
     def __init__(self, config: Config) -> None:
         del config  # nothing to configure
@@ -186,27 +203,38 @@ class OtlpLogs:
         )
 
 
-def _resource_head(key: Any, elb: Any, owner: Any, log_group: Any, log_stream: Any) -> bytes:
-    """The bytes of a ResourceLogs up to its first log record: resource, then the forwarder's scope."""
-    attributes = [_attribute("cloud.provider", "aws")]
+def resource_attributes(
+    key: Any, elb: Any, owner: Any, log_group: Any, log_stream: Any
+) -> list[tuple[str, Any]]:
+    """The resource's attributes: the cloud account and region from the S3 key and the load balancer from
+    the line; for CloudWatch Logs, the owner account, log group and stream."""
+    attributes: list[tuple[str, Any]] = [("cloud.provider", "aws")]
     match = _KEY_IDENTITY.search(key) if isinstance(key, str) else None
     if owner:  # CloudWatch Logs: the account the log data comes from
-        attributes.append(_attribute("cloud.account.id", owner))
+        attributes.append(("cloud.account.id", owner))
     if log_group:
-        attributes.append(_attribute("aws.log.group.names", [log_group]))
+        attributes.append(("aws.log.group.names", [log_group]))
     if log_stream:
-        attributes.append(_attribute("aws.log.stream.names", [log_stream]))
+        attributes.append(("aws.log.stream.names", [log_stream]))
     if match:
         account, region = match.groups()
-        attributes += [_attribute("cloud.account.id", account), _attribute("cloud.region", region)]
+        attributes += [("cloud.account.id", account), ("cloud.region", region)]
         if elb:
             partition = next((p for prefix, p in _PARTITIONS if region.startswith(prefix)), "aws")
             # ALB/NLB: "app/<name>/<id>", "net/<name>/<id>"; Classic: "<name>". The ARN ends with either.
             arn = f"arn:{partition}:elasticloadbalancing:{region}:{account}:loadbalancer/{elb}"
-            attributes.append(_attribute("cloud.resource_id", arn))
+            attributes.append(("cloud.resource_id", arn))
     if elb:
-        attributes.append(_attribute("elb", elb))
-    scope = jsonutil.dumps({"name": "alb-log-onboarding-forwarder", "version": forwarder.__version__})
+        attributes.append(("elb", elb))
+    return attributes
+
+
+def _resource_head(key: Any, elb: Any, owner: Any, log_group: Any, log_stream: Any) -> bytes:
+    """The bytes of a ResourceLogs up to its first log record: resource, then the forwarder's scope."""
+    attributes = [
+        _attribute(name, value) for name, value in resource_attributes(key, elb, owner, log_group, log_stream)
+    ]
+    scope = jsonutil.dumps({"name": SCOPE_NAME, "version": forwarder.__version__})
     return (
         b'{"resource":{"attributes":['
         + b",".join(attributes)
@@ -226,9 +254,9 @@ def _attributes(record: dict[str, Any]) -> list[bytes]:
             continue
         head = heads[field]
         if head is None:
-            if field in _NOT_ATTRIBUTES:
+            if field in NOT_ATTRIBUTES:
                 continue
-            split = _split(field, value) if field in _SPLIT_FIELDS and isinstance(value, str) else None
+            split = _split(field, value) if field in SPLIT_FIELDS and isinstance(value, str) else None
             if split:
                 attributes += split
                 continue
@@ -243,22 +271,23 @@ def _attributes(record: dict[str, Any]) -> list[bytes]:
     return attributes
 
 
-def _split(field: str, value: str) -> list[bytes]:
+def split_attributes(field: str, value: str) -> list[tuple[str, str]]:
     """The two attributes one field becomes: "TLSv1.2" -> tls.protocol.name/.version, "HTTP/1.1" ->
     network.protocol.name/.version; none when the value has another shape (it keeps its own name)."""
     if field in _HTTP_VERSION_FIELDS:
         if not value.startswith("HTTP/"):
             return []
-        return [
-            _attribute("network.protocol.name", "http"),
-            _attribute("network.protocol.version", value[5:]),
-        ]
+        return [("network.protocol.name", "http"), ("network.protocol.version", value[5:])]
     match = _TLS_PROTOCOL.fullmatch(value)
     if not match:
         return []
     name, major, minor = match.groups()
     version = major if minor is None else f"{major}.{minor}"
-    return [_attribute("tls.protocol.name", name.lower()), _attribute("tls.protocol.version", version)]
+    return [("tls.protocol.name", name.lower()), ("tls.protocol.version", version)]
+
+
+def _split(field: str, value: str) -> list[bytes]:
+    return [_attribute(key, item) for key, item in split_attributes(field, value)]
 
 
 class _Heads(dict[str, bytes]):
@@ -269,7 +298,7 @@ class _Heads(dict[str, bytes]):
         self.names = names
 
     def __missing__(self, field: str) -> bytes | None:
-        if field in _NOT_ATTRIBUTES or field in _SPLIT_FIELDS or len(self) >= _MAX_CACHED:
+        if field in NOT_ATTRIBUTES or field in SPLIT_FIELDS or len(self) >= _MAX_CACHED:
             return None
         head = self[field] = _key_head(self.names.get(field, field))
         return head
@@ -277,6 +306,8 @@ class _Heads(dict[str, bytes]):
 
 _COMMON_HEADS = _Heads(_COMMON_NAMES)
 _HEADS_BY_LOG_TYPE = {log_type: _Heads(names) for log_type, names in _NAMES_BY_LOG_TYPE.items()}
+# Log type -> field -> attribute name ("" for the types without names of their own).
+HEADS_NAMES: dict[str, dict[str, str]] = {"": _COMMON_NAMES, **_NAMES_BY_LOG_TYPE}
 
 
 class _Shape:
@@ -315,17 +346,17 @@ class _Shape:
         strings = {field: index for index, field in enumerate(keys) if kinds[index] is str}
         integers = {field: index for index, field in enumerate(keys) if kinds[index] is int}
         self.times = tuple(strings[field] for field in ("time", "event_time") if field in strings)
-        self.status = _value_at(next((integers[f] for f in _STATUS_FIELDS if f in integers), None))
+        self.status = _value_at(next((integers[f] for f in STATUS_FIELDS if f in integers), None))
         self.level = _value_at(strings.get("level"))
         self.raw = strings.get("raw")
         # (value index, bytes before the value, bytes after it) per slot, by group.
         groups: dict[str, list[tuple[int, bytes, bytes]]] = {"string": [], "number": [], "other": []}
         writers: list[Callable[[Any], bytes]] = []
         for index, (field, kind) in enumerate(zip(keys, kinds, strict=True)):
-            if kind is _NONE or field in _NOT_ATTRIBUTES:
+            if kind is _NONE or field in NOT_ATTRIBUTES:
                 continue
             head = _key_head(names.get(field, field))
-            if field in _SPLIT_FIELDS and kind is str:
+            if field in SPLIT_FIELDS and kind is str:
                 groups["other"].append((index, b"", b""))
                 writers.append(_SplitField(field, names).__getitem__)
             elif kind in _SCALAR_WRAPPERS:
@@ -495,14 +526,23 @@ def _any_value(value: Any) -> bytes:
     return _any_value(str(value))
 
 
-def _severity(status: int | None, level: str | None) -> bytes | None:
+def severity_of(status: Any, level: Any) -> tuple[int, str] | None:
     """From the HTTP status (5xx ERROR, 4xx WARN, else INFO), else from a ``level`` field."""
-    if status is not None:
-        return _ERROR if status >= 500 else _WARN if status >= 400 else _INFO
-    number = _LEVELS.get(level.upper()) if level is not None else None
+    if isinstance(status, int):
+        return (17, "ERROR") if status >= 500 else (13, "WARN") if status >= 400 else (9, "INFO")
+    number = _LEVELS.get(level.upper()) if isinstance(level, str) else None
     if number is None:
         return None
-    return b'"severityNumber":%d,"severityText":' % number + jsonutil.dumps(level)
+    return number, level
+
+
+def _severity(status: int | None, level: str | None) -> bytes | None:
+    if status is not None:
+        return _ERROR if status >= 500 else _WARN if status >= 400 else _INFO
+    severity = severity_of(None, level)
+    if severity is None:
+        return None
+    return b'"severityNumber":%d,"severityText":' % severity[0] + jsonutil.dumps(severity[1])
 
 
 def _partial_success(body: bytes) -> tuple[int, str] | None:

@@ -39,6 +39,7 @@ class Intake:
     mark: bytes
     status: int = 200
     answer: bytes = b""
+    content_type: str = "application/json"
 
 
 INTAKES: dict[str, Intake] = {
@@ -53,6 +54,12 @@ INTAKES: dict[str, Intake] = {
     "datadog": Intake("datadog", b"[{", _EVENT_ID, status=202, answer=b"{}"),
     "otlp": Intake("otlp", b'{"resourceLogs":[', b'{"key":"event_id",', answer=b"{}"),
 }
+# OTLP in protobuf, on the same path: each resource_logs element starts with its tag (field 1, bytes), and
+# each record has one KeyValue whose key is event_id (field 1, 8 bytes), then its value (field 2); the
+# answer is an empty ExportLogsServiceResponse.
+_OTLP_PROTOBUF = Intake(
+    "otlp", b"\x0a", b"\x0a\x08event_id\x12", answer=b"", content_type="application/x-protobuf"
+)
 # The path each format is sent to: the one its intake takes logs on (and the forwarder's checks require).
 INTAKE_PATHS: dict[str, str] = {
     "json": "/",
@@ -142,6 +149,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(200, b"{}")
             return
         intake = _BY_PATH.get(self.path.split("?", 1)[0])
+        if intake is INTAKES["otlp"] and self.headers.get("Content-Type") == _OTLP_PROTOBUF.content_type:
+            intake = _OTLP_PROTOBUF
         if intake is None:
             self._answer(404, b"")
             return
@@ -150,7 +159,7 @@ class _Handler(BaseHTTPRequestHandler):
         stats.begin()
         bulk = intake.output_format == "elasticsearch"
         if not bulk:
-            self._answer(intake.status, intake.answer)
+            self._answer(intake.status, intake.answer, intake.content_type)
         try:
             body: bytes | None = zlib.decompress(data, 31)
         except zlib.error:
@@ -166,11 +175,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._answer(200, json.dumps(self.server.stats.snapshot()).encode())
 
-    def _answer(self, status: int, payload: bytes) -> None:
+    def _answer(self, status: int, payload: bytes, content_type: str = "application/json") -> None:
         self.send_response(status)
         if status != 204:  # RFC 9110: a 204 (Loki's answer) carries no Content-Length
             self.send_header("Content-Length", str(len(payload)))
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.end_headers()
         if payload:
             self.wfile.write(payload)

@@ -524,17 +524,32 @@ class IngestServer:
                 answer[str(ack_id)] = key in self._acked
         return Reply(200, body=json.dumps({"acks": answer}).encode())
 
-    def _export(self, logs: tuple[dict[str, Any], ...]) -> tuple[Reply, frozenset[str]]:
-        """otlp: the ExportLogsServiceResponse, with a partial success for the records to reject."""
+    def _export(
+        self, logs: tuple[dict[str, Any], ...], headers: dict[str, str]
+    ) -> tuple[Reply, frozenset[str]]:
+        """otlp: the ExportLogsServiceResponse, with a partial success for the records to reject, in the
+        request's encoding (OTLP/HTTP: "The server MUST use the same Content-Type in the response as it
+        received in the request")."""
         with self._lock:
             rejected = frozenset(r["event_id"] for r in logs if r.get("event_id") in self._to_reject)
             self._to_reject -= rejected
+        message = "log record too old to ingest"
+        if _header(headers, "Content-Type") == OTLP_PROTOBUF:
+            from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+
+            response = logs_service_pb2.ExportLogsServiceResponse()
+            if rejected:
+                response.partial_success.rejected_log_records = len(rejected)
+                response.partial_success.error_message = message
+            body = response.SerializeToString()
+            return Reply(200, headers={"Content-Type": OTLP_PROTOBUF}, body=body), rejected
         if not rejected:
             return Reply(200, body=b"{}"), rejected
-        partial = {"rejectedLogRecords": str(len(rejected)), "errorMessage": "log record too old to ingest"}
+        partial = {"rejectedLogRecords": str(len(rejected)), "errorMessage": message}
         return Reply(200, body=json.dumps({"partialSuccess": partial}).encode()), rejected
 
 
+OTLP_PROTOBUF = "application/x-protobuf"
 _CONTENT_TYPES = {
     "json": "application/json",
     "ndjson": "application/x-ndjson",
@@ -564,6 +579,8 @@ def decode_body(
     wanted = (
         ("application/x-ndjson", "application/json") if intake == "elasticsearch" else _CONTENT_TYPES[intake]
     )
+    if intake == "otlp":  # OTLP/HTTP: binary protobuf or JSON
+        wanted = (OTLP_PROTOBUF, "application/json")
     if not content_type.startswith(wanted):
         return (), f"Content-Type is not {_CONTENT_TYPES.get(intake, 'application/x-ndjson')}"
     try:
@@ -577,7 +594,7 @@ def decode_body(
     if intake == "datadog":
         return _decode_datadog(data)
     if intake == "otlp":
-        return _decode_otlp(data)
+        return _decode_otlp(data, protobuf=content_type.startswith(OTLP_PROTOBUF))
     if intake != "json":
         return _decode_lines(data, intake)
     try:
@@ -679,8 +696,19 @@ def _decode_loki(data: bytes) -> tuple[tuple[dict[str, Any], ...], str | None]:
     return tuple(entries), None
 
 
-def _decode_otlp(data: bytes) -> tuple[tuple[dict[str, Any], ...], str | None]:
-    """An ExportLogsServiceRequest in OTLP's JSON mapping -> one flat dict per log record."""
+def _decode_otlp(data: bytes, *, protobuf: bool = False) -> tuple[tuple[dict[str, Any], ...], str | None]:
+    """An ExportLogsServiceRequest in OTLP's JSON mapping, or in protobuf (read with the official
+    opentelemetry-proto package, then put in the JSON mapping) -> one flat dict per log record."""
+    if protobuf:
+        from google.protobuf.json_format import MessageToDict
+        from google.protobuf.message import DecodeError
+        from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+
+        try:
+            request = logs_service_pb2.ExportLogsServiceRequest.FromString(data)
+        except DecodeError as exc:
+            return (), f"body is not a protobuf ExportLogsServiceRequest: {exc}"
+        data = json.dumps(MessageToDict(request, use_integers_for_enums=True)).encode()
     try:
         document = json.loads(data)
         records = []
@@ -828,7 +856,7 @@ def _handler_class(server: IngestServer) -> type[BaseHTTPRequestHandler]:
                 actions, logs = logs[::2], logs[1::2]
                 reply, statuses = server._bulk(actions, logs)
             elif server.intake == "otlp" and action == Reply(action.status) and action.status < 300:
-                reply, rejected = server._export(logs)
+                reply, rejected = server._export(logs, headers)
             else:
                 reply = action
             received = ReceivedRequest(

@@ -13,6 +13,7 @@ import calendar
 import contextlib
 import json
 import logging
+import re
 import shutil
 import socket
 import subprocess
@@ -115,17 +116,30 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def agent_payloads(base: str) -> list[dict[str, Any]]:
+    """The requests the agent took, in OTLP's JSON mapping (it gives those it took as protobuf with the
+    .proto's field names, resource_logs ..., which are put in the mapping's camelCase here)."""
     with urllib.request.urlopen(f"{base}/test/session/logs", timeout=5) as answer:
         payloads: list[dict[str, Any]] = json.load(answer)
-    return payloads
+    return [_camel_case(payload) for payload in payloads]
 
 
-def test_every_line_arrives_once_in_a_real_otlp_receiver(
-    invoke: Any, put_log: Any, forwarder_env: Any, agent: str, caplog: pytest.LogCaptureFixture
+def _camel_case(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {re.sub(r"_([a-z])", lambda m: m[1].upper(), k): _camel_case(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_camel_case(item) for item in value]
+    return value
+
+
+@pytest.mark.parametrize("protocol", ["http/json", "http/protobuf"])
+def test_every_line_arrives_once_in_a_real_otlp_receiver(  # noqa: PLR0917
+    invoke: Any, put_log: Any, forwarder_env: Any, agent: str, caplog: pytest.LogCaptureFixture, protocol: str
 ) -> None:
     urllib.request.urlopen(f"{agent}/test/session/clear", timeout=5).close()
     # The agent's web server takes bodies up to 1 MiB: 20 records stay far below.
-    forwarder_env(HTTP_ENDPOINT=f"{agent}/v1/logs", OUTPUT_FORMAT="otlp", BATCH_MAX_RECORDS="20")
+    forwarder_env(
+        HTTP_ENDPOINT=f"{agent}/v1/logs", OUTPUT_FORMAT="otlp", BATCH_MAX_RECORDS="20", OTLP_PROTOCOL=protocol
+    )
     lines = [*iter_alb_lines(44), MALFORMED_LINE]
     obj = put_log(KEY, lines)
     with caplog.at_level(logging.INFO):
@@ -169,9 +183,17 @@ def test_every_line_arrives_once_in_a_real_otlp_receiver(
 # --- the test receiver: OTLP's documented answers ---------------------------------------------------------
 
 
-@pytest.fixture
-def otlp(intake_server: Any) -> IngestServer:
-    return intake_server("otlp", env={"BATCH_MAX_RECORDS": "20"})
+CONTENT_TYPES = {"http/json": "application/json", "http/protobuf": "application/x-protobuf"}
+
+
+@pytest.fixture(params=list(CONTENT_TYPES))
+def otlp(intake_server: Any, request: pytest.FixtureRequest) -> Iterator[IngestServer]:
+    """The test receiver, taking each OTLP_PROTOCOL in turn; every request checked to carry its encoding."""
+    server: IngestServer = intake_server(
+        "otlp", env={"BATCH_MAX_RECORDS": "20", "OTLP_PROTOCOL": request.param}
+    )
+    yield server
+    assert {r.headers["Content-Type"] for r in server.requests} <= {CONTENT_TYPES[request.param]}
 
 
 def sent(server: IngestServer) -> list[list[str]]:

@@ -6,7 +6,7 @@ import pytest
 
 from forwarder import config as cfg
 from forwarder.config import Config, ConfigError, describe_endpoint
-from forwarder.destinations import OUTPUT_FORMATS
+from forwarder.destinations import OUTPUT_FORMATS, destination_for
 
 ENDPOINT = "https://logs.example.com/ingest"
 
@@ -366,3 +366,21 @@ def test_work_queue_url_is_a_queue_url(url: str) -> None:
 def test_a_work_queue_given_by_name_or_arn_is_refused(url: str) -> None:
     with pytest.raises(ConfigError, match="WORK_QUEUE_URL must be an SQS queue URL"):
         Config.from_env(env(WORK_QUEUE_URL=url))
+
+
+def test_otlp_protocol_chooses_the_encoding_and_names_the_valid_ones() -> None:
+    otlp = {"HTTP_ENDPOINT": "https://collector.example.com:4318/v1/logs", "OUTPUT_FORMAT": "otlp"}
+    assert Config.from_env(env(**otlp)).otlp_protocol == "http/json"
+    chosen = Config.from_env(env(**otlp, DESTINATION_SETTINGS="OTLP_PROTOCOL=HTTP/Protobuf"))
+    assert chosen.otlp_protocol == "http/protobuf"
+    assert destination_for(chosen).content_type == "application/x-protobuf"
+    with pytest.raises(
+        ConfigError, match=r"OTLP_PROTOCOL must be one of http/json, http/protobuf \(got 'grpc'\)"
+    ):
+        Config.from_env(env(**otlp, OTLP_PROTOCOL="grpc"))
+
+
+def test_otlp_protocol_for_another_format_is_ignored_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="forwarder.config"):
+        Config.from_env(env(OTLP_PROTOCOL="http/protobuf"))
+    assert "OTLP_PROTOCOL is ignored: it applies only to OUTPUT_FORMAT=otlp" in caplog.text

@@ -1,4 +1,8 @@
-"""The otlp destination without a network: the OTLP/HTTP JSON body, and reading OTLP answers."""
+"""The otlp destination without a network: the OTLP/HTTP body in either encoding, and reading OTLP answers.
+
+The tests of the body run for both OTLP_PROTOCOL values; a protobuf body is read with the official
+opentelemetry-proto package and put in OTLP's JSON mapping, so both are checked against the same values.
+"""
 
 from __future__ import annotations
 
@@ -39,8 +43,30 @@ NLB_LINE = (
 )
 
 
-def otlp() -> Any:
-    return destination_for(Config(endpoint=ENDPOINT, output_format="otlp"))
+PROTOCOLS = ("http/json", "http/protobuf")
+
+
+def otlp(protocol: str = "http/json") -> Any:
+    return destination_for(Config(endpoint=ENDPOINT, output_format="otlp", otlp_protocol=protocol))
+
+
+@pytest.fixture(params=PROTOCOLS)
+def protocol(request: pytest.FixtureRequest) -> str:
+    if request.param == "http/protobuf":
+        pytest.importorskip("opentelemetry.proto.collector.logs.v1.logs_service_pb2")
+    return str(request.param)
+
+
+def decoded(body: bytes, protocol: str) -> dict[str, Any]:
+    """The request in OTLP's JSON mapping: as sent (JSON), or read by the official protobuf classes."""
+    if protocol == "http/json":
+        document: dict[str, Any] = json.loads(body)
+        return document
+    from google.protobuf.json_format import MessageToDict
+    from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+
+    request = logs_service_pb2.ExportLogsServiceRequest.FromString(body)
+    return MessageToDict(request, use_integers_for_enums=True)
 
 
 def records(*lines: str, log_type: str = "alb_access") -> list[dict[str, Any]]:
@@ -48,8 +74,8 @@ def records(*lines: str, log_type: str = "alb_access") -> list[dict[str, Any]]:
     return list(iter_records((Line(text) for text in lines), log_type=log_type, provenance=provenance))
 
 
-def batch_of(items: list[dict[str, Any]]) -> Batch:
-    destination = otlp()
+def batch_of(items: list[dict[str, Any]], protocol: str = "http/json") -> Batch:
+    destination = otlp(protocol)
     encoded = [destination.encode(item) for item in items]
     return next(iter_batches(encoded, framing=destination.framing, max_records=len(items), max_bytes=10**6))
 
@@ -58,9 +84,11 @@ def values(attributes: list[dict[str, Any]]) -> dict[str, Any]:
     return {a["key"]: a["value"] for a in attributes}
 
 
-def test_an_access_line_becomes_one_resource_with_one_log_record_named_by_semantic_conventions() -> None:
+def test_an_access_line_becomes_one_resource_with_one_log_record_named_by_semantic_conventions(
+    protocol: str,
+) -> None:
     (record,) = records(ALB_LINE)
-    body = json.loads(batch_of([record]).body())
+    body = decoded(batch_of([record], protocol).body(), protocol)
     (resource_logs,) = body["resourceLogs"]
     assert values(resource_logs["resource"]["attributes"]) == {
         "cloud.provider": {"stringValue": "aws"},
@@ -121,12 +149,16 @@ def test_an_access_line_becomes_one_resource_with_one_log_record_named_by_semant
         assert replaced not in attributes
 
 
-def test_the_body_validates_against_the_official_protobuf_json_mapping() -> None:
+def test_the_body_is_read_by_the_official_protobuf_classes(protocol: str) -> None:
     json_format = pytest.importorskip("google.protobuf.json_format")
     logs_service = pytest.importorskip("opentelemetry.proto.collector.logs.v1.logs_service_pb2")
     items = [*records(ALB_LINE, "not a log line"), *records(NLB_LINE, log_type="nlb_access")]
     items[0]["truncated"] = True
-    request = json_format.Parse(batch_of(items).body(), logs_service.ExportLogsServiceRequest())
+    body = batch_of(items, protocol).body()
+    if protocol == "http/json":
+        request = json_format.Parse(body, logs_service.ExportLogsServiceRequest())
+    else:
+        request = logs_service.ExportLogsServiceRequest.FromString(body)
     assert [len(r.scope_logs[0].log_records) for r in request.resource_logs] == [1, 1, 1]
     malformed = request.resource_logs[1].scope_logs[0].log_records[0]
     assert malformed.body.string_value == "not a log line" and malformed.time_unix_nano == 0
@@ -135,10 +167,10 @@ def test_the_body_validates_against_the_official_protobuf_json_mapping() -> None
     assert flagged["truncated"].bool_value is True
 
 
-def test_nlb_times_without_fraction_and_tls_protocol_names() -> None:
+def test_nlb_times_without_fraction_and_tls_protocol_names(protocol: str) -> None:
     (record,) = records(NLB_LINE, log_type="nlb_access")
     assert parse_nlb_access(NLB_LINE)["time"] == "2018-12-20T02:59:40"
-    (resource_logs,) = json.loads(batch_of([record]).body())["resourceLogs"]
+    (resource_logs,) = decoded(batch_of([record], protocol).body(), protocol)["resourceLogs"]
     (log_record,) = resource_logs["scopeLogs"][0]["logRecords"]
     assert log_record["timeUnixNano"] == "1545274780000000000"
     attributes = values(log_record["attributes"])
@@ -151,15 +183,15 @@ def test_nlb_times_without_fraction_and_tls_protocol_names() -> None:
 @pytest.mark.parametrize(
     ("status", "severity"), [(200, "INFO"), (302, "INFO"), (404, "WARN"), (500, "ERROR")]
 )
-def test_severity_follows_the_status(status: int, severity: str) -> None:
+def test_severity_follows_the_status(status: int, severity: str, protocol: str) -> None:
     record = parse_alb_access(ALB_LINE) | {"elb_status_code": status, "event_id": "e"}
-    (resource_logs,) = json.loads(batch_of([record]).body())["resourceLogs"]
+    (resource_logs,) = decoded(batch_of([record], protocol).body(), protocol)["resourceLogs"]
     assert resource_logs["scopeLogs"][0]["logRecords"][0]["severityText"] == severity
 
 
-def test_a_retry_subset_is_still_a_valid_request() -> None:
-    batch = batch_of(records(ALB_LINE, ALB_LINE, ALB_LINE))
-    assert len(json.loads(batch.subset([0, 2]).body())["resourceLogs"]) == 2
+def test_a_retry_subset_is_still_a_valid_request(protocol: str) -> None:
+    batch = batch_of(records(ALB_LINE, ALB_LINE, ALB_LINE), protocol)
+    assert len(decoded(batch.subset([0, 2]).body(), protocol)["resourceLogs"]) == 2
 
 
 def answer(status: int, body: bytes) -> Verdict:
@@ -230,27 +262,30 @@ def test_an_endpoint_without_the_logs_path_is_warned_about(caplog: pytest.LogCap
 @pytest.mark.parametrize(
     ("region", "partition"), [("us-east-1", "aws"), ("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")]
 )
-def test_the_load_balancer_arn_is_in_the_partition_of_its_region(region: str, partition: str) -> None:
+def test_the_load_balancer_arn_is_in_the_partition_of_its_region(
+    region: str, partition: str, protocol: str
+) -> None:
     (record,) = records(ALB_LINE)
     record["s3_key"] = KEY.replace("us-east-1", region)
-    (resource_logs,) = json.loads(batch_of([record]).body())["resourceLogs"]
+    (resource_logs,) = decoded(batch_of([record], protocol).body(), protocol)["resourceLogs"]
     arn = values(resource_logs["resource"]["attributes"])["cloud.resource_id"]["stringValue"]
     assert arn.startswith(f"arn:{partition}:elasticloadbalancing:{region}:123456789012:loadbalancer/app/")
 
 
-def test_values_outside_what_the_json_mapping_takes_are_kept_readably() -> None:
+def test_values_outside_what_the_json_mapping_takes_are_kept_readably(protocol: str) -> None:
     json_format = pytest.importorskip("google.protobuf.json_format")
     logs_service = pytest.importorskip("opentelemetry.proto.collector.logs.v1.logs_service_pb2")
     record = {"event_id": "e", "big": 2**70, "small": -(2**63), "nan": float("nan"), "inf": float("-inf")}
     record |= {"nested": {"a": [1, None, "x"]}, "flag": False}
-    body = batch_of([record]).body()
-    (resource_logs,) = json.loads(body)["resourceLogs"]
+    body = batch_of([record], protocol).body()
+    (resource_logs,) = decoded(body, protocol)["resourceLogs"]
     attributes = values(resource_logs["scopeLogs"][0]["logRecords"][0]["attributes"])
     assert attributes["big"] == {"stringValue": str(2**70)}  # beyond int64: kept as text
     assert attributes["small"] == {"intValue": str(-(2**63))}
     assert (attributes["nan"], attributes["inf"]) == ({"doubleValue": "NaN"}, {"doubleValue": "-Infinity"})
     assert attributes["flag"] == {"boolValue": False}
-    json_format.Parse(body, logs_service.ExportLogsServiceRequest())
+    if protocol == "http/json":
+        json_format.Parse(body, logs_service.ExportLogsServiceRequest())
 
 
 CLOUDWATCH = {
@@ -263,20 +298,22 @@ CLOUDWATCH = {
 }
 
 
-def only_log_record(record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def only_log_record(record: dict[str, Any], protocol: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(resource attributes, the log record) of a one-record body."""
-    (resource_logs,) = json.loads(batch_of([record]).body())["resourceLogs"]
+    (resource_logs,) = decoded(batch_of([record], protocol).body(), protocol)["resourceLogs"]
     return values(resource_logs["resource"]["attributes"]), resource_logs["scopeLogs"][0]["logRecords"][0]
 
 
-def test_a_cloudwatch_logs_record_has_its_log_group_as_resource_and_its_level_as_severity() -> None:
+def test_a_cloudwatch_logs_record_has_its_log_group_as_resource_and_its_level_as_severity(
+    protocol: str,
+) -> None:
     record = {
         "log_type": "lambda_json",
         "time": "2024-03-14T09:30:02.413Z",
         "level": "WARN",
         "message": "slow",
     }
-    resource, log_record = only_log_record(record | {"request_id": "8f50", **CLOUDWATCH})
+    resource, log_record = only_log_record(record | {"request_id": "8f50", **CLOUDWATCH}, protocol)
     assert resource == {
         "cloud.provider": {"stringValue": "aws"},
         "cloud.account.id": {"stringValue": "123456789012"},
@@ -291,8 +328,8 @@ def test_a_cloudwatch_logs_record_has_its_log_group_as_resource_and_its_level_as
     assert not {"log_group", "log_stream", "owner", "request_id"} & set(attributes)
 
 
-def test_a_message_of_no_known_format_is_the_body_dated_by_its_log_event() -> None:
-    _, log_record = only_log_record({"raw": "charging card", "log_type": "raw", **CLOUDWATCH})
+def test_a_message_of_no_known_format_is_the_body_dated_by_its_log_event(protocol: str) -> None:
+    _, log_record = only_log_record({"raw": "charging card", "log_type": "raw", **CLOUDWATCH}, protocol)
     assert log_record["body"] == {"stringValue": "charging card"}
     assert log_record["timeUnixNano"] == "1710408602412000000"
     assert "severityNumber" not in log_record
@@ -335,14 +372,14 @@ def test_a_message_of_no_known_format_is_the_body_dated_by_its_log_event() -> No
     ],
 )
 def test_other_log_types_use_the_semantic_conventions_too(
-    record: dict[str, Any], expected: dict[str, Any]
+    record: dict[str, Any], expected: dict[str, Any], protocol: str
 ) -> None:
-    _, log_record = only_log_record(record | CLOUDWATCH)
+    _, log_record = only_log_record(record | CLOUDWATCH, protocol)
     attributes = values(log_record["attributes"])
     assert {key: attributes.get(key) for key in expected} == expected
 
 
-def test_records_of_one_key_order_with_other_values_are_each_written_as_they_are() -> None:
+def test_records_of_one_key_order_with_other_values_are_each_written_as_they_are(protocol: str) -> None:
     """Records are written from a template per key order and value types: a value that changes type,
     a NUL or the text \\u0000 in a string, an int beyond int64 must still come out as that record's."""
     rows = [  # message, duration, bytes -> the AnyValues written
@@ -353,13 +390,13 @@ def test_records_of_one_key_order_with_other_values_are_each_written_as_they_are
         ("", 7, -(2**63), {"stringValue": ""}, {"intValue": "7"}, {"intValue": str(-(2**63))}),
         ("é \\", 0.25, True, {"stringValue": "é \\"}, {"doubleValue": 0.25}, {"boolValue": True}),
     ]
-    destination = otlp()
+    destination = otlp(protocol)
     items = [{"message": m, "duration": d, "bytes": b} for m, d, b, *_ in rows] * 2  # twice: templates
     encoded = [destination.encode(item) for item in items]
     batch = next(iter_batches(encoded, framing=destination.framing, max_records=20, max_bytes=10**6))
     written = [
         values(r["scopeLogs"][0]["logRecords"][0]["attributes"])
-        for r in json.loads(batch.body())["resourceLogs"]
+        for r in decoded(batch.body(), protocol)["resourceLogs"]
     ]
     expected = [
         {k: v for k, v in zip(("message", "duration", "bytes"), row[3:], strict=True) if v is not None}
