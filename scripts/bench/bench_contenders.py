@@ -4,9 +4,11 @@
     python scripts/bench/bench_contenders.py baseline FILE --result OUT.json      (records on stdout)
     python scripts/bench/bench_contenders.py e2e FILE --result OUT.json [--endpoint URL] [--level N]
                                               [--library default|isal|zlib] [--format F]
+                                              [--setting NAME=VALUE ...]
     python scripts/bench/bench_contenders.py memory --raw-mb 1024 [--seed N] --result OUT.json
 
-Without --endpoint, e2e POSTs to a receiver thread in its own process. --format is the OUTPUT_FORMAT;
+Without --endpoint, e2e POSTs to a receiver thread in its own process. --format is the OUTPUT_FORMAT,
+--setting one of its settings (OTLP_PROTOCOL=http/protobuf);
 the body goes to the path the receiver plays that format's intake on (bench_receiver.INTAKE_PATHS).
 
 The third contender, the forwarder's own parser, is not here: the benchmark runs exactly
@@ -228,7 +230,13 @@ def _instrument(timings: type[_Timings]) -> None:
 
 
 def _make_sender(
-    endpoint: str, level: int, library: str, transport: Any = None, output_format: str = "json"
+    endpoint: str,
+    level: int,
+    library: str,
+    transport: Any = None,
+    *,
+    output_format: str = "json",
+    settings: dict[str, str] | None = None,
 ) -> tuple[Any, str]:
     from forwarder import sender as sender_module  # noqa: PLC0415
     from forwarder.config import Config  # noqa: PLC0415
@@ -243,6 +251,7 @@ def _make_sender(
         "HTTP_COMPRESSION_LEVEL": str(level),
         "OUTPUT_FORMAT": output_format,
     }
+    env.update(settings or {})
     if output_format == "elasticsearch":
         env["ES_INDEX"] = "alb-logs-%Y.%m.%d"  # a daily index, as most clusters are set up
     config = Config.from_env(env)
@@ -261,7 +270,13 @@ def _make_sender(
 
 
 def run_e2e(
-    path: Path, *, endpoint: str | None, level: int, library: str, output_format: str = "json"
+    path: Path,
+    *,
+    endpoint: str | None,
+    level: int,
+    library: str,
+    output_format: str = "json",
+    settings: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """forward_object on the file: read, parse, batch, gzip and POST every line; return the counters."""
     import bench_receiver  # noqa: PLC0415
@@ -274,7 +289,9 @@ def run_e2e(
         endpoint = f"http://127.0.0.1:{receiver.server_address[1]}/"
     endpoint = endpoint.rstrip("/") + bench_receiver.INTAKE_PATHS[output_format]
     _instrument(_Timings)
-    sender, compressor = _make_sender(endpoint, level, library, output_format=output_format)
+    sender, compressor = _make_sender(
+        endpoint, level, library, output_format=output_format, settings=settings
+    )
     key = KEY_PREFIX + path.name
     s3 = LocalS3(key, partial(_file_chunks, path), path.stat().st_size)
     started = time.perf_counter()
@@ -285,6 +302,8 @@ def run_e2e(
     result: dict[str, Any] = {
         "forwarder_file": sys.modules["forwarder"].__file__,
         "output_format": output_format,
+        # The row's name: the format, with the settings that change its body ("otlp http/protobuf").
+        "format_label": " ".join([output_format, *(settings or {}).values()]),
         "lines": stats.lines,
         "unparseable": stats.unparseable,
         "records_sent": stats.records_sent,
@@ -374,6 +393,13 @@ def main(argv: list[str] | None = None) -> int:
         help="e2e: force the gzip library (default: what the forwarder picks)",
     )
     parser.add_argument("--format", default="json", help="e2e: the OUTPUT_FORMAT (default json)")
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="e2e: a setting of the format, as the forwarder's environment names it (repeatable)",
+    )
     parser.add_argument("--raw-mb", type=int, default=1024, help="memory: uncompressed MiB to stream")
     parser.add_argument("--seed", type=int, default=1, help="memory: log generator seed (default 1)")
     args = parser.parse_args(argv)
@@ -391,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
             level=args.level,
             library=args.library,
             output_format=args.format,
+            settings=dict(item.split("=", 1) for item in args.setting),
         )
     else:
         result = run_memory(args.raw_mb, args.seed)

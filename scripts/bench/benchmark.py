@@ -312,6 +312,14 @@ def _contenders(path: Path, isal: bool) -> tuple[list[Contender], list[Contender
         e2e(f"format_{name}", f"{name} format", "--endpoint", "{endpoint}", "--format", name)
         for name in OUTPUT_FORMATS
     ]
+    # otlp's other encoding, binary protobuf (OTLP_PROTOCOL), as a row of its own.
+    formats.append(
+        e2e(
+            "format_otlp_protobuf",
+            "otlp format, http/protobuf",
+            *("--endpoint", "{endpoint}", "--format", "otlp", "--setting", "OTLP_PROTOCOL=http/protobuf"),
+        )
+    )
     return main, variants, formats
 
 
@@ -631,7 +639,7 @@ def _format_rows(
     for row in rows:
         details = row["details"]
         vs_json = row["lines_per_second"] / json_row["lines_per_second"]
-        row["format"] = details["output_format"]
+        row["format"] = details.get("format_label", details["output_format"])
         row["vs_json"] = round(vs_json, 2)
         # The forwarder process's median CPU time against json's: what other load on the machine
         # disturbs less than wall time.
@@ -704,7 +712,7 @@ def sizing_table(
             )
         rows.append(
             {
-                "format": best["output_format"],
+                "format": best.get("format_label", best["output_format"]),
                 "pipeline_cpu_seconds": cpu,
                 "lines_per_cpu_second": round(rate),
                 "cpu_us_per_line": round(cpu / info.lines * 1e6, 2),

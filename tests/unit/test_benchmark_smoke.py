@@ -128,13 +128,14 @@ def test_json_results_account_for_every_line(
 def test_every_output_format_runs_end_to_end_on_the_same_file(
     smoke_run: tuple[subprocess.CompletedProcess[str], dict],
 ) -> None:
-    """One e2e run per registered format, each answered as its intake answers, every line received."""
+    """One e2e run per registered format (and otlp's protobuf encoding), each answered as its intake
+    answers, every line received."""
     from forwarder.destinations import OUTPUT_FORMATS
 
     completed, results = smoke_run
     assert completed.returncode == 0, completed.stderr
     rows = results["formats"]
-    assert [row["format"] for row in rows] == list(OUTPUT_FORMATS)
+    assert [row["format"] for row in rows] == [*OUTPUT_FORMATS, "otlp http/protobuf"]
     for row in rows:
         receiver = row["details"]["receiver"]
         assert receiver["records"] == 400 and receiver["bad_bodies"] == 0, row["format"]
@@ -144,7 +145,7 @@ def test_every_output_format_runs_end_to_end_on_the_same_file(
         assert isinstance(row["met"], bool)
     assert rows[0]["vs_json"] == 1.0 and rows[0]["cost"] == 0.0
     verdicts = [line for line in completed.stdout.splitlines() if line.startswith("- Format ")]
-    assert len(verdicts) == len(OUTPUT_FORMATS)
+    assert len(verdicts) == len(OUTPUT_FORMATS) + 1
     assert "formats_met" in results["verdict"]
 
 
@@ -159,7 +160,7 @@ def test_sizing_prices_every_format_at_each_memory_size(
     table = results["sizing"]
     assert table["memory_mb"] == [128, 256, 512, 1024, 1769, 3008]
     assert table["cpu_share"][-2:] == [1.0, 1.0]
-    assert [row["format"] for row in table["rows"]] == list(OUTPUT_FORMATS)
+    assert [row["format"] for row in table["rows"]] == [*OUTPUT_FORMATS, "otlp http/protobuf"]
     report = completed.stdout.split("### Sizing and cost", 1)[1]
     assert table["cpu_source"] in report and table["pricing_source"] in report
     for row in table["rows"]:
