@@ -91,12 +91,14 @@ def _streams(laid_out: bytearray, starts: Sequence[int]) -> bytes | bytearray:
     (label names and values are JSON strings, in which a quote is always escaped, so that text, and an
     entry's whole head, is found only where an entry starts). The entries of one S3 object share their
     labels: when every entry has the first one's head, the body is the entries with each boundary
-    (``]}``, ``,`` and the next head) cut to a comma, in one pass over the bytes. Otherwise an entry that
-    starts as the one before is of its stream, and only the others are searched, at their start."""
+    (``]}``, ``,`` and the next head) cut to a comma, in one pass over the bytes; a boundary is found only
+    between two entries, so every one was cut exactly when the body shrank by one boundary per entry
+    after the first. Otherwise an entry that starts as the one before is of its stream, and only the
+    others are searched, at their start."""
     head = _head_at(laid_out, starts[0])
     boundary = _END + b"," + head
-    if laid_out.count(head) == len(starts):
-        body = laid_out.replace(boundary, b",")
+    body = laid_out.replace(boundary, b",")
+    if len(laid_out) - len(body) == (len(starts) - 1) * (len(boundary) - 1):
         body += _SUFFIX
         return body
     view = memoryview(laid_out)
