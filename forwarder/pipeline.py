@@ -16,6 +16,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -188,6 +190,37 @@ QUEUED_BYTES = 4 * 1024 * 1024
 MAX_QUEUED = 4
 
 
+# While batches are delivered, the interpreter hands the GIL between threads every millisecond instead of
+# every 5: after each wait on the network the delivery thread needs the GIL back from the reading thread,
+# which holds it while it parses, and with the default interval a request's few such hand-overs added up
+# to more than it takes to build a batch. Measured on 100,000 ALB lines against a receiver in its own
+# process: elasticsearch (whose answer comes after the intake has read the whole body) in 0.78 of the
+# wall time, json in 0.93, the CPU time the same within the noise.
+DELIVERY_SWITCH_INTERVAL = 0.001
+
+
+class _SwitchInterval:
+    """``sys.setswitchinterval(DELIVERY_SWITCH_INTERVAL)`` while any unit is being delivered (units may be
+    delivered on several threads at once: the first to start sets it, the last to end restores it)."""
+
+    _lock = threading.Lock()
+    _active = 0
+    _saved = 0.0
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if _SwitchInterval._active == 0:
+                _SwitchInterval._saved = sys.getswitchinterval()
+                sys.setswitchinterval(min(_SwitchInterval._saved, DELIVERY_SWITCH_INTERVAL))
+            _SwitchInterval._active += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            _SwitchInterval._active -= 1
+            if _SwitchInterval._active == 0:
+                sys.setswitchinterval(_SwitchInterval._saved)
+
+
 class _Skipped(Exception):
     """A queued batch not sent because a batch before it failed."""
 
@@ -217,7 +250,7 @@ def _deliver_in_order(
             failed = True
             raise
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=DELIVERY_THREAD) as worker:
+    with _SwitchInterval(), ThreadPoolExecutor(max_workers=1, thread_name_prefix=DELIVERY_THREAD) as worker:
         in_flight: deque[tuple[Future[None], int, int]] = deque()
         queued = 0  # lines handed to deliveries so far
         queued_bytes = 0  # bytes of the batches in flight

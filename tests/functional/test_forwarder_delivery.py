@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from ingest_server import Hang, Hold, IngestServer, Reply
 
 from forwarder import handler
 from forwarder.config import Config
-from forwarder.pipeline import forward_object
+from forwarder.pipeline import DELIVERY_SWITCH_INTERVAL, forward_object
 from forwarder.records import record_event_id
 from forwarder.sender import DeadlineError, PermanentDeliveryError, Sender, TransientDeliveryError
 from forwarder.source import ObjectReadError
@@ -400,3 +401,23 @@ def test_the_credential_is_fetched_before_the_first_batch_on_the_invoking_thread
     # boto3's default session, which makes the secret's client, is not safe to share between threads.
     assert fetched_on == [threading.main_thread().name]
     assert {r.header("Authorization") for r in ingest.requests} == {"Bearer token-0123456789"}
+
+
+def test_the_interpreter_switches_threads_every_millisecond_while_delivering_and_is_restored(
+    s3: Any, put_log: Any, forwarder_env: Any, ingest: IngestServer
+) -> None:
+    forwarder_env(BATCH_MAX_RECORDS="10")
+    obj = put_log(KEY, count=30)
+    seen: list[float] = []
+
+    def watch(records: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for record in records:
+            seen.append(sys.getswitchinterval())
+            yield record
+
+    before = sys.getswitchinterval()
+    sender = Sender(Config.from_env(os.environ), None)
+    forward_object(s3, obj.bucket, obj.key, sender=sender, enrich=watch)
+    assert set(seen) == {min(before, DELIVERY_SWITCH_INTERVAL)}
+    assert sys.getswitchinterval() == before
+    assert ingest.event_ids() == expected_ids(obj)
