@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import heapq
 import importlib
 import logging
 import math
@@ -353,23 +354,21 @@ _running = threading.local()
 class _Watchdog:
     """Shuts down the socket of the attempt running on this thread once ``seconds`` have passed."""
 
-    __slots__ = ("_connection", "_done", "_lock", "_timer", "fired")
+    __slots__ = ("_connection", "_deadline", "_done", "_lock", "fired")
 
     def __init__(self, seconds: float) -> None:
         self._lock = threading.Lock()
         self._connection: Any = None
         self._done = False
         self.fired = False
-        self._timer = threading.Timer(max(seconds, 0.0), self._fire)
-        self._timer.daemon = True
+        self._deadline = time.monotonic() + max(seconds, 0.0)
 
     def __enter__(self) -> _Watchdog:
         _running.watchdog = self
-        self._timer.start()
+        _DEADLINES.add(self._deadline, self)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._timer.cancel()
         with self._lock:
             self._done = True
         _running.watchdog = None
@@ -382,7 +381,11 @@ class _Watchdog:
         if fired:
             _shut_down(connection)
 
-    def _fire(self) -> None:
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    def fire(self) -> None:
         with self._lock:
             if self._done:
                 return
@@ -390,6 +393,50 @@ class _Watchdog:
             connection = self._connection
         if connection is not None:
             _shut_down(connection)
+
+
+class _Deadlines:
+    """One daemon thread for every attempt's watchdog: it fires each at its deadline, unless the attempt
+    ended first. (A timer thread per attempt cost about 0.14 ms of CPU time per request.)"""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._queue: list[tuple[float, int, _Watchdog]] = []
+        self._thread: threading.Thread | None = None
+        self._added = 0
+
+    def add(self, deadline: float, watchdog: _Watchdog) -> None:
+        with self._condition:
+            while self._queue and self._queue[0][2].done:  # ended attempts: dropped as they surface
+                heapq.heappop(self._queue)
+            self._added += 1
+            heapq.heappush(self._queue, (deadline, self._added, watchdog))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="forwarder-watchdog", daemon=True)
+                self._thread.start()
+            elif self._queue[0][2] is watchdog:  # the earliest now: wake the thread to wait less
+                self._condition.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                while True:
+                    if not self._queue:
+                        self._condition.wait()
+                        continue
+                    deadline, _, watchdog = self._queue[0]
+                    if watchdog.done:
+                        heapq.heappop(self._queue)
+                        continue
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        heapq.heappop(self._queue)
+                        break
+                    self._condition.wait(left)
+            watchdog.fire()
+
+
+_DEADLINES = _Deadlines()
 
 
 def _shut_down(connection: Any) -> None:
