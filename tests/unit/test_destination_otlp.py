@@ -75,9 +75,10 @@ def records(*lines: str, log_type: str = "alb_access") -> list[dict[str, Any]]:
 
 
 def batch_of(items: list[dict[str, Any]], protocol: str = "http/json") -> Batch:
+    """One batch of every item (whatever the intake's limits)."""
     destination = otlp(protocol)
     encoded = [destination.encode(item) for item in items]
-    return next(iter_batches(encoded, framing=destination.framing, max_records=len(items), max_bytes=10**6))
+    return next(iter_batches(encoded, framing=destination.framing, max_records=len(items), max_bytes=10**9))
 
 
 def values(attributes: list[dict[str, Any]]) -> dict[str, Any]:
@@ -403,3 +404,50 @@ def test_records_of_one_key_order_with_other_values_are_each_written_as_they_are
         for row in rows
     ]
     assert written == expected * 2
+
+
+def test_both_encodings_carry_the_same_request_for_every_kind_of_line() -> None:
+    """JSON and protobuf bodies of the same records, each read back, are one request: the realistic mix of
+    ALB lines in every field layout (malformed and cut ones among them), NLB lines and CloudWatch Logs
+    events; only the observed time differs (it is the time of writing), and the attributes' order."""
+    pytest.importorskip("opentelemetry.proto.collector.logs.v1.logs_service_pb2")
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    from script_modules import load_script
+
+    alb_logs = load_script("common/alb_logs")
+    maker = alb_logs.LineMaker(
+        alb_logs.LoadBalancer(
+            "123456789012", "us-east-1", "web", "50dc6c495c0c9188", f"{ARN_PREFIX}:targetgroup/web/6d0e", "c"
+        ),
+        random.Random(8),  # noqa: S311 -- test data
+    )
+    start = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)
+    lines = []
+    for number in range(400):
+        line = maker.line(
+            start + timedelta(milliseconds=number),
+            maker.realistic_kind(),
+            fields=[25, 29, 30, 34][number % 4],
+        )
+        lines.append(maker.cut_short(line) if number % 97 == 0 else line)
+    items = records(*lines) + records(NLB_LINE, log_type="nlb_access")
+    items += [
+        {"raw": "charging card", "log_type": "raw", **CLOUDWATCH},
+        {"log_type": "lambda_json", "level": "INFO", "message": "ok", **CLOUDWATCH},
+    ]
+
+    def without_observed_time(request: dict[str, Any]) -> dict[str, Any]:
+        """The request with each record's attributes as a dict (OTLP gives their order no meaning)."""
+        for resource_logs in request["resourceLogs"]:
+            for log_record in resource_logs["scopeLogs"][0]["logRecords"]:
+                assert log_record.pop("observedTimeUnixNano").isdigit()
+                log_record["attributes"] = values(log_record.get("attributes", []))
+        return request
+
+    as_json, as_protobuf = (
+        without_observed_time(decoded(batch_of(items, protocol).body(), protocol)) for protocol in PROTOCOLS
+    )
+    assert len(as_json["resourceLogs"]) == len(items)
+    assert as_protobuf == as_json
