@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -344,3 +345,13 @@ def test_a_wait_for_the_answer_is_billed_only_where_it_outlasts_building_the_nex
     assert benchmark._waiting_seconds(100, 0.1, 2.0) == pytest.approx(8.0)
     assert benchmark._waiting_seconds(100, 0.1, 50.0) == 0.0  # a batch takes longer to build than to answer
     assert benchmark._waiting_seconds(0, 0.1, 2.0) == 0.0
+
+
+def test_transport_benchmark_times_posts_to_a_receiver_in_its_own_process(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    transport = load_script("bench/bench_transport")
+    assert transport.main(["--posts", "5", "--repeat", "2", "--kib", "4"]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    cpu, wall = (int(n) for n in re.findall(r"(\d+) us of", line))
+    assert cpu > 0 and wall > 0 and "best of 2 rounds of 5" in line
