@@ -69,16 +69,16 @@ def _varint_of(value: int) -> bytes:
 _SMALL = tuple(_varint_of(n) for n in range(1 << 14))
 
 
-def varint(value: int) -> bytes:
+def _varint(value: int) -> bytes:
     return _SMALL[value] if 0 <= value < 16384 else _varint_of(value)
 
 
 def _field(tag: int, data: bytes) -> bytes:
     """A length-delimited field: its tag byte, the length, the bytes."""
-    return bytes((tag,)) + varint(len(data)) + data
+    return bytes((tag,)) + _varint(len(data)) + data
 
 
-def any_value(value: Any) -> bytes:
+def _any_value(value: Any) -> bytes:
     """An AnyValue message: int64 beyond its range as text, None items of a list left out."""
     kind = type(value)
     if kind is str:
@@ -87,16 +87,16 @@ def any_value(value: Any) -> bytes:
         return b"\x10\x01" if value else b"\x10\x00"
     if kind is int:
         if _INT64_MIN <= value <= _INT64_MAX:
-            return b"\x18" + varint(value)
+            return b"\x18" + _varint(value)
         return _field(0x0A, b"%d" % value)
     if kind is float:
         return b"\x21" + _DOUBLE(value)
     if isinstance(value, list | tuple):
-        return _field(0x2A, b"".join(_field(0x0A, any_value(item)) for item in value if item is not None))
+        return _field(0x2A, b"".join(_field(0x0A, _any_value(item)) for item in value if item is not None))
     if isinstance(value, dict):
-        items = (_field(0x0A, key_value(str(k), v)) for k, v in value.items() if v is not None)
+        items = (_field(0x0A, _key_value(str(k), v)) for k, v in value.items() if v is not None)
         return _field(0x32, b"".join(items))
-    return any_value(str(value))
+    return _any_value(str(value))
 
 
 def _utf8(value: str) -> bytes:
@@ -106,13 +106,13 @@ def _utf8(value: str) -> bytes:
         return value.encode("utf-8", "replace")
 
 
-def key_value(key: str, value: Any) -> bytes:
-    return _field(0x0A, _utf8(key)) + _field(0x12, any_value(value))
+def _key_value(key: str, value: Any) -> bytes:
+    return _field(0x0A, _utf8(key)) + _field(0x12, _any_value(value))
 
 
-def attribute(key: str, value: Any) -> bytes:
+def _attribute(key: str, value: Any) -> bytes:
     """A KeyValue as an element of LogRecord.attributes (field 6)."""
-    return _field(0x32, key_value(key, value))
+    return _field(0x32, _key_value(key, value))
 
 
 class _StringHeads(dict[int, bytes]):
@@ -124,12 +124,13 @@ class _StringHeads(dict[int, bytes]):
 
     def __init__(self, key: bytes) -> None:
         super().__init__()
-        self._key = b"\x0a" + varint(len(key)) + key + b"\x12"
+        self._key = b"\x0a" + _varint(len(key)) + key + b"\x12"
 
     def __missing__(self, length: int) -> bytes:
-        value = b"\x0a" + varint(length)
-        inner = varint(len(value) + length)
-        head = b"\x32" + varint(len(self._key) + len(inner) + len(value) + length) + self._key + inner + value
+        value = b"\x0a" + _varint(length)
+        inner = _varint(len(value) + length)
+        size = len(self._key) + len(inner) + len(value) + length
+        head = b"\x32" + _varint(size) + self._key + inner + value
         if len(self) < _MAX_CACHED:
             self[length] = head
         return head
@@ -142,10 +143,10 @@ class _IntHeads(dict[int, bytes]):
 
     def __init__(self, key: bytes) -> None:
         super().__init__()
-        self._key = b"\x0a" + varint(len(key)) + key + b"\x12"
+        self._key = b"\x0a" + _varint(len(key)) + key + b"\x12"
 
     def __missing__(self, length: int) -> bytes:
-        head = b"\x32" + varint(len(self._key) + 2 + length) + self._key + varint(1 + length) + b"\x18"
+        head = b"\x32" + _varint(len(self._key) + 2 + length) + self._key + _varint(1 + length) + b"\x18"
         self[length] = head
         return head
 
@@ -215,8 +216,8 @@ class _Shape:
             elif kind is int:
                 int_fields.append((index, _int_heads(key)))
             elif kind is float:
-                head = b"\x0a" + varint(len(key)) + key + b"\x12"
-                double_fields.append((index, b"\x32" + varint(len(head) + 10) + head + b"\x09\x21"))
+                head = b"\x0a" + _varint(len(key)) + key + b"\x12"
+                double_fields.append((index, b"\x32" + _varint(len(head) + 10) + head + b"\x09\x21"))
             else:
                 other_fields.append(index)
                 writers.append(_values(names.get(field, field)).written)
@@ -254,7 +255,7 @@ class _Shape:
         if status is not None or level is not None:
             parts.append(_severity(severity_of(status, level)))
         if self.raw is not None:
-            parts.append(_field(0x2A, any_value(values[self.raw])))
+            parts.append(_field(0x2A, _any_value(values[self.raw])))
         return b"".join(parts)
 
     def fill(self, values: tuple[Any, ...]) -> bytes | None:
@@ -295,22 +296,22 @@ class _Values(dict[Any, bytes]):
         super().__init__()
         self._key = key
         name = _utf8(key)
-        self._head = b"\x0a" + varint(len(name)) + name + b"\x12"
+        self._head = b"\x0a" + _varint(len(name)) + name + b"\x12"
 
     def written(self, value: Any) -> bytes:
         try:
             cached = tuple(value) if type(value) is list else value
             written = self.get(cached)
         except TypeError:  # an element is a list or dict itself
-            return attribute(self._key, value)
+            return _attribute(self._key, value)
         if written is None:
             if type(value) is list and all(type(item) is str for item in value):
                 array = b"".join(map(_string_element, value))
-                value_field = b"\x2a" + varint(len(array)) + array
-                key_value = self._head + varint(len(value_field)) + value_field
-                written = b"\x32" + varint(len(key_value)) + key_value
+                value_field = b"\x2a" + _varint(len(array)) + array
+                key_value = self._head + _varint(len(value_field)) + value_field
+                written = b"\x32" + _varint(len(key_value)) + key_value
             else:
-                written = attribute(self._key, value)
+                written = _attribute(self._key, value)
             if len(self) < _MAX_CACHED:
                 self[cached] = written
         return written
@@ -322,8 +323,8 @@ def _string_element(item: str) -> bytes:
     size = len(data)
     if size < 126:  # every length one byte
         return bytes((0x0A, size + 2, 0x0A, size)) + data
-    inner = b"\x0a" + varint(size) + data
-    return b"\x0a" + varint(len(inner)) + inner
+    inner = b"\x0a" + _varint(size) + data
+    return b"\x0a" + _varint(len(inner)) + inner
 
 
 _NONE = type(None)
@@ -346,7 +347,7 @@ class _SplitField(dict[str, bytes]):
 
     def __missing__(self, value: str) -> bytes:
         pairs = split_attributes(self._field, value) or [(self._name, value)]
-        written = b"".join(attribute(key, item) for key, item in pairs)
+        written = b"".join(_attribute(key, item) for key, item in pairs)
         if len(self) < _MAX_CACHED:
             self[value] = written
         return written
@@ -366,7 +367,7 @@ def _attributes(record: dict[str, Any]) -> bytes:
             continue
         split = split_attributes(field, value) if field in SPLIT_FIELDS and isinstance(value, str) else None
         for key, item in split or [(names.get(field, field), value)]:
-            parts.append(attribute(key, item))
+            parts.append(_attribute(key, item))
     return b"".join(parts)
 
 
@@ -379,7 +380,7 @@ def _severity(number_and_text: tuple[int, str] | None) -> bytes:
     written = _SEVERITIES.get(number_and_text)
     if written is None:
         number, text = number_and_text
-        written = b"\x10" + varint(number) + _field(0x1A, _utf8(text))
+        written = b"\x10" + _varint(number) + _field(0x1A, _utf8(text))
         if len(_SEVERITIES) < _MAX_CACHED:
             _SEVERITIES[number_and_text] = written
     return written
@@ -427,23 +428,23 @@ class _Wraps(dict[int, bytes]):
         super().__init__()
         where = dict(zip(fields, values, strict=True))
         pairs = resource_attributes(*(where.get(field) for field in RESOURCE_FIELDS))
-        self._resource = _field(0x0A, b"".join(_field(0x0A, key_value(name, v)) for name, v in pairs))
+        self._resource = _field(0x0A, b"".join(_field(0x0A, _key_value(name, v)) for name, v in pairs))
         self._scope = _field(
             0x0A, _field(0x0A, SCOPE_NAME.encode()) + _field(0x12, forwarder.__version__.encode())
         )
 
     def __missing__(self, length: int) -> bytes:
-        scope_logs = len(self._scope) + 1 + len(varint(length)) + length
-        resource_logs = len(self._resource) + 1 + len(varint(scope_logs)) + scope_logs
+        scope_logs = len(self._scope) + 1 + len(_varint(length)) + length
+        resource_logs = len(self._resource) + 1 + len(_varint(scope_logs)) + scope_logs
         head = (
             b"\x0a"
-            + varint(resource_logs)
+            + _varint(resource_logs)
             + self._resource
             + b"\x12"
-            + varint(scope_logs)
+            + _varint(scope_logs)
             + self._scope
             + b"\x12"
-            + varint(length)
+            + _varint(length)
         )
         if len(self) < _MAX_CACHED:
             self[length] = head
