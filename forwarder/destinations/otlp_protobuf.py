@@ -305,7 +305,9 @@ class _Values(dict[Any, bytes]):
         except TypeError:  # an element is a list or dict itself
             return _attribute(self._key, value)
         if written is None:
-            if type(value) is list and all(type(item) is str for item in value):
+            if type(value) is list and len(value) == 1 and type(value[0]) is str:
+                written = self._one_string(value[0])
+            elif type(value) is list and all(type(item) is str for item in value):
                 array = b"".join(map(_string_element, value))
                 value_field = b"\x2a" + _varint(len(array)) + array
                 key_value = self._head + _varint(len(value_field)) + value_field
@@ -315,6 +317,21 @@ class _Values(dict[Any, bytes]):
             if len(self) < _MAX_CACHED:
                 self[cached] = written
         return written
+
+    def _one_string(self, item: str) -> bytes:
+        """The attribute of a list of one string (a target address, say), its lengths written at once
+        when each fits in one byte."""
+        data = _utf8(item)
+        size = len(data)
+        length = len(self._head) + size + 7  # the KeyValue: key, value tag, its length, then 6 + size
+        if length > 127:
+            array = _string_element(item)
+            value_field = b"\x2a" + _varint(len(array)) + array
+            key_value = self._head + _varint(len(value_field)) + value_field
+            return b"\x32" + _varint(len(key_value)) + key_value
+        # ArrayValue field (5), its one AnyValue (values, 1), whose string_value (1) is the data.
+        lengths = bytes((size + 6, 0x2A, size + 4, 0x0A, size + 2, 0x0A, size))
+        return bytes((0x32, length)) + self._head + lengths + data
 
 
 def _string_element(item: str) -> bytes:

@@ -434,6 +434,7 @@ def test_both_encodings_carry_the_same_request_for_every_kind_of_line() -> None:
         lines.append(maker.cut_short(line) if number % 97 == 0 else line)
     items = records(*lines) + records(NLB_LINE, log_type="nlb_access")
     items += [
+        {"event_id": "lists", "long": ["h" * 200], "accented": ["é"], "two": ["a", "b"], "mixed": [1, "x"]},
         {"raw": "charging card", "log_type": "raw", **CLOUDWATCH},
         {"log_type": "lambda_json", "level": "INFO", "message": "ok", **CLOUDWATCH},
     ]
