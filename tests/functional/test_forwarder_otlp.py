@@ -1,8 +1,10 @@
 """OUTPUT_FORMAT=otlp through the Lambda handler into OTLP/HTTP intakes on 127.0.0.1.
 
-A real one first: Datadog's ``ddapm-test-agent`` (an OpenTelemetry receiver from PyPI) takes OTLP/HTTP
-logs and gives them back from its session API. Then the test receiver, answering as the OTLP specification
-documents: partial success, 429/502/503/504 with Retry-After, 400 and 500 (not retryable in OTLP). Each
+Real ones first: Datadog's ``ddapm-test-agent`` (an OpenTelemetry receiver from PyPI) takes OTLP/HTTP
+logs and gives them back from its session API; ``rotel`` (a small OpenTelemetry collector from PyPI)
+takes them and exports them on to the test receiver. Each in both encodings (OTLP_PROTOCOL). Then the
+test receiver alone, answering as the OTLP specification documents: partial success, 429/502/503/504
+with Retry-After, 400 and 500 (not retryable in OTLP). Each
 test checks, per line of the file, that it arrived exactly once in the intake's terms, that only what
 failed was resent, and the counts of the summary line.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import calendar
 import contextlib
+import importlib.util
 import json
 import logging
 import re
@@ -178,6 +181,96 @@ def test_every_line_arrives_once_in_a_real_otlp_receiver(  # noqa: PLR0917
     summary = summary_of(caplog)
     assert (summary["records_sent"], summary["batches"], summary["rejected"]) == (45, 3, 0)
     assert (summary["unparseable"], summary["outcome"]) == (1, "ok")
+
+
+# --- a real collector: rotel, exporting to the test receiver ---------------------------------------------
+
+
+def _rotel_agent() -> str | None:
+    """The rotel collector's executable, which its PyPI package carries beside its Python module."""
+    spec = importlib.util.find_spec("rotel")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    agent = Path(folders[0]) / "rotel-agent" if folders else None
+    return str(agent) if agent and agent.exists() else None
+
+
+@pytest.fixture
+def collector(intake_server: Any, tmp_path: Path) -> Iterator[tuple[str, IngestServer]]:
+    """rotel, a small OpenTelemetry collector from PyPI, on 127.0.0.1: it takes OTLP/HTTP logs in either
+    encoding and exports them (OTLP/HTTP, protobuf, gzip) to the test receiver. Yields the URL the
+    forwarder posts to and that receiver."""
+    agent = _rotel_agent()
+    if agent is None:
+        pytest.skip("rotel is not installed (pip install -e '.[dev]' provides it)")
+    downstream: IngestServer = intake_server("otlp")
+    http_port, grpc_port = _free_ports(2)
+    log = (tmp_path / "rotel.log").open("wb")
+    process = subprocess.Popen(
+        [
+            agent,
+            "start",
+            *(
+                "--otlp-http-endpoint",
+                f"127.0.0.1:{http_port}",
+                "--otlp-grpc-endpoint",
+                f"127.0.0.1:{grpc_port}",
+            ),
+            *("--exporter", "otlp", "--otlp-exporter-protocol", "http"),
+            *("--otlp-exporter-endpoint", downstream.url.removesuffix("/v1/logs")),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", http_port), timeout=1):
+                break
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.skip(f"rotel did not start (exit code {process.poll()}); see {log.name}")
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{http_port}/v1/logs", downstream
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+@pytest.mark.parametrize("protocol", ["http/json", "http/protobuf"])
+def test_every_line_arrives_once_through_a_real_collector(  # noqa: PLR0917
+    invoke: Any,
+    put_log: Any,
+    forwarder_env: Any,
+    collector: tuple[str, IngestServer],
+    caplog: pytest.LogCaptureFixture,
+    protocol: str,
+) -> None:
+    url, downstream = collector
+    forwarder_env(HTTP_ENDPOINT=url, OUTPUT_FORMAT="otlp", OTLP_PROTOCOL=protocol, BATCH_MAX_RECORDS="20")
+    lines = [*iter_alb_lines(44), MALFORMED_LINE]
+    obj = put_log(KEY, lines)
+    with caplog.at_level(logging.INFO):
+        assert invoke(sqs_event(s3_notification(obj))) == {"batchItemFailures": []}
+    summary = summary_of(caplog)
+    assert (summary["records_sent"], summary["batches"], summary["outcome"]) == (45, 3, "ok")
+
+    deadline = time.monotonic() + 20  # the collector batches what it exports
+    while len(downstream.records()) < len(lines) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    records = sorted(downstream.records(), key=lambda record: record["line_number"])
+    assert [r["event_id"] for r in records] == ids_of(obj)  # every line once, as the collector read it
+    parsed = parse_alb_access(lines[0])
+    first = records[0]
+    assert first["_resource"]["cloud.resource_id"].endswith(f":loadbalancer/{parsed['elb']}")
+    assert (first["http.request.method"], first["url.full"]) == (parsed["http_method"], parsed["request_url"])
+    assert first["http.response.status_code"] == parsed["elb_status_code"]
+    assert first["_time"] == str(_nanoseconds(parsed["time"]))
+    assert records[-1]["_body"] == MALFORMED_LINE
+
+
+def _nanoseconds(when: str) -> int:
+    seconds = calendar.timegm(time.strptime(when[:19], "%Y-%m-%dT%H:%M:%S"))
+    return int(f"{seconds}{when[20:26]}000")
 
 
 # --- the test receiver: OTLP's documented answers ---------------------------------------------------------
