@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import forwarder
+from forwarder import jsonutil
 from forwarder.destinations import BoundedCache, Framing, line_time_ns
 from forwarder.destinations.otlp import (
     HEADS_NAMES,
@@ -102,8 +103,8 @@ def _any_value(value: Any) -> bytes:
 def _utf8(value: str) -> bytes:
     try:
         return value.encode()
-    except UnicodeEncodeError:  # a lone surrogate: protobuf strings are UTF-8, so it becomes "?"
-        return value.encode("utf-8", "replace")
+    except UnicodeEncodeError:  # a lone surrogate: protobuf strings are UTF-8, so it becomes U+FFFD
+        return jsonutil.without_surrogates(value).encode()
 
 
 def _key_value(key: str, value: Any) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from forwarder.jsonutil import without_surrogates
 from forwarder.parsers import FormatMismatchError
 
 __all__ = ["parse_json", "parse_json_object"]
@@ -18,6 +19,8 @@ def parse_json_object(line: str) -> dict[str, Any]:
         raise FormatMismatchError("not JSON") from None
     if not isinstance(document, dict):
         raise FormatMismatchError("JSON, but not an object")
+    if "\\ud" in line or "\\uD" in line:  # an escaped surrogate: a lone one is no Unicode text
+        document = without_surrogates(document)
     return document
 
 

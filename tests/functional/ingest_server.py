@@ -389,7 +389,7 @@ class IngestServer:
         Loki: the entries it holds; OTLP: not those a partial success refused)."""
         if self.intake == "loki":
             with self._lock:
-                return [json.loads(entry["line"]) for entry in self._loki_entries]
+                return [strict_json(entry["line"]) for entry in self._loki_entries]
         requests = self.accepted()
         if self.hec_ack:
             with self._lock:
@@ -507,7 +507,7 @@ class IngestServer:
         if not channel:
             return Reply(400, body=b'{"text":"Data channel is missing","code":10}')
         try:
-            ids = json.loads(raw)["acks"]
+            ids = strict_json(raw)["acks"]
         except (ValueError, KeyError, TypeError):
             return Reply(400, body=b'{"text":"Invalid data format","code":6}')
         answer = {}
@@ -598,7 +598,7 @@ def decode_body(
     if intake != "json":
         return _decode_lines(data, intake)
     try:
-        document = json.loads(data)
+        document = strict_json(data)
     except ValueError as exc:
         return (), f"body is not JSON: {exc}"
     if not isinstance(document, dict) or set(document) != {"logs"} or not isinstance(document["logs"], list):
@@ -609,6 +609,16 @@ def decode_body(
     return tuple(logs), None
 
 
+def _refuse_constant(constant: str) -> None:
+    raise ValueError(f"{constant} is not JSON (RFC 8259 has no NaN or Infinity)")
+
+
+def strict_json(data: bytes | str) -> Any:
+    """JSON as intakes read it (Elasticsearch, Go's and Rust's decoders): RFC 8259, so no NaN or
+    Infinity, and UTF-8 only (bytes that are not UTF-8 raise, as a ValueError)."""
+    return json.loads(data, parse_constant=_refuse_constant)
+
+
 def _decode_lines(data: bytes, intake: str) -> tuple[tuple[dict[str, Any], ...], str | None]:
     # _bulk: "The final line of data must end with a newline character"; NDJSON lines end with one too.
     if not data.endswith(b"\n"):
@@ -616,7 +626,7 @@ def _decode_lines(data: bytes, intake: str) -> tuple[tuple[dict[str, Any], ...],
     items = []
     for number, line in enumerate(data[:-1].split(b"\n"), 1):
         try:
-            item = json.loads(line)
+            item = strict_json(line)
         except ValueError as exc:
             return (), f"line {number} is not JSON: {exc}"
         if not isinstance(item, dict):
@@ -634,8 +644,11 @@ def _decode_lines(data: bytes, intake: str) -> tuple[tuple[dict[str, Any], ...],
 
 def _decode_hec(data: bytes) -> tuple[tuple[dict[str, Any], ...], str | None]:
     """HEC's batched events: JSON envelopes one after another, each with an ``event``."""
-    decoder = json.JSONDecoder()
-    text = data.decode("utf-8")
+    decoder = json.JSONDecoder(parse_constant=_refuse_constant)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return (), "invalid-event-number 0"
     envelopes = []
     position = 0
     while True:
@@ -658,7 +671,7 @@ def _decode_hec(data: bytes) -> tuple[tuple[dict[str, Any], ...], str | None]:
 def _decode_datadog(data: bytes) -> tuple[tuple[dict[str, Any], ...], str | None]:
     """Datadog's logs body: a JSON array of log entries (objects)."""
     try:
-        entries = json.loads(data)
+        entries = strict_json(data)
     except ValueError as exc:
         return (), f"body is not JSON: {exc}"
     if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
@@ -669,7 +682,7 @@ def _decode_datadog(data: bytes) -> tuple[tuple[dict[str, Any], ...], str | None
 def _decode_loki(data: bytes) -> tuple[tuple[dict[str, Any], ...], str | None]:
     """Loki's push body, as one {"stream", "ts", "line"} per value: labels, a nanosecond string, a line."""
     try:
-        document = json.loads(data)
+        document = strict_json(data)
     except ValueError as exc:
         return (), f"error parsing push request: {exc}"
     streams = document.get("streams") if isinstance(document, dict) else None
@@ -710,7 +723,7 @@ def _decode_otlp(data: bytes, *, protobuf: bool = False) -> tuple[tuple[dict[str
             return (), f"body is not a protobuf ExportLogsServiceRequest: {exc}"
         data = json.dumps(MessageToDict(request, use_integers_for_enums=True)).encode()
     try:
-        document = json.loads(data)
+        document = strict_json(data)
         records = []
         for resource_logs in document["resourceLogs"]:
             resource = _otlp_attributes(resource_logs["resource"]["attributes"])
@@ -840,7 +853,7 @@ def _handler_class(server: IngestServer) -> type[BaseHTTPRequestHandler]:
             elif error is not None:
                 reply = Reply(400, body=json.dumps({"error": error}).encode())
             elif server.intake == "loki":
-                actions, logs = logs, tuple(json.loads(entry["line"]) for entry in logs)
+                actions, logs = logs, tuple(strict_json(entry["line"]) for entry in logs)
                 plain = action == Reply(action.status) and action.status < 300
                 reply = server._loki_push(actions) if plain else action
             elif server.intake == "datadog":

@@ -10,7 +10,14 @@ from typing import Any
 
 import pytest
 from alb_log_factory import log_key
-from aws_events import s3_notification, sns_event, sqs_event
+from aws_events import (
+    cloudwatch_logs_data,
+    cloudwatch_logs_event,
+    log_events,
+    s3_notification,
+    sns_event,
+    sqs_event,
+)
 from ingest_server import IngestServer, Reply
 
 from forwarder.destinations import OUTPUT_FORMATS
@@ -114,3 +121,33 @@ def test_bodies_hold_whole_records_in_the_format(invoke: Any, put_log: Any, rece
     else:
         lines_per_record = 2 if receiver.intake == "elasticsearch" else 1
         assert body.endswith(b"\n") and body.count(b"\n") == 3 * lines_per_record
+
+
+# JSON messages as applications write them and Python's json reads them: an escaped lone surrogate (what
+# json.dumps writes for a file name decoded with surrogateescape), an integer beyond 64 bits, a number
+# beyond a double (read as infinity) and NaN (json.dumps writes it; it is not JSON).
+HOSTILE_MESSAGES = (
+    '{"level": "INFO", "msg": "opened /tmp/\\udcff.txt"}',
+    '{"level": "WARN", "count": 123456789012345678901234567890, "ratio": 1e400, "score": NaN}',
+    '{"level": "INFO", "msg": "after them"}',
+)
+
+
+def test_json_messages_with_values_json_cannot_hold_arrive_as_valid_json(
+    invoke: Any, receiver: IngestServer
+) -> None:
+    """The receiver reads JSON as the intakes do (RFC 8259, UTF-8 only): a lone surrogate arrives as
+    U+FFFD, a non-finite number as null (in OTLP, the "NaN" and "Infinity" its JSON mapping has), the
+    integer exactly, and no line keeps the others from arriving."""
+    events = log_events(*HOSTILE_MESSAGES)
+    assert invoke(cloudwatch_logs_event(cloudwatch_logs_data(events))) is None
+    records = receiver.records()
+    assert [r["log_event_id"] for r in records] == [event["id"] for event in events]
+    opened, counted, after = records
+    assert opened["msg"] == "opened /tmp/\ufffd.txt"
+    assert after["msg"] == "after them"
+    assert int(counted["count"]) == 123456789012345678901234567890
+    if receiver.intake == "otlp":
+        assert (counted["ratio"], counted["score"]) == ("Infinity", "NaN")
+    else:
+        assert (counted["ratio"], counted["score"]) == (None, None)

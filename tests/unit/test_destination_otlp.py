@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any
 
 import pytest
@@ -435,6 +436,8 @@ def test_both_encodings_carry_the_same_request_for_every_kind_of_line() -> None:
     items = records(*lines) + records(NLB_LINE, log_type="nlb_access")
     items += [
         {"event_id": "lists", "long": ["h" * 200], "accented": ["é"], "two": ["a", "b"], "mixed": [1, "x"]},
+        # A lone surrogate (no UTF-8 holds one: U+FFFD in both), non-finite numbers, an int beyond int64.
+        {"event_id": "awkward", "name": "a\udcffb", "nan": math.nan, "inf": -math.inf, "big": 2**70},
         {"raw": "charging card", "log_type": "raw", **CLOUDWATCH},
         {"log_type": "lambda_json", "level": "INFO", "message": "ok", **CLOUDWATCH},
     ]

@@ -488,3 +488,21 @@ def test_bad_format_variables_fail_the_configuration_with_the_others() -> None:
         {"HTTP_ENDPOINT": "https://logs.example.com", "VPC_FLOW_LOG_FORMAT": "${version}"}
     )
     assert config.formats.vpc_flow_fields == ("version",)
+
+
+# --- JSON text that is not Unicode text ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("log_type", ["json", "lambda_json"])
+def test_an_escaped_lone_surrogate_is_read_as_the_replacement_character(log_type: str) -> None:
+    """Python's json.dumps writes a file name decoded with surrogateescape as "\\udcff"; no UTF-8 can hold
+    that code point, so it is read as U+FFFD (as bytes that are not UTF-8 are), while an escaped pair is
+    the character it encodes."""
+    line = (
+        r'{"timestamp": "2024-03-14T09:30:02.413Z", "level": "INFO", "message": "opened /tmp/\udcff.txt", '
+        r'"face": "\ud83d\ude00", "k\uDCFF": [1]}'
+    )
+    record = parser_for(log_type)(line)
+    assert record["message"] == "opened /tmp/\ufffd.txt"
+    assert record["face"] == "\N{GRINNING FACE}"
+    assert record["k\ufffd"] == [1]

@@ -6,6 +6,7 @@ import builtins
 import hashlib
 import importlib
 import json
+import math
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -205,6 +206,27 @@ def test_dumps_survives_integers_beyond_64_bits() -> None:
     assert jsonutil.dumps_line({"sent_bytes": 2**70}) == b'{"sent_bytes":1180591620717411303424}\n'
 
 
+def _strict(data: bytes) -> Any:
+    """JSON as intakes read it: UTF-8 only, no NaN or Infinity."""
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(data.decode("utf-8"), parse_constant=refuse)
+
+
+# What Python's json reads from application logs and orjson will not write as it is: an integer beyond
+# 64 bits, a lone surrogate (from the escape "\\udcff"), and the non-finite numbers it accepts.
+AWKWARD = {"big": 2**70, "name": "a\udcffb", "nan": math.nan, "inf": math.inf, "list": [-math.inf, "\ud800"]}
+AWKWARD_AS_JSON = {"big": 2**70, "name": "a\ufffdb", "nan": None, "inf": None, "list": [None, "\ufffd"]}
+
+
+def test_dumps_writes_json_an_intake_parses_whatever_the_record_holds() -> None:
+    assert _strict(jsonutil.dumps(AWKWARD)) == AWKWARD_AS_JSON
+    assert _strict(jsonutil.dumps_line({"\udcff": math.nan})) == {"\ufffd": None}
+    assert _strict(jsonutil.dumps({"only": math.nan})) == {"only": None}  # orjson's own null
+
+
 def test_dumps_line_is_one_json_line() -> None:
     value = {"a": [1, None], "b": "é\nx"}
     line = jsonutil.dumps_line(value)
@@ -229,6 +251,7 @@ def test_dumps_falls_back_to_the_standard_library_without_orjson(monkeypatch: py
         assert json.loads(fallback.dumps(record)) == json.loads(json.dumps(record))
         assert fallback.dumps({"k": "é"}) == '{"k":"é"}'.encode()
         assert fallback.dumps_line({"k": "é"}) == '{"k":"é"}\n'.encode()
+        assert _strict(fallback.dumps(AWKWARD)) == AWKWARD_AS_JSON
     finally:
         monkeypatch.setattr(builtins, "__import__", real_import)
         importlib.reload(jsonutil)
