@@ -164,7 +164,10 @@ class OtlpLogs:
         """The record as a ResourceLogs with one log record, written from the template of its shape."""
         get = record.get
         key = (get("s3_key"), get("elb"), get("owner"), get("log_group"), get("log_stream"))
-        head: bytes | None = self._heads.get(key)
+        try:
+            head: bytes | None = self._heads.get(key)
+        except TypeError:  # a list in one of those fields (a JSON log line's own "elb"): not cached
+            head = None
         if head is None:
             head = self._heads.keep(key, _resource_head(*key))
         values = tuple(record.values())
@@ -219,7 +222,7 @@ def resource_attributes(
     if match:
         account, region = match.groups()
         attributes += [("cloud.account.id", account), ("cloud.region", region)]
-        if elb:
+        if isinstance(elb, str) and elb:
             partition = next((p for prefix, p in _PARTITIONS if region.startswith(prefix)), "aws")
             # ALB/NLB: "app/<name>/<id>", "net/<name>/<id>"; Classic: "<name>". The ARN ends with either.
             arn = f"arn:{partition}:elasticloadbalancing:{region}:{account}:loadbalancer/{elb}"
@@ -468,7 +471,7 @@ class _SplitField(dict[str, bytes]):
 
 
 _ARRAYS: dict[tuple[Any, ...], bytes] = {}
-_STRING_ARRAY = (b'{"arrayValue":{"values":[{"stringValue":', b'"},{"stringValue":"', b"}]}}")
+_STRING_ARRAY = (b'{"arrayValue":{"values":[{"stringValue":"', b'"},{"stringValue":"', b'"}]}}')
 
 
 def _array_value(value: list[Any]) -> bytes:
@@ -481,10 +484,13 @@ def _array_value(value: list[Any]) -> bytes:
         return _any_value(value)
     if written is not None:
         return written
-    if value and set(map(type, value)) == {str}:  # strings: one JSON call, cut where an element ends
-        start, between, end = _STRING_ARRAY
-        written = start + jsonutil.dumps(value)[1:-1].replace(b'","', between) + end
-    else:
+    written = None
+    if value and set(map(type, value)) == {str}:  # strings: escaped in one JSON call, joined by NUL
+        pieces = jsonutil.dumps(_NUL.join(value))[1:-1].split(_ESCAPED_NUL)
+        if len(pieces) == len(value):  # else an element had a NUL (or the text \u0000) of its own
+            start, between, end = _STRING_ARRAY
+            written = start + between.join(pieces) + end
+    if written is None:
         written = _any_value(value)
     if len(_ARRAYS) < _MAX_CACHED:
         _ARRAYS[key] = written

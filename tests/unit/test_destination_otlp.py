@@ -330,6 +330,24 @@ def test_a_cloudwatch_logs_record_has_its_log_group_as_resource_and_its_level_as
     assert not {"log_group", "log_stream", "owner", "request_id"} & set(attributes)
 
 
+@pytest.mark.parametrize("elb", [["web", "api"], {"name": "web"}, 7])
+def test_a_json_message_with_an_elb_field_of_its_own_keeps_it_whatever_it_holds(
+    elb: Any, protocol: str
+) -> None:
+    """A message's own "elb" (a list, an object, a number) is the resource's elb attribute as it is; only a
+    load balancer's name would make a load balancer ARN."""
+    record = {"log_type": "json", "elb": elb, "msg": "deploy", **CLOUDWATCH}
+    resource, log_record = only_log_record(record, protocol)
+    elb_value = {"arrayValue": {"values": [{"stringValue": "web"}, {"stringValue": "api"}]}}
+    if isinstance(elb, dict):
+        elb_value = {"kvlistValue": {"values": [{"key": "name", "value": {"stringValue": "web"}}]}}
+    elif isinstance(elb, int):
+        elb_value = {"intValue": "7"}
+    assert resource["elb"] == elb_value
+    assert "cloud.resource_id" not in resource
+    assert values(log_record["attributes"])["msg"] == {"stringValue": "deploy"}
+
+
 def test_a_message_of_no_known_format_is_the_body_dated_by_its_log_event(protocol: str) -> None:
     _, log_record = only_log_record({"raw": "charging card", "log_type": "raw", **CLOUDWATCH}, protocol)
     assert log_record["body"] == {"stringValue": "charging card"}
@@ -436,6 +454,7 @@ def test_both_encodings_carry_the_same_request_for_every_kind_of_line() -> None:
     items = records(*lines) + records(NLB_LINE, log_type="nlb_access")
     items += [
         {"event_id": "lists", "long": ["h" * 200], "accented": ["é"], "two": ["a", "b"], "mixed": [1, "x"]},
+        {"event_id": "commas", "tags": [",", "x,", ","], "one": [","], "quotes": ['","', '"']},
         # A lone surrogate (no UTF-8 holds one: U+FFFD in both), non-finite numbers, an int beyond int64.
         {"event_id": "awkward", "name": "a\udcffb", "nan": math.nan, "inf": -math.inf, "big": 2**70},
         {"raw": "charging card", "log_type": "raw", **CLOUDWATCH},
