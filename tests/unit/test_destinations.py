@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
+import random
+from typing import Any
 
 import pytest
 
 from forwarder.auth import CachedCredential, PlainCredential
 from forwarder.config import Config
-from forwarder.destinations import OUTPUT_FORMATS, Rejection, Verdict, destination_for, line_time_ns
+from forwarder.destinations import (
+    OUTPUT_FORMATS,
+    Rejection,
+    Verdict,
+    destination_for,
+    fit_entry,
+    limits_for,
+    line_time_ns,
+)
 from forwarder.destinations.envelope import JsonEnvelope
+from forwarder.parsers.json_message import parse_json_object
 from forwarder.sender import Batch, HttpResponse, Sender, TransientDeliveryError, iter_batches
 
 ENDPOINT = "https://logs.example.com/in"
@@ -196,3 +208,106 @@ def test_a_cached_second_does_not_make_a_bad_fraction_good() -> None:
     assert line_time_ns("2025-03-14T09:30:00.+12345Z") is None
     assert line_time_ns("2025-03-14T09:30:00,123456Z") is None
     assert line_time_ns("2025-03-14T09:30:00.123456z") is None
+
+
+# --- any JSON a log line may hold, in every format -----------------------------------------------------
+
+_AWKWARD_TEXT = ['"', "\\", "\x00", "\x1f", "\x7f", "é", "\u2028", "\N{GRINNING FACE}", "%s", "{", ",", ":"]
+_AWKWARD_TEXT += ["\\u0000", "\n", "[", "]", "a", " ", '","']
+_AWKWARD_NUMBERS = [0, -1, 2**63 - 1, -(2**63), 2**63, 2**70, -0.0, 1e-7, 1e300, 0.1, True, False, None]
+_INTAKE_URLS = {
+    "elasticsearch": "https://search.example.com/_bulk",
+    "splunk_hec": "https://hec.example.com/services/collector/event",
+    "loki": "https://loki.example.com/loki/api/v1/push",
+    "datadog": "https://http-intake.logs.datadoghq.com/api/v2/logs",
+    "otlp": "https://collector.example.com:4318/v1/logs",
+}
+
+
+def _awkward(rng: random.Random, depth: int = 0) -> Any:
+    kind = rng.randrange(5 if depth < 2 else 3)
+    if kind == 0:
+        return "".join(rng.choice(_AWKWARD_TEXT) for _ in range(rng.randrange(6)))
+    if kind == 1:
+        return rng.choice(_AWKWARD_NUMBERS)
+    if kind == 2:
+        return rng.choice(["", "x", "2025-03-14T09:30:00.123456Z", "garbage"])
+    if kind == 3:
+        return [_awkward(rng, depth + 1) for _ in range(rng.randrange(4))]
+    return {_awkward_key(rng): _awkward(rng, depth + 1) for _ in range(rng.randrange(4))}
+
+
+def _awkward_key(rng: random.Random) -> str:
+    return rng.choice(["elb", "time", "level", "status", "service", "@timestamp", "event", "host"]) + "".join(
+        rng.choice(_AWKWARD_TEXT) for _ in range(rng.randrange(3))
+    )
+
+
+def _strict_json(data: bytes) -> Any:
+    """JSON as intakes read it: UTF-8 only, no NaN or Infinity."""
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(data.decode("utf-8"), parse_constant=refuse)
+
+
+def _entries(body: bytes, output_format: str) -> int:
+    """How many records the body holds, read as the format's intake reads it (raising if it cannot)."""
+    if output_format == "otlp-protobuf":
+        from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+
+        request = logs_service_pb2.ExportLogsServiceRequest.FromString(body)
+        return sum(len(scope.log_records) for logs in request.resource_logs for scope in logs.scope_logs)
+    if output_format in ("ndjson", "elasticsearch"):
+        lines = [_strict_json(line) for line in body.split(b"\n") if line]
+        return len(lines) // (2 if output_format == "elasticsearch" else 1)
+    if output_format == "splunk_hec":
+        return len([_strict_json(line) for line in body.split(b"\n")])
+    document = _strict_json(body)
+    if output_format == "loki":
+        values = [value for stream in document["streams"] for value in stream["values"]]
+        assert all(
+            text and isinstance(text, str) for s in document["streams"] for text in s["stream"].values()
+        )
+        assert all(time.isdigit() and isinstance(_strict_json(line.encode()), dict) for time, line in values)
+        return len(values)
+    if output_format == "otlp":
+        return sum(
+            len(scope["logRecords"]) for logs in document["resourceLogs"] for scope in logs["scopeLogs"]
+        )
+    return len(document["logs"] if output_format == "json" else document)
+
+
+@pytest.mark.parametrize("output_format", [*OUTPUT_FORMATS, "otlp-protobuf"])
+def test_every_format_writes_a_body_its_intake_parses_whatever_a_json_line_holds(output_format: str) -> None:
+    """Messages of any shape, read as the JSON parser reads them (quotes, control characters, NUL, a
+    lone surrogate escaped, "," as a list element, integers beyond 64 bits, NaN, their own elb, time or
+    level holding anything): each format's body holds every record and is what its intake parses."""
+    if output_format == "otlp-protobuf":
+        pytest.importorskip("opentelemetry.proto.collector.logs.v1.logs_service_pb2")
+    name = output_format.partition("-")[0]
+    config = Config(
+        endpoint=_INTAKE_URLS.get(name, ENDPOINT),
+        output_format=name,
+        otlp_protocol="http/protobuf" if output_format == "otlp-protobuf" else "http/json",
+        es_index="alb-%Y.%m.%d",
+    )
+    destination = destination_for(config)
+    limit = limits_for(name).max_entry_bytes
+    rng = random.Random(20261203)  # noqa: S311 -- test data
+    for attempt in range(150):
+        items = []
+        for number in range(1, rng.randrange(2, 6)):
+            fields = {_awkward_key(rng): _awkward(rng) for _ in range(rng.randrange(6))}
+            fields["nan"] = math.nan if rng.randrange(2) else math.inf
+            line = json.dumps(fields).replace('"a"', '"\\udcff"')  # and a lone surrogate, escaped
+            record = parse_json_object(line)
+            record.update(log_type="json", event_id=f"{attempt}-{number}", line_number=number)
+            items.append(record)
+        encoded = [
+            destination.encode(item) if limit is None else fit_entry(item, destination.encode, limit)
+            for item in items
+        ]
+        (batch,) = iter_batches(encoded, framing=destination.framing, max_records=100, max_bytes=1 << 30)
+        assert _entries(batch.body(), output_format) == len(items), items
