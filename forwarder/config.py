@@ -51,10 +51,12 @@ LOKI_LABELS = "LOKI_LABELS"
 DD_SERVICE = "DD_SERVICE"
 DD_TAGS = "DD_TAGS"
 OTLP_PROTOCOL = "OTLP_PROTOCOL"
+ES_DOCUMENT_ID = "ES_DOCUMENT_ID"
 # One variable for the settings of one format ("SPLUNK_ACK=true;SPLUNK_INDEX=alb"): the stack passes them
 # through a single parameter instead of one per setting of every format.
 DESTINATION_SETTINGS = "DESTINATION_SETTINGS"
 DESTINATION_SETTING_NAMES = (
+    ES_DOCUMENT_ID,
     SPLUNK_ACK,
     SPLUNK_SOURCETYPE,
     SPLUNK_INDEX,
@@ -100,6 +102,7 @@ ENV_VARS: tuple[str, ...] = (
     DD_SERVICE,
     DD_TAGS,
     OTLP_PROTOCOL,
+    ES_DOCUMENT_ID,
     DESTINATION_SETTINGS,
     GEOIP_DATABASE_S3_URI,
     WORK_QUEUE_URL,
@@ -161,6 +164,14 @@ OTLP_JSON = "http/json"
 OTLP_PROTOBUF = "http/protobuf"
 OTLP_PROTOCOLS = (OTLP_JSON, OTLP_PROTOBUF)
 DEFAULT_OTLP_PROTOCOL = OTLP_JSON
+# The _id of each _bulk document: its event_id (a resent line is answered 409, already there, instead of
+# being indexed twice), or none, for the intakes that assign every id themselves: OpenSearch Serverless's
+# time series and vector search collections refuse a document id ("you can't index by custom document
+# ID", Amazon OpenSearch Service Developer Guide), so none is the default when requests are signed for
+# aoss.
+ES_DOCUMENT_ID_EVENT_ID = "event_id"
+ES_DOCUMENT_ID_NONE = "none"
+ES_DOCUMENT_IDS = (ES_DOCUMENT_ID_EVENT_ID, ES_DOCUMENT_ID_NONE)
 DEFAULT_LOKI_LABELS: tuple[tuple[str, str], ...] = (("log_type", "log_type"), ("load_balancer", "elb"))
 
 # Upper bounds that catch typos (a timeout of 3000 s can never fit in a Lambda invocation).
@@ -170,6 +181,7 @@ MAX_BATCH_BYTES_LIMIT = 256 * 1024 * 1024
 
 # The format each DESTINATION_SETTING_NAMES prefix belongs to.
 _SETTING_FORMATS = {
+    "ES": OUTPUT_ELASTICSEARCH,
     "SPLUNK": OUTPUT_SPLUNK_HEC,
     "LOKI": OUTPUT_LOKI,
     "DD": OUTPUT_DATADOG,
@@ -210,6 +222,7 @@ class Config:
     formats: FormatSettings = field(default_factory=FormatSettings)
     output_format: str = DEFAULT_OUTPUT_FORMAT
     es_index: str | None = None
+    es_document_id: str = ES_DOCUMENT_ID_EVENT_ID
     splunk_ack: bool = False
     splunk_sourcetype: str = DEFAULT_SPLUNK_SOURCETYPE
     splunk_index: str | None = None
@@ -320,6 +333,15 @@ class Config:
         formats = FormatSettings.from_env(environ, problems)
 
         es_index = reader.text(ES_INDEX)
+        serverless = auth_type == AUTH_SIGV4 and sigv4_service == "aoss"
+        es_document_id = (
+            reader.text(ES_DOCUMENT_ID) or (ES_DOCUMENT_ID_NONE if serverless else ES_DOCUMENT_ID_EVENT_ID)
+        ).lower()
+        if es_document_id not in ES_DOCUMENT_IDS:
+            problems.append(
+                f"{ES_DOCUMENT_ID} must be one of {', '.join(ES_DOCUMENT_IDS)} (got {es_document_id[:40]!r})"
+            )
+            es_document_id = ES_DOCUMENT_ID_EVENT_ID
         if output_format == OUTPUT_ELASTICSEARCH:
             from forwarder.destinations.elasticsearch import index_problems  # noqa: PLC0415 -- only for it
 
@@ -422,6 +444,7 @@ class Config:
             formats=formats,
             output_format=output_format,
             es_index=es_index if output_format == OUTPUT_ELASTICSEARCH else None,
+            es_document_id=es_document_id,
             splunk_ack=splunk_ack,
             splunk_sourcetype=splunk_sourcetype,
             splunk_index=splunk_index,

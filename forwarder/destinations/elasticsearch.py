@@ -16,7 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from forwarder import jsonutil
-from forwarder.config import ES_INDEX
+from forwarder.config import ES_DOCUMENT_ID, ES_DOCUMENT_ID_EVENT_ID, ES_DOCUMENT_ID_NONE, ES_INDEX
 from forwarder.destinations import (
     DELIVERED,
     BoundedCache,
@@ -102,6 +102,10 @@ class ElasticsearchBulk:
             raise ValueError(f"invalid {ES_INDEX}: {'; '.join(index_problems(config.es_index))}")
         self._template = config.es_index
         self._names = BoundedCache()
+        # With the event_id as _id a resent line is answered 409 (already there); without, the intake
+        # gives every document an id of its own (OpenSearch Serverless time series collections take no
+        # other), and a line resent after an answer that never came may be indexed twice.
+        self._with_id = config.es_document_id == ES_DOCUMENT_ID_EVENT_ID
 
     def encode(self, record: dict[str, Any]) -> bytes:
         """The create action and the document, dated by ``_record_time``."""
@@ -113,7 +117,10 @@ class ElasticsearchBulk:
             index = self._index(when[:13])
         record["@timestamp"] = when
         # Index names are checked (no '"' or '\'), event ids are hex: both go into the JSON unescaped.
-        action = b'{"create":{"_index":"%s","_id":"%s"}}\n' % (index, record["event_id"].encode())
+        if self._with_id:
+            action = b'{"create":{"_index":"%s","_id":"%s"}}\n' % (index, record["event_id"].encode())
+        else:
+            action = b'{"create":{"_index":"%s"}}\n' % index
         return action + jsonutil.dumps_line(record)
 
     def read_response(self, response: HttpResponse, sent: Batch) -> Verdict:
@@ -184,8 +191,19 @@ def _read_items(items: list[Any]) -> Verdict:
     )
 
 
+# OpenSearch Serverless's item error for a document id sent to a time series or vector search collection.
+_NO_DOCUMENT_ID = "Document ID is not supported"
+
+
 def _reason(status: int, result: Any) -> str:
     error = result.get("error") if isinstance(result, dict) else None
     if isinstance(error, dict):
-        return short_reason(f"{status} {error.get('type', 'error')}: {error.get('reason', '')}")
-    return short_reason(f"{status} {error or 'error'}")
+        reason = short_reason(f"{status} {error.get('type', 'error')}: {error.get('reason', '')}")
+    else:
+        reason = short_reason(f"{status} {error or 'error'}")
+    if _NO_DOCUMENT_ID in reason:
+        reason += (
+            f" (an OpenSearch Serverless time series or vector search collection takes no document ids: "
+            f"set {ES_DOCUMENT_ID}={ES_DOCUMENT_ID_NONE})"
+        )
+    return reason

@@ -10,6 +10,9 @@ bad ``_bulk`` action) get a 400 and are recorded with the reason.
 The ``elasticsearch`` intake keeps documents by (index, _id) and answers ``_bulk`` as Elasticsearch
 documents it: 200 with ``errors`` and one item per action, in request order; ``create`` of an existing
 id answers 409, and ``fail_items`` scripts 429, 5xx or 400 (mapping conflict) answers for given ids.
+With ``takes_ids=False`` it is an OpenSearch Serverless time series (or vector search) collection: an
+action with an ``_id`` answers 400 "Document ID is not supported in create/index operation request", one
+without gets an id of the collection's own.
 The ``otlp`` intake flattens each log record to its attributes (with ``_resource``, ``_time`` and
 ``_body``) and answers as the OTLP specification documents: 200 with an empty ``ExportLogsServiceResponse``,
 or with ``partialSuccess`` (``rejectedLogRecords`` and ``errorMessage``) when ``reject_records`` named
@@ -270,6 +273,7 @@ class IngestServer:
         loki_max_line: int | None = None,
         api_key: str | None = None,
         sigv4: SigV4Check | None = None,
+        takes_ids: bool = True,
     ) -> None:
         if intake not in INTAKES:
             raise ValueError(f"unknown intake {intake!r}")
@@ -284,6 +288,7 @@ class IngestServer:
         self.loki_max_line = loki_max_line
         self.api_key = api_key
         self.sigv4 = sigv4
+        self.takes_ids = takes_ids
         self._loki_keys: set[tuple[Any, ...]] = set()
         self._loki_entries: list[dict[str, Any]] = []
         self._documents: dict[tuple[str, str], dict[str, Any]] = {}
@@ -430,8 +435,14 @@ class IngestServer:
         items = []
         with self._lock:
             for action, document in zip(actions, documents, strict=True):
-                key = (action["create"]["_index"], action["create"]["_id"])
-                failures = self._item_failures.get(key[1])
+                create = action["create"]
+                if not self.takes_ids:
+                    if "_id" in create:
+                        items.append(_bulk_item(create, 400, _NO_DOCUMENT_ID))
+                        continue
+                    create = {**create, "_id": f"aoss-{len(self._documents) + 1}"}
+                key = (create["_index"], create["_id"])
+                failures = self._item_failures.get(str(document.get("event_id")))
                 if failures:
                     status = failures.popleft()
                 elif key in self._documents:
@@ -439,7 +450,7 @@ class IngestServer:
                 else:
                     self._documents[key] = document
                     status = 201
-                items.append(_bulk_item(action, status))
+                items.append(_bulk_item(create, status))
         statuses = tuple(item["create"]["status"] for item in items)
         body = {"took": 3, "errors": any(status >= 300 for status in statuses), "items": items}
         return Reply(200, body=json.dumps(body).encode()), statuses
@@ -637,8 +648,9 @@ def _decode_lines(data: bytes, intake: str) -> tuple[tuple[dict[str, Any], ...],
             return (), "an action has no document"
         for action in items[::2]:
             create = action.get("create")
-            if set(action) != {"create"} or not isinstance(create, dict) or set(create) != {"_index", "_id"}:
-                return (), f"action is not create with _index and _id: {action}"
+            keys = set(create) - {"_id"} if isinstance(create, dict) else None
+            if set(action) != {"create"} or keys != {"_index"}:
+                return (), f"action is not create with _index (and _id): {action}"
     return tuple(items), None
 
 
@@ -769,11 +781,21 @@ def _otlp_value(value: dict[str, Any]) -> Any:
     return inner
 
 
-def _bulk_item(action: dict[str, Any], status: int) -> dict[str, Any]:
-    """One entry of a _bulk answer's ``items``, shaped as Elasticsearch documents it."""
-    index, doc_id = action["create"]["_index"], action["create"]["_id"]
+# OpenSearch Serverless's answer to an action with an _id in a time series or vector search collection.
+_NO_DOCUMENT_ID = {
+    "type": "illegal_argument_exception",
+    "reason": "Document ID is not supported in create/index operation request",
+}
+
+
+def _bulk_item(create: dict[str, Any], status: int, error: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One entry of a _bulk answer's ``items`` for a ``create`` action, shaped as Elasticsearch documents
+    it (the item's ``_id`` is the action's, or the one the index gave the document)."""
+    index, doc_id = create["_index"], create.get("_id")
     item: dict[str, Any] = {"_index": index, "_id": doc_id, "status": status}
-    if status == 201:
+    if error is not None:
+        item["error"] = error
+    elif status == 201:
         item.update(_version=1, result="created", _shards={"total": 2, "successful": 1, "failed": 0})
     elif status == 409:
         item["error"] = {

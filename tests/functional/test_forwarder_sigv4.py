@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 from alb_log_factory import REGION, log_key
-from aws_events import s3_notification, sqs_event
+from aws_events import s3_notification, sns_event, sqs_event
 from botocore.credentials import Credentials
 from ingest_server import SIGNATURE_MISMATCH, IngestServer, Reflect, Reply, SigV4Check, signature_error
 
 from forwarder.auth import RequestSigner
+from forwarder.pipeline import RejectedRecordsError
 from forwarder.records import record_event_id
 
 pytest_plugins = ["conftest_forwarder"]
@@ -149,3 +150,47 @@ def test_the_session_token_an_endpoint_quotes_back_is_masked(  # noqa: PLR0917
     assert "[REDACTED]" in everything  # the token the endpoint quoted back
     assert token[:12] not in everything
     assert token[-12:] not in everything
+
+
+# An OpenSearch Serverless time series (or vector search) collection: it signs for aoss and takes no
+# document ids ("you can't index by custom document ID", Amazon OpenSearch Service Developer Guide,
+# "Choosing a collection type").
+SERVERLESS = {**SIGNED, "AWS_SIGV4_SERVICE": "aoss"}
+
+
+def test_an_opensearch_serverless_collection_gets_every_line_once_without_document_ids(
+    invoke: Any, put_log: Any, intake_server: Any
+) -> None:
+    collection = intake_server(
+        "elasticsearch",
+        env={**SERVERLESS, "BATCH_MAX_RECORDS": "20"},
+        sigv4=replace(FUNCTION_CREDENTIALS, service="aoss"),
+        takes_ids=False,
+    )
+    obj = put_log(KEY, count=45)
+    ids = ids_of(obj)
+    collection.fail_items({ids[7]: [429]})  # resent alone, still without an id
+    assert invoke(sqs_event(s3_notification(obj))) == {"batchItemFailures": []}
+    requests = collection.requests
+    assert all(r.error is None and r.status == 200 for r in requests)
+    assert all("_id" not in action["create"] for r in requests for action in r.actions)
+    assert [action["create"]["_index"] for action in requests[1].actions] == ["alb-logs"]  # the retry
+    assert sorted(document["event_id"] for document in collection.documents().values()) == sorted(ids)
+
+
+def test_document_ids_a_collection_refuses_fail_the_file_naming_the_setting_to_change(
+    invoke: Any, put_log: Any, intake_server: Any
+) -> None:
+    collection = intake_server(
+        "elasticsearch",
+        env={**SERVERLESS, "DESTINATION_SETTINGS": "ES_DOCUMENT_ID=event_id"},
+        sigv4=replace(FUNCTION_CREDENTIALS, service="aoss"),
+        takes_ids=False,
+    )
+    obj = put_log(KEY, count=3)
+    with pytest.raises(RejectedRecordsError) as caught:
+        invoke(sns_event(s3_notification(obj)))
+    message = str(caught.value)
+    assert "rejected 3 of the 3 records" in message
+    assert "Document ID is not supported" in message and "ES_DOCUMENT_ID=none" in message
+    assert collection.documents() == {}

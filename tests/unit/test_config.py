@@ -380,6 +380,21 @@ def test_otlp_protocol_chooses_the_encoding_and_names_the_valid_ones() -> None:
         Config.from_env(env(**otlp, OTLP_PROTOCOL="grpc"))
 
 
+def test_document_ids_are_event_ids_except_for_opensearch_serverless_and_name_the_valid_values() -> None:
+    bulk = {"OUTPUT_FORMAT": "elasticsearch", "ES_INDEX": "alb", "AWS_REGION": "us-west-2"}
+    domain = env(**bulk, HTTP_ENDPOINT="https://search-logs-abc123.eu-west-1.es.amazonaws.com/_bulk")
+    collection = env(**bulk, HTTP_ENDPOINT="https://0123456789abcdef.ap-south-1.aoss.amazonaws.com/_bulk")
+    assert Config.from_env(domain).es_document_id == "event_id"
+    assert Config.from_env({**domain, "HTTP_AUTH_TYPE": "aws_sigv4"}).es_document_id == "event_id"
+    # Signed for aoss: a time series or vector search collection refuses document ids.
+    assert Config.from_env({**collection, "HTTP_AUTH_TYPE": "aws_sigv4"}).es_document_id == "none"
+    search = {**collection, "HTTP_AUTH_TYPE": "aws_sigv4", "DESTINATION_SETTINGS": "ES_DOCUMENT_ID=Event_Id"}
+    assert Config.from_env(search).es_document_id == "event_id"
+    assert Config.from_env({**domain, "ES_DOCUMENT_ID": "none"}).es_document_id == "none"
+    with pytest.raises(ConfigError, match=r"ES_DOCUMENT_ID must be one of event_id, none \(got '_id'\)"):
+        Config.from_env({**domain, "ES_DOCUMENT_ID": "_id"})
+
+
 def test_otlp_protocol_for_another_format_is_ignored_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="forwarder.config"):
         Config.from_env(env(OTLP_PROTOCOL="http/protobuf"))

@@ -75,6 +75,16 @@ def test_body_ends_with_a_newline_and_pairs_actions_with_documents() -> None:
     assert [json.loads(line)["create"]["_id"] for line in lines[::2]] == [f"{n:032x}" for n in range(3)]
 
 
+def test_without_document_ids_each_action_names_only_the_index() -> None:
+    config = Config(endpoint=ENDPOINT, output_format="elasticsearch", es_index="alb", es_document_id="none")
+    es = destination_for(config)
+    encoded = [es.encode({"time": TIME, "event_id": f"{n:032x}", "n": n}) for n in range(2)]
+    body = next(iter_batches(encoded, framing=es.framing, max_records=2, max_bytes=10**6)).body()
+    lines = [json.loads(line) for line in body.splitlines()]
+    assert lines[::2] == [{"create": {"_index": "alb"}}] * 2
+    assert [document["event_id"] for document in lines[1::2]] == [f"{n:032x}" for n in range(2)]
+
+
 def test_errors_false_is_delivered() -> None:
     assert destination().read_response(bulk_answer(201, 201), batch_of(2)) == Verdict()
     # With ?filter_path=errors in HTTP_ENDPOINT there are no items to pair, and none are needed.
