@@ -48,6 +48,7 @@ SPLUNK_ACK = "SPLUNK_ACK"
 SPLUNK_SOURCETYPE = "SPLUNK_SOURCETYPE"
 SPLUNK_INDEX = "SPLUNK_INDEX"
 LOKI_LABELS = "LOKI_LABELS"
+LOKI_TENANT = "LOKI_TENANT"
 DD_SERVICE = "DD_SERVICE"
 DD_TAGS = "DD_TAGS"
 OTLP_PROTOCOL = "OTLP_PROTOCOL"
@@ -61,6 +62,7 @@ DESTINATION_SETTING_NAMES = (
     SPLUNK_SOURCETYPE,
     SPLUNK_INDEX,
     LOKI_LABELS,
+    LOKI_TENANT,
     DD_SERVICE,
     DD_TAGS,
     OTLP_PROTOCOL,
@@ -99,6 +101,7 @@ ENV_VARS: tuple[str, ...] = (
     SPLUNK_SOURCETYPE,
     SPLUNK_INDEX,
     LOKI_LABELS,
+    LOKI_TENANT,
     DD_SERVICE,
     DD_TAGS,
     OTLP_PROTOCOL,
@@ -227,6 +230,7 @@ class Config:
     splunk_sourcetype: str = DEFAULT_SPLUNK_SOURCETYPE
     splunk_index: str | None = None
     loki_labels: tuple[tuple[str, str], ...] = DEFAULT_LOKI_LABELS
+    loki_tenant: str | None = None
     dd_service: str = DEFAULT_DD_SERVICE
     dd_tags: str | None = None
     otlp_protocol: str = DEFAULT_OTLP_PROTOCOL
@@ -360,11 +364,12 @@ class Config:
 
             problems += settings_problems(endpoint, splunk_sourcetype, splunk_index)
         loki_labels = DEFAULT_LOKI_LABELS
+        loki_tenant = reader.text(LOKI_TENANT)
         if output_format == OUTPUT_LOKI:
-            from forwarder.destinations.loki import parse_labels  # noqa: PLC0415 -- only for it
+            from forwarder.destinations.loki import parse_labels, tenant_problems  # noqa: PLC0415 -- only for it
 
             loki_labels, label_problems = parse_labels(reader.text(LOKI_LABELS))
-            problems += label_problems
+            problems += label_problems + tenant_problems(loki_tenant)
             if endpoint and not urlsplit(endpoint).path.rstrip("/").endswith("/loki/api/v1/push"):
                 problems.append(
                     f"{HTTP_ENDPOINT} must be Loki's push URL when {OUTPUT_FORMAT}=loki "
@@ -449,6 +454,7 @@ class Config:
             splunk_sourcetype=splunk_sourcetype,
             splunk_index=splunk_index,
             loki_labels=loki_labels,
+            loki_tenant=loki_tenant if output_format == OUTPUT_LOKI else None,
             dd_service=dd_service,
             dd_tags=dd_tags,
             otlp_protocol=otlp_protocol,

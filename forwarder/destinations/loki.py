@@ -25,7 +25,7 @@ from itertools import chain, islice, repeat
 from typing import TYPE_CHECKING, Any
 
 from forwarder import jsonutil
-from forwarder.config import DEFAULT_LOKI_LABELS, LOKI_LABELS
+from forwarder.config import DEFAULT_LOKI_LABELS, LOKI_LABELS, LOKI_TENANT
 from forwarder.destinations import DELIVERED, BoundedCache, Framing, Verdict, record_time_ns, status_verdict
 
 if TYPE_CHECKING:
@@ -43,6 +43,21 @@ LABEL_FIELDS = {
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _UNKNOWN = "unknown"  # a label with an empty value is no label; a line that did not parse has no elb
+# Loki's tenant ids (its multi-tenancy documentation): up to 150 bytes of alphanumerics and ! - _ . * ' ( ),
+# neither "." nor "..".
+_TENANT = re.compile(r"[A-Za-z0-9!\-_.*'()]{1,150}")
+# Loki with auth_enabled answers a push that names no tenant 401 with this text.
+_NO_ORG_ID = b"no org id"
+
+
+def tenant_problems(tenant: str | None) -> list[str]:
+    """What is wrong with a LOKI_TENANT value (none when it is unset or usable)."""
+    if tenant is None or (_TENANT.fullmatch(tenant) and tenant not in (".", "..")):
+        return []
+    return [
+        f"{LOKI_TENANT} must be a Loki tenant id: up to 150 letters, digits and ! - _ . * ' ( ), not . or .. "
+        f"(got {tenant[:40]!r})"
+    ]
 
 
 def parse_labels(value: str | None) -> tuple[tuple[tuple[str, str], ...], list[str]]:
@@ -146,13 +161,16 @@ class LokiPush:
     name = "loki"
     content_type = "application/json"
     framing = Framing(prefix=_PREFIX, separator=b",", suffix=_SUFFIX, assemble=_streams)
-    extra_headers = ()
     accepts = "Loki's JSON push API (HTTP_ENDPOINT is https://HOST:3100/loki/api/v1/push)"
 
     def __init__(self, config: Config) -> None:
         self._labels = config.loki_labels
         self._fields = tuple(source for _, source in self._labels if not source.startswith("="))
         self._heads = BoundedCache()
+        # A multi-tenant Loki (auth_enabled) stores a push under the tenant this header names.
+        self.extra_headers: tuple[tuple[str, str], ...] = (
+            (("X-Scope-OrgID", config.loki_tenant),) if config.loki_tenant else ()
+        )
 
     def encode(self, record: dict[str, Any]) -> bytes:
         """The record's stream entry; a line without a readable time gets the sending time."""
@@ -181,4 +199,10 @@ class LokiPush:
 
     def read_response(self, response: HttpResponse, sent: Batch) -> Verdict:
         """204 (any 2xx): stored; 429 and 5xx but 501: again; other answers: refused with Loki's text."""
+        if response.status == 401 and _NO_ORG_ID in response.body[:100]:
+            return Verdict(
+                refused=True,
+                failure=f"answered HTTP 401 Unauthorized: 'no org id'; this Loki is multi-tenant "
+                f"(auth_enabled): set {LOKI_TENANT} to the tenant the lines belong to",
+            )
         return status_verdict(response, sent, retryable=_is_retryable) or DELIVERED

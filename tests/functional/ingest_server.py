@@ -29,7 +29,8 @@ The ``splunk_hec`` intake answers as HEC documents it: ``{"text": "Success", "co
 The ``loki`` intake takes Loki's JSON push body and answers 204; it keeps each entry once by (labels,
 timestamp, line), dropping exact duplicates as Loki does, and with ``loki_oldest_ns`` or
 ``loki_max_line`` it stores the valid entries of a push and answers 400 with Loki's text for the first
-invalid one; its ``records()`` are the entries it holds.
+invalid one; its ``records()`` are the entries it holds. With ``loki_tenant`` it is a multi-tenant Loki
+(``auth_enabled``): a push without that ``X-Scope-OrgID`` is answered 401 "no org id".
 
 With ``sigv4`` (any intake) every request must carry an AWS Signature Version 4 that the server recomputes
 with botocore's own signer from the request as received (method, path, the headers it names as signed, the
@@ -271,6 +272,7 @@ class IngestServer:
         ack_after: int = 0,
         loki_oldest_ns: int | None = None,
         loki_max_line: int | None = None,
+        loki_tenant: str | None = None,
         api_key: str | None = None,
         sigv4: SigV4Check | None = None,
         takes_ids: bool = True,
@@ -286,6 +288,7 @@ class IngestServer:
         self._next_ack: dict[str, int] = {}
         self.loki_oldest_ns = loki_oldest_ns
         self.loki_max_line = loki_max_line
+        self.loki_tenant = loki_tenant
         self.api_key = api_key
         self.sigv4 = sigv4
         self.takes_ids = takes_ids
@@ -865,6 +868,10 @@ def _handler_class(server: IngestServer) -> type[BaseHTTPRequestHandler]:
             elif self.path.split("?", 1)[0] != server.path:
                 logs, error = (), f"unknown path {self.path}"
                 reply = Reply(404, body=b'{"error":"not found"}')
+            elif server.loki_tenant is not None and self.headers.get("X-Scope-OrgID") != server.loki_tenant:
+                # A multi-tenant Loki (auth_enabled) takes each push for the tenant its header names.
+                logs, error = (), "no org id"
+                reply = Reply(401, headers={"Content-Type": "text/plain; charset=utf-8"}, body=b"no org id\n")
             elif error is not None and server.intake == "splunk_hec":
                 number = int(error.rsplit(" ", 1)[1]) if error.startswith("invalid-event-number") else 0
                 reply = (

@@ -165,3 +165,29 @@ def test_a_cloudwatch_logs_delivery_is_dated_by_its_events_and_may_be_labelled_b
     entries = loki.loki_entries()
     assert [e["ts"] for e in entries] == [str(event["timestamp"] * 1_000_000) for event in events]
     assert [e["stream"] for e in entries] == [{"log_group": LOG_GROUP, "source": "cloudwatch"}] * 2
+
+
+def test_a_multi_tenant_loki_takes_every_push_for_the_tenant_named(
+    invoke: Any, put_log: Any, intake_server: Any
+) -> None:
+    """With auth_enabled, Loki answers 401 "no org id" to a push without X-Scope-OrgID; LOKI_TENANT
+    names the tenant on every push (alone, or with the gateway's own authentication)."""
+    loki = intake_server(
+        "loki",
+        env={"DESTINATION_SETTINGS": "LOKI_TENANT=team-a", "BATCH_MAX_RECORDS": "20"},
+        loki_tenant="team-a",
+    )
+    obj = put_log(KEY, count=25)
+    assert invoke(sqs_event(s3_notification(obj))) == {"batchItemFailures": []}
+    assert [r.status for r in loki.requests] == [204, 204]
+    assert all(r.header("X-Scope-OrgID") == "team-a" for r in loki.requests)
+    assert [json.loads(e["line"])["event_id"] for e in loki.loki_entries()] == ids_of(obj)
+
+
+def test_a_push_without_the_tenant_fails_with_lokis_answer_and_the_setting_to_set(
+    invoke: Any, put_log: Any, intake_server: Any
+) -> None:
+    intake_server("loki", loki_tenant="team-a")
+    obj = put_log(KEY, count=3)
+    with pytest.raises(PermanentDeliveryError, match=r"HTTP 401.*no org id.*LOKI_TENANT"):
+        invoke(sns_event(s3_notification(obj)))

@@ -52,6 +52,21 @@ def test_the_endpoint_must_be_the_push_url_and_limits_default_to_lokis() -> None
     assert (parsed.batch_max_records, parsed.batch_max_bytes) == (5000, 1024 * 1024)
 
 
+def test_a_tenant_is_named_on_every_push_and_checked_as_loki_checks_tenant_ids() -> None:
+    assert LokiPush(config()).extra_headers == ()  # a single-tenant Loki, or a gateway that adds it
+    assert LokiPush(config(LOKI_TENANT="team-a_(eu)")).extra_headers == (("X-Scope-OrgID", "team-a_(eu)"),)
+    for bad in ("a|b", "..", "a/b", "a b", "x" * 151, "é"):
+        with pytest.raises(ConfigError, match="LOKI_TENANT must be a Loki tenant id"):
+            config(LOKI_TENANT=bad)
+
+
+def test_no_org_id_names_the_setting_to_set() -> None:
+    answer = HttpResponse(401, None, b"no org id\n")
+    verdict = LokiPush(config()).read_response(answer, Batch(bytearray(b"ab"), Framing(), array("Q", [0])))
+    assert verdict.refused
+    assert "multi-tenant" in verdict.failure and "LOKI_TENANT" in verdict.failure
+
+
 @pytest.mark.parametrize(
     ("status", "retried"), [(204, None), (429, True), (502, True), (501, False), (400, False)]
 )
