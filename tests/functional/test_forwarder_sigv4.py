@@ -158,15 +158,20 @@ def test_the_session_token_an_endpoint_quotes_back_is_masked(  # noqa: PLR0917
 SERVERLESS = {**SIGNED, "AWS_SIGV4_SERVICE": "aoss"}
 
 
-def test_an_opensearch_serverless_collection_gets_every_line_once_without_document_ids(
-    invoke: Any, put_log: Any, intake_server: Any
-) -> None:
-    collection = intake_server(
+def serverless_collection(intake_server: Any, **env: str) -> IngestServer:
+    """A time series collection's _bulk receiver, the forwarder's requests signed for aoss."""
+    return intake_server(
         "elasticsearch",
-        env={**SERVERLESS, "BATCH_MAX_RECORDS": "20"},
+        env={**SERVERLESS, **env},
         sigv4=replace(FUNCTION_CREDENTIALS, service="aoss"),
         takes_ids=False,
     )
+
+
+def test_an_opensearch_serverless_collection_gets_every_line_once_without_document_ids(
+    invoke: Any, put_log: Any, intake_server: Any
+) -> None:
+    collection = serverless_collection(intake_server, BATCH_MAX_RECORDS="20")
     obj = put_log(KEY, count=45)
     ids = ids_of(obj)
     collection.fail_items({ids[7]: [429]})  # resent alone, still without an id
@@ -181,12 +186,7 @@ def test_an_opensearch_serverless_collection_gets_every_line_once_without_docume
 def test_document_ids_a_collection_refuses_fail_the_file_naming_the_setting_to_change(
     invoke: Any, put_log: Any, intake_server: Any
 ) -> None:
-    collection = intake_server(
-        "elasticsearch",
-        env={**SERVERLESS, "DESTINATION_SETTINGS": "ES_DOCUMENT_ID=event_id"},
-        sigv4=replace(FUNCTION_CREDENTIALS, service="aoss"),
-        takes_ids=False,
-    )
+    collection = serverless_collection(intake_server, DESTINATION_SETTINGS="ES_DOCUMENT_ID=event_id")
     obj = put_log(KEY, count=3)
     with pytest.raises(RejectedRecordsError) as caught:
         invoke(sns_event(s3_notification(obj)))
