@@ -186,7 +186,8 @@ def _run_parse(args: argparse.Namespace) -> int:
         try:
             destination = _destination(args.output_format, args.es_index)
         except ValueError as exc:
-            print(f"error: {exc} (--es-index)", file=sys.stderr)
+            hint = " (--es-index)" if ES_INDEX in str(exc) else ""
+            print(f"error: {exc}{hint}", file=sys.stderr)
             return EXIT_INPUT_ERROR
     try:
         source: BinaryIO = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
@@ -324,14 +325,35 @@ def _counted(records: Iterator[dict[str, Any]], counts: dict[str, int]) -> Itera
         counts["truncated"] = truncated
 
 
+# An endpoint of each format's shape, for the checks a forwarder's configuration passes; nothing is sent.
+_PREVIEW_ENDPOINTS = {
+    "elasticsearch": "https://preview.invalid/_bulk",
+    "splunk_hec": "https://preview.invalid/services/collector/event",
+    "loki": "https://preview.invalid/loki/api/v1/push",
+    "datadog": "https://http-intake.logs.datadoghq.com/api/v2/logs",
+    "otlp": "https://preview.invalid/v1/logs",
+}
+
+
 def _destination(output_format: str, es_index: str | None) -> Destination:
-    """The destination a forwarder with this OUTPUT_FORMAT (and ES_INDEX) would use; ValueError if invalid."""
-    from forwarder.config import Config  # noqa: PLC0415
+    """The destination a forwarder with this OUTPUT_FORMAT, ES_INDEX and the format's settings in the
+    environment (DESTINATION_SETTINGS, or each on its own) would use; ValueError naming what is invalid."""
+    from forwarder.config import (  # noqa: PLC0415
+        DESTINATION_SETTING_NAMES,
+        DESTINATION_SETTINGS,
+        HTTP_ENDPOINT,
+        OUTPUT_FORMAT,
+        Config,
+    )
     from forwarder.destinations import destination_for  # noqa: PLC0415
 
-    return destination_for(
-        Config(endpoint="https://preview.invalid/_bulk", output_format=output_format, es_index=es_index)
-    )
+    names = (*DESTINATION_SETTING_NAMES, DESTINATION_SETTINGS)
+    environ = {name: os.environ[name] for name in names if name in os.environ}
+    environ[HTTP_ENDPOINT] = _PREVIEW_ENDPOINTS.get(output_format, "https://preview.invalid/")
+    environ[OUTPUT_FORMAT] = output_format
+    if es_index is not None and output_format == "elasticsearch":
+        environ[ES_INDEX] = es_index
+    return destination_for(Config.from_env(environ))
 
 
 # --- replay and redrive: arguments here, the work in forwarder.replay / forwarder.redrive ----------------

@@ -365,6 +365,32 @@ def test_output_format_elasticsearch_needs_an_index(
     assert "ES_INDEX is required" in capsys.readouterr().err
 
 
+def test_the_preview_follows_the_formats_settings_as_the_forwarder_reads_them(
+    tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_gz(tmp_path / ALB_NAME, ALB_LINES)
+    monkeypatch.setenv("DESTINATION_SETTINGS", "LOKI_LABELS=log_type,env=prod")
+    status, (body,), _ = run_parse(capsysbinary, str(path), "--output-format", "loki")
+    assert status == 0
+    assert [stream["stream"] for stream in body["streams"]] == [{"log_type": "alb_access", "env": "prod"}]
+    monkeypatch.setenv("DESTINATION_SETTINGS", "ES_DOCUMENT_ID=none")
+    status, lines, _ = run_parse(
+        capsysbinary, str(path), "--output-format", "elasticsearch", "--es-index", "a"
+    )
+    assert status == 0
+    assert lines[::2] == [{"create": {"_index": "a"}}] * 3
+
+
+def test_a_bad_setting_of_the_format_is_named_before_anything_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_gz(tmp_path / ALB_NAME, ALB_LINES)
+    monkeypatch.setenv("LOKI_LABELS", "request_url")
+    assert main(["parse", str(path), "--output-format", "loki"]) == 2
+    err = capsys.readouterr().err
+    assert "LOKI_LABELS may name only" in err and "--es-index" not in err
+
+
 def test_include_raw_line_adds_the_line_to_parsed_records(
     tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:
