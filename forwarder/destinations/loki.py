@@ -7,7 +7,8 @@ of its own, so batches are cut and retry bodies cut from their buffer record by 
 holds one stream per label set, its entries in the order of the lines (``framing.assemble``). Labels
 come from a small, fixed set of low-cardinality names (``LOKI_LABELS``) and constants (``name=value``),
 never from a per-request field: every label combination is a stream to Loki, and per-request values
-would make one per line.
+would make one per line. A multi-tenant Loki (``auth_enabled``, its default) takes each push for the tenant
+its ``X-Scope-OrgID`` names (``LOKI_TENANT``) and answers 401 "no org id" to one that names none.
 
 Loki answers 204 No Content once it took the entries; 429 (ingestion rate limit) and 5xx but 501 are
 worth another try (Vector's Loki sink retries the same); other 4xx are permanent, 400 with Loki's text
