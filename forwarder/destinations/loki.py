@@ -44,6 +44,11 @@ LABEL_FIELDS = {
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _UNKNOWN = "unknown"  # a label with an empty value is no label; a line that did not parse has no elb
+# The logs whose "elb" field is the load balancer that wrote the file (constant within one); in other logs
+# (a JSON message's own "elb", say) the field is a value per line, and makes no label.
+_ELB_LOG_TYPES = frozenset(
+    ("alb_access", "alb_connection", "alb_health_check", "nlb_access", "classic_elb_access")
+)
 # Loki's tenant ids (its multi-tenancy documentation): up to 150 bytes of alphanumerics and ! - _ . * ' ( ),
 # neither "." nor "..".
 _TENANT = re.compile(r"[A-Za-z0-9!\-_.*'()]{1,150}")
@@ -167,6 +172,8 @@ class LokiPush:
     def __init__(self, config: Config) -> None:
         self._labels = config.loki_labels
         self._fields = tuple(source for _, source in self._labels if not source.startswith("="))
+        if "elb" in self._fields:  # the load balancer label also needs the log type (_ELB_LOG_TYPES)
+            self._fields += ("log_type",)
         self._heads = BoundedCache()
         # A multi-tenant Loki (auth_enabled) stores a push under the tenant this header names.
         self.extra_headers: tuple[tuple[str, str], ...] = (
@@ -191,10 +198,16 @@ class LokiPush:
     def _head(self, fields: tuple[Any, ...]) -> bytes:
         """``{"stream":{labels},"values":[`` for these label field values (constants as configured)."""
         given = iter(fields)
-        labels = {
-            name: source[1:] if source.startswith("=") else str(next(given) or _UNKNOWN)
-            for name, source in self._labels
-        }
+        elb_log = "elb" in self._fields and fields[-1] in _ELB_LOG_TYPES  # fields[-1]: the log type
+        labels = {}
+        for name, source in self._labels:
+            if source.startswith("="):
+                labels[name] = source[1:]
+                continue
+            value = next(given)
+            if source == "elb" and not elb_log:
+                value = None
+            labels[name] = str(value or _UNKNOWN)
         head: bytes = self._heads.keep(fields, _STREAM + jsonutil.dumps(labels) + _VALUES)
         return head
 

@@ -31,6 +31,23 @@ def test_a_record_is_one_entry_with_a_nanosecond_string_and_its_json_as_the_line
     assert unparsed["values"][0][0].isdigit()  # the sending time
 
 
+@pytest.mark.parametrize("log_type", ["json", "lambda_json", "raw", "apigateway_access", None])
+def test_only_a_load_balancers_own_log_gives_the_load_balancer_label(log_type: str | None) -> None:
+    """A message's own "elb" field (a JSON log line from CloudWatch Logs, say) is a value per line, not
+    the load balancer a file of ELB logs comes from: it makes no label, so no stream per value."""
+    loki = LokiPush(config())
+    records = [{"log_type": log_type, "elb": f"per-request-{n}", "n": n} for n in range(3)]
+    heads = {loki.encode(dict(record)).split(b'"values":[')[0] for record in records}
+    assert [json.loads(head + b'"values":[]}')["stream"] for head in heads] == [
+        {"log_type": log_type or "unknown", "load_balancer": "unknown"}
+    ]
+    for elb_log in ("alb_access", "alb_connection", "alb_health_check", "nlb_access", "classic_elb_access"):
+        entry = json.loads(loki.encode({"log_type": elb_log, "elb": "app/web/1"}))
+        assert entry["stream"]["load_balancer"] == "app/web/1"
+    constants = LokiPush(config(LOKI_LABELS="env=prod")).encode({"log_type": log_type, "elb": ["x"]})
+    assert json.loads(constants)["stream"] == {"env": "prod"}
+
+
 @pytest.mark.parametrize(
     ("labels", "problem"),
     [
